@@ -1,0 +1,1 @@
+"""Entry points (thin Hydra apps). ``pnetsim`` = :func:`experiments.run.main`."""

@@ -1,0 +1,94 @@
+"""Load a cohort from CSV or Parquet and validate it against :mod:`sim.patients.schema`.
+
+Every problem is reported as one :class:`~sim.errors.UserError` naming the file, the
+column, the first bad row (1-based data row, as a spreadsheet user counts) and the value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import UserError
+from sim.patients.schema import COLUMNS
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+_FALSE = {"false", "0", "no", "n", "f"}
+
+
+def load_cohort(path: str | Path) -> pd.DataFrame:
+    """Read and validate a cohort file (``.csv`` or ``.parquet``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"cohort.source: file not found: {str(path)!r}")
+    try:
+        if path.suffix.lower() == ".parquet":
+            raw = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv":
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        else:
+            raise UserError(f"cohort.source must be a .csv or .parquet file, got {str(path)!r}")
+    except UserError:
+        raise
+    except Exception as exc:  # malformed file: parser message, no traceback
+        raise UserError(f"cohort.source {str(path)!r} could not be read: {exc}") from None
+    return validate_cohort(raw, where=str(path))
+
+
+def _bad(where: str, column: str, row: int, value, requirement: str) -> UserError:
+    return UserError(f"cohort file {where!r}: column {column!r}, row {row + 1}: {requirement}, got {value!r}")
+
+
+def validate_cohort(raw: pd.DataFrame, where: str = "<table>") -> pd.DataFrame:
+    """Return a typed copy of ``raw`` or raise naming the first bad column, row and value."""
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if missing:
+        raise UserError(f"cohort file {where!r}: missing column(s) {missing}; required columns are {list(COLUMNS)}")
+    if len(raw) == 0:
+        raise UserError(f"cohort file {where!r} has no rows: an empty cohort cannot be simulated")
+    out = {}
+    for col, (kind, allowed) in COLUMNS.items():
+        values = raw[col].tolist()
+        if kind in ("int", "float"):
+            parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+            bad = np.flatnonzero(~np.isfinite(parsed))
+            if bad.size:
+                raise _bad(where, col, bad[0], values[bad[0]], f"must be a {'whole number' if kind == 'int' else 'number'}")
+            if kind == "int":
+                bad = np.flatnonzero(parsed != np.round(parsed))
+                if bad.size:
+                    raise _bad(where, col, bad[0], values[bad[0]], "must be a whole number")
+            lo, hi = allowed
+            bad = np.flatnonzero((parsed < lo) | ((parsed > hi) if hi is not None else False))
+            if bad.size:
+                rng = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+                raise _bad(where, col, bad[0], values[bad[0]], f"must be in {rng}")
+            out[col] = parsed.astype(np.int64) if kind == "int" else parsed
+        elif kind == "bool":
+            parsed = []
+            for i, v in enumerate(values):
+                s = str(v).strip().lower()
+                if isinstance(v, (bool, np.bool_)):
+                    parsed.append(bool(v))
+                elif s in _TRUE:
+                    parsed.append(True)
+                elif s in _FALSE:
+                    parsed.append(False)
+                else:
+                    raise _bad(where, col, i, v, "must be true/false")
+            out[col] = np.array(parsed, dtype=bool)
+        elif kind == "category":
+            for i, v in enumerate(values):
+                if v not in allowed:
+                    raise _bad(where, col, i, v, f"must be one of {list(allowed)}")
+            out[col] = pd.Categorical(values, categories=list(allowed))
+        else:
+            out[col] = np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values], dtype=object)
+    df = pd.DataFrame(out)
+    dup = df["patient_id"].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise _bad(where, "patient_id", i, int(df["patient_id"].iloc[i]), "must be unique")
+    return df

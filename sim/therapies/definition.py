@@ -1,0 +1,222 @@
+"""One therapy definition, built from its config file ``configs/therapy/<name>.yaml``.
+
+A therapy knows its efficacy (PFS distribution on the line, covariate hazard ratios,
+objective response), its toxicity (grade 3/4 adverse events with onset and consequence),
+its schedule (fixed course length where one exists) and its eligibility rules. It knows
+nothing about SimPy, costs or strategies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sim.distributions import SurvivalDistribution
+from sim.errors import check
+from sim.patients.schema import FUNCTIONAL
+from sim.therapies.pfs import build_pfs
+from sim.units import weeks
+
+KINDS = ("active", "observation", "terminal")
+CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
+#: binary covariates that can modify PFS hazards (see :func:`sim.therapies.line.covariates`)
+COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "grade_g3", "ecog_ge2")
+#: covariates that can modify response probability
+RESPONSE_COVARIATES = ("mgmt_low",)
+
+
+def _num(key, value, lo=None, hi=None, lo_open=False) -> float:
+    check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), key, value, "must be a number")
+    if lo is not None:
+        check(value > lo if lo_open else value >= lo, key, value, f"must be {'>' if lo_open else '>='} {lo}")
+    if hi is not None:
+        check(value <= hi, key, value, f"must be <= {hi}")
+    return float(value)
+
+
+def _prob(key, value) -> float:
+    check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "must be a probability in [0, 1]")
+    check(0.0 <= value <= 1.0, key, value, "must be a probability in [0, 1]")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class AdverseEvent:
+    """A grade 3/4 adverse event type of a therapy.
+
+    It occurs on the line with probability ``probability`` (``probability_diabetes`` for
+    patients with diabetes / baseline hyperglycaemia, when given) at an onset time drawn
+    from an exponential distribution with median ``onset_median_weeks``, provided the
+    patient is still on treatment then. Its consequence is drawn from ``consequence``
+    (probabilities over none / dose_reduction / interruption / discontinuation): a dose
+    reduction multiplies the dose level by ``reduced_intensity``; an interruption stops
+    the drug for ``interruption_weeks``; a discontinuation ends the line. The AE lasts
+    ``duration_weeks`` (used for disutilities downstream).
+    """
+
+    name: str
+    probability: float
+    probability_diabetes: float | None
+    onset_median_weeks: float
+    consequence: tuple[tuple[str, float], ...]
+    reduced_intensity: float
+    interruption_weeks: float
+    duration_weeks: float
+
+    def probability_for(self, diabetes: bool) -> float:
+        return self.probability_diabetes if (diabetes and self.probability_diabetes is not None) else self.probability
+
+    def onset_months(self, u: float) -> float:
+        """Onset time (months) by inverse transform of ``u``: exponential, given median."""
+        return -weeks(self.onset_median_weeks) / math.log(2) * math.log(u)
+
+    def pick_consequence(self, u: float) -> str:
+        acc = 0.0
+        for name, p in self.consequence:
+            acc += p
+            if u < acc:
+                return name
+        return self.consequence[-1][0]
+
+    @classmethod
+    def from_config(cls, key: str, name: str, cfg: Mapping) -> "AdverseEvent":
+        cons = dict(cfg.get("consequence") or {"none": 1.0})
+        for c, p in cons.items():
+            check(c in CONSEQUENCES, f"{key}.consequence", c, f"must be one of {list(CONSEQUENCES)}")
+            _prob(f"{key}.consequence.{c}", p)
+        check(abs(sum(cons.values()) - 1) < 1e-6, f"{key}.consequence", cons, "probabilities must sum to 1")
+        pd_ = cfg.get("probability_diabetes")
+        return cls(
+            name=name,
+            probability=_prob(f"{key}.probability", cfg["probability"]),
+            probability_diabetes=None if pd_ is None else _prob(f"{key}.probability_diabetes", pd_),
+            onset_median_weeks=_num(f"{key}.onset_median_weeks", cfg["onset_median_weeks"], 0, lo_open=True),
+            consequence=tuple((c, float(p)) for c, p in cons.items()),
+            reduced_intensity=_prob(f"{key}.reduced_intensity", cfg.get("reduced_intensity", 1.0)),
+            interruption_weeks=_num(f"{key}.interruption_weeks", cfg.get("interruption_weeks", 0.0), 0),
+            duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
+        )
+
+
+@dataclass(frozen=True)
+class Rechallenge:
+    """Efficacy of re-exposure relative to a first exposure to therapy ``of``.
+
+    PFS on re-exposure is the first-exposure PFS distribution scaled in time (accelerated
+    failure time) by ``TR = time_ratio * (pfs_first / reference_pfs_first)^beta_prior_pfs
+    * (time_off / reference_time_off)^beta_time_off``; the response probability is the
+    first exposure's times ``response_ratio``. ``pfs_first`` is the PFS (months) achieved on
+    the most recent exposure to ``of``; ``time_off`` is the time since it stopped.
+    """
+
+    of: str
+    time_ratio: float
+    response_ratio: float
+    beta_prior_pfs: float
+    beta_time_off: float
+    reference_pfs_first: float
+    reference_time_off: float
+
+    def time_ratio_for(self, pfs_first: float, time_off: float) -> float:
+        tr = self.time_ratio
+        if self.beta_prior_pfs:
+            tr *= (max(pfs_first, 1e-6) / self.reference_pfs_first) ** self.beta_prior_pfs
+        if self.beta_time_off:
+            tr *= (max(time_off, 1e-6) / self.reference_time_off) ** self.beta_time_off
+        return tr
+
+    @classmethod
+    def from_config(cls, key: str, cfg: Mapping) -> "Rechallenge":
+        return cls(
+            of=str(cfg["of"]),
+            time_ratio=_num(f"{key}.time_ratio", cfg["time_ratio"], 0, lo_open=True),
+            response_ratio=_num(f"{key}.response_ratio", cfg["response_ratio"], 0),
+            beta_prior_pfs=_num(f"{key}.beta_prior_pfs", cfg.get("beta_prior_pfs", 0.0)),
+            beta_time_off=_num(f"{key}.beta_time_off", cfg.get("beta_time_off", 0.0)),
+            reference_pfs_first=_num(f"{key}.reference_pfs_first", cfg["reference_pfs_first"], 0, lo_open=True),
+            reference_time_off=_num(f"{key}.reference_time_off", cfg["reference_time_off"], 0, lo_open=True),
+        )
+
+
+@dataclass(frozen=True)
+class Therapy:
+    """A therapy as used on one line of a strategy.
+
+    ``kind``: ``active`` (drug or procedure; PFS = time to progression or death),
+    ``observation`` (no anticancer therapy, progression still monitored) or ``terminal``
+    (best supportive care until death: its time distribution is time to disease death).
+    """
+
+    name: str
+    label: str
+    kind: str
+    pfs: SurvivalDistribution
+    covariate_hr: Mapping[str, float]
+    response_probability: float
+    response_by: Mapping[str, tuple[float, float]]
+    adverse_events: tuple[AdverseEvent, ...]
+    course_months: float
+    doses: int | None
+    dose_interval_months: float | None
+    requires_sstr_positive: bool
+    exclude_functional: tuple[str, ...]
+    requires_prior_progression_on: str | None
+    rechallenge: Rechallenge | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def response_probability_for(self, patient: Mapping) -> float:
+        """Objective response probability given covariates (``response_by`` overrides)."""
+        for cov, (p_true, p_false) in self.response_by.items():
+            return p_true if patient[cov] else p_false
+        return self.response_probability
+
+    @classmethod
+    def from_config(cls, name: str, cfg: Mapping) -> "Therapy":
+        key = f"therapies.{name}"
+        kind = cfg.get("kind", "active")
+        check(kind in KINDS, f"{key}.kind", kind, f"must be one of {list(KINDS)}")
+        check("pfs" in cfg, f"{key}.pfs", None, "is required")
+        pfs = build_pfs(f"{key}.pfs", cfg["pfs"])
+        hrs = {}
+        for cov, hr in (cfg.get("covariate_hr") or {}).items():
+            check(cov in COVARIATES, f"{key}.covariate_hr", cov, f"must name one of {list(COVARIATES)}")
+            hrs[cov] = _num(f"{key}.covariate_hr.{cov}", hr, 0, lo_open=True)
+        resp = cfg.get("response") or {}
+        by = {}
+        for cov, pair in (resp.get("by") or {}).items():
+            check(cov in RESPONSE_COVARIATES, f"{key}.response.by", cov, f"must name one of {list(RESPONSE_COVARIATES)}")
+            by[cov] = (_prob(f"{key}.response.by.{cov}.if_true", pair["if_true"]),
+                       _prob(f"{key}.response.by.{cov}.if_false", pair["if_false"]))
+        aes = tuple(
+            AdverseEvent.from_config(f"{key}.adverse_events.{ae}", ae, spec)
+            for ae, spec in (cfg.get("adverse_events") or {}).items()
+        )
+        course = cfg.get("course") or {}
+        doses, interval = course.get("doses"), course.get("interval_weeks")
+        if doses is not None:
+            check(isinstance(doses, int) and doses >= 1, f"{key}.course.doses", doses, "must be a whole number >= 1")
+            interval = _num(f"{key}.course.interval_weeks", interval, 0, lo_open=True)
+        elig = cfg.get("eligibility") or {}
+        excl = tuple(elig.get("exclude_functional") or ())
+        for f in excl:
+            check(f in FUNCTIONAL, f"{key}.eligibility.exclude_functional", f, f"must be one of {list(FUNCTIONAL)}")
+        rech = cfg.get("rechallenge")
+        return cls(
+            name=name,
+            label=str(cfg.get("label", name)),
+            kind=kind,
+            pfs=pfs,
+            covariate_hr=hrs,
+            response_probability=_prob(f"{key}.response.probability", resp.get("probability", 0.0)),
+            response_by=by,
+            adverse_events=aes,
+            course_months=weeks(doses * interval) if doses is not None else math.inf,
+            doses=doses,
+            dose_interval_months=weeks(interval) if doses is not None else None,
+            requires_sstr_positive=bool(elig.get("requires_sstr_positive", False)),
+            exclude_functional=excl,
+            requires_prior_progression_on=elig.get("requires_prior_progression_on"),
+            rechallenge=None if rech is None else Rechallenge.from_config(f"{key}.rechallenge", rech),
+            sources=dict(cfg.get("sources") or {}),
+        )
