@@ -49,14 +49,34 @@ _LN2 = math.log(2.0)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 #: |b| below which a Gompertz is evaluated as an exponential.
 _GOMPERTZ_B_EPS = 1e-12
-#: |Q| below which a generalised gamma is evaluated as a log-normal.
-_GENGAMMA_Q_EPS = 1e-8
-#: gamma shape above which scipy's ``gammainc`` (cephes) loses accuracy in the
-#: lower tail (relative errors up to 1e-1 at shape 1e8); above it the lower
-#: tail is taken from ``chndtr(2x, 2a, 0)`` (DiDonato & Morris algorithm).
-_LARGE_GAMMA_SHAPE = 2e5
-#: Taylor coefficients 1/n!, n = 2..17, highest first, for expm1mx.
-_EXPM1MX_COEF = np.array([1.0 / math.factorial(n) for n in range(17, 1, -1)])
+#: |Q| below which the generalised gamma uses Temme's uniform asymptotic
+#: expansion instead of scipy's incomplete gamma functions (whose lower tail
+#: loses accuracy for shape 1/Q^2 >~ 3e5; relative errors reach 1e-1 at 1e8).
+_TEMME_Q = 3e-3
+
+
+def _coef(*fractions):
+    """Series coefficients given lowest order first, returned highest first for ``np.polyval``."""
+    return np.array(fractions[::-1], dtype=float)
+
+
+#: r(y) = 2 (e^y - 1 - y) / y^2 = sum_{n >= 2} 2 y^(n-2) / n!
+_R_COEF = _coef(*(2.0 / math.factorial(n) for n in range(2, 20)))
+# Temme (1979), DLMF 8.12: eta = sign(y) sqrt(2 (e^y - 1 - y)) with y = log(x/a);
+# Taylor series in eta of y/eta and of the coefficients c0(eta), c1(eta).
+_Y_OVER_ETA = _coef(
+    1, -1 / 6, 1 / 36, -1 / 270, 1 / 4320, 1 / 17010, -139 / 5443200, 1 / 204120,
+    -571 / 2351462400, -281 / 1515591000, 163879 / 2172751257600, -5221 / 354648294000,
+)
+_TEMME_C0 = _coef(
+    -1 / 3, 1 / 12, -2 / 135, 1 / 864, 1 / 2835, -139 / 777600, 1 / 25515, -571 / 261273600,
+    -281 / 151559100, 163879 / 197522841600, -5221 / 29554024500, 5246819 / 782190452736000,
+)
+_TEMME_C1 = _coef(
+    -1 / 540, -1 / 288, 1 / 378, -77 / 77760, 1 / 4860, -1 / 2488320, -2743 / 151559100,
+    41969 / 5486745600, -11 / 6823440, 47207 / 10158317568000, 3761 / 27280638000,
+    -3599669 / 62575236218880,
+)
 
 
 def _arr(x):
@@ -69,46 +89,41 @@ def _out(x):
     return np.asarray(x)[()]
 
 
-def _expm1mx(y):
-    """:math:`e^y - 1 - y` without cancellation for small ``|y|``."""
+def _r(y):
+    """:math:`r(y) = 2(e^y - 1 - y)/y^2` (so :math:`r(0) = 1`), without cancellation."""
     y = _arr(y)
     small = np.abs(y) < 0.5
-    ys = np.where(small, y, 0.0)
-    series = np.polyval(_EXPM1MX_COEF, ys) * ys * ys
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(small, series, np.expm1(y) - y)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        big = 2.0 * (np.expm1(y) - y) / (y * y)
+    big = np.where(np.isinf(y), np.where(y > 0, np.inf, 0.0), big)
+    return np.where(small, np.polyval(_R_COEF, np.where(small, y, 0.0)), big)
 
 
 def _log_stirling_gap(a: float) -> float:
-    """:math:`a \log a - a - \log\Gamma(a)`, accurate for large ``a``."""
+    """:math:`a \\log a - a - \\log\\Gamma(a)`, accurate for large ``a``."""
     if a < 100.0:
         return a * math.log(a) - a - math.lgamma(a)
     return 0.5 * math.log(a / (2 * math.pi)) - 1 / (12 * a) + 1 / (360 * a**3) - 1 / (1260 * a**5)
 
 
-def _gammainc_lower(a: float, x):
-    """Regularised lower incomplete gamma :math:`P(a, x)`, accurate in the tail for any ``a``."""
-    if a <= _LARGE_GAMMA_SHAPE:
-        return special.gammainc(a, x)
-    return special.chndtr(2.0 * x, 2.0 * a, 0.0)
+def _temme_logsf(zeta, Q: float):
+    """Generalised gamma :math:`\\log S` for small ``|Q|`` as a function of :math:`\\zeta`.
 
+    With :math:`\\eta = Q\\zeta`, Temme's expansion of the incomplete gamma
+    function (DLMF 8.12.3-8.12.4) gives, for either sign of ``Q``,
 
-def _gammaincinv_lower(a: float, p):
-    """Inverse of :func:`_gammainc_lower` in ``x`` for ``p`` in [0, 1/2]."""
-    x = special.gammaincinv(a, p)
-    if a <= _LARGE_GAMMA_SHAPE:
-        return x
-    # polish scipy's start with Newton steps on log P in v = log x
-    ok = (x > 0.0) & np.isfinite(x)
-    v, logp = np.log(x[ok]), np.log(p[ok])
-    gap = _log_stirling_gap(a)
-    for _ in range(4):
-        logP = np.log(_gammainc_lower(a, np.exp(v)))
-        # log of x * density(x) = a log x - x - lgamma(a) = gap - a * expm1mx(v - log a)
-        log_xdens = gap - a * _expm1mx(v - math.log(a))
-        v = v - (logP - logp) * np.exp(logP - log_xdens)
-    x[ok] = np.exp(v)
-    return x
+    .. math::
+        S = \\Phi(-\\zeta) + Q\\,\\phi(\\zeta)\\,\\{c_0(\\eta) + Q^2 c_1(\\eta) + O(Q^4)\\}.
+
+    Returns ``(log S, m, corr)`` with ``m = phi(zeta)/Phi(-zeta)`` and ``corr``
+    the relative correction ``Q (c0 + Q^2 c1) m``.  ``zeta`` must be finite.
+    """
+    eta = np.clip(Q * zeta, -1.0, 1.0)  # c0, c1 series converge for |eta| < 2 sqrt(pi)
+    c = np.polyval(_TEMME_C0, eta) + Q * Q * np.polyval(_TEMME_C1, eta)
+    lsf = special.log_ndtr(-zeta)
+    m = np.exp(-0.5 * zeta * zeta - _LOG_SQRT_2PI - lsf)
+    corr = Q * c * m
+    return lsf + np.log1p(corr), m, corr
 
 
 def _real(family: str, name: str, value) -> float:
@@ -596,16 +611,20 @@ class GeneralizedGamma(SurvivalDistribution):
         f(t) = \\frac{|Q|\\, u^{\\gamma} e^{-u}}{\\sigma t\\, \\Gamma(\\gamma)},
 
     where :math:`P` is the regularised lower incomplete gamma function.
-    Note the exponent is :math:`Q w` (signed), exactly as in flexsurv's
+    The exponent is :math:`Q w` (signed), exactly as in flexsurv's
     ``pgengamma``; with :math:`|Q| w` the survival would increase in
     :math:`t` for :math:`Q < 0`.  Special cases: :math:`Q = 1` is
     ``Weibull(scale=e^mu, shape=1/sigma)``; :math:`Q = \\sigma` is the gamma
     distribution with shape :math:`\\sigma^{-2}` and scale
-    :math:`e^\\mu \\sigma^2`; :math:`Q = 0` is ``LogNormal(mu, sigma)``
-    (used for :math:`|Q| < 10^{-8}`).  scipy equivalent:
-    ``gengamma(a=Q**-2, c=Q/sigma, scale=exp(mu) * Q**(2*sigma/Q))``.
+    :math:`e^\\mu \\sigma^2`; :math:`Q = 0` is ``LogNormal(mu, sigma)``.
+    scipy equivalent: ``gengamma(a=Q**-2, c=Q/sigma, scale=exp(mu) * Q**(2*sigma/Q))``.
     Mean: :math:`e^\\mu \\gamma^{-\\sigma/Q}\\Gamma(\\gamma + \\sigma/Q)/\\Gamma(\\gamma)`
     if :math:`\\gamma + \\sigma/Q > 0`, else ``inf``.
+
+    For :math:`0 < |Q| < 3\\cdot 10^{-3}` (:math:`\\gamma > 1.1\\cdot 10^5`) the
+    incomplete gamma function is evaluated with Temme's uniform asymptotic
+    expansion (see :func:`_temme_logsf`), which stays accurate in both tails
+    and tends continuously to the log-normal as :math:`Q \\to 0`.
 
     Parameters
     ----------
@@ -627,89 +646,145 @@ class GeneralizedGamma(SurvivalDistribution):
         object.__setattr__(self, "sigma", _positive(self.family, "sigma", self.sigma))
         object.__setattr__(self, "Q", _real(self.family, "Q", self.Q))
 
-    def _lognormal(self) -> bool:
-        return abs(self.Q) < _GENGAMMA_Q_EPS
+    def _w(self, t):
+        """Standardised log time :math:`w = (\\ln t - \\mu)/\\sigma` (``-inf`` at 0)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.log(t) - self.mu) / self.sigma
 
-    def _u(self, t):
-        """:math:`u = \\gamma e^{Q w}` for ``t >= 0`` (flat array)."""
-        Q = self.Q
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            w = (np.log(t) - self.mu) / self.sigma
-            return np.exp(-2.0 * math.log(abs(Q)) + Q * w)
-
+    # -- cumulative hazard --------------------------------------------------
     def cumhazard(self, t):
-        if self._lognormal():
+        Q = self.Q
+        if Q == 0.0:
             return _lognormal_cumhazard(t, self.mu, self.sigma)
         t = np.maximum(_arr(t), 0.0)
         shape = t.shape
-        u = self._u(t.ravel())
-        g = self.Q**-2
-        P = _gammainc_lower(g, u)
+        w = self._w(t.ravel())
+        if abs(Q) < _TEMME_Q:
+            H = self._temme_cumhazard(w)
+        else:
+            H = self._gamma_cumhazard(w)
+        return _out(H.reshape(shape))
+
+    def _gamma_cumhazard(self, w):
+        """:math:`H` from scipy's incomplete gamma functions (``|Q| >= 3e-3``)."""
+        Q = self.Q
+        g = Q**-2
+        with np.errstate(over="ignore", invalid="ignore"):
+            u = np.exp(Q * w - 2.0 * math.log(abs(Q)))
+        P = special.gammainc(g, u)
+        big = P > 0.5  # use whichever of P, 1 - P is the small tail
         with np.errstate(divide="ignore"):
-            if self.Q > 0.0:  # S = 1 - P = Qc
+            if Q > 0.0:  # S = 1 - P
                 H = -np.log1p(-P)
-                big = P > 0.5
                 if big.any():
                     H[big] = -np.log(special.gammaincc(g, u[big]))
             else:  # S = P
                 H = -np.log(P)
-                big = P > 0.5
                 if big.any():
                     H[big] = -np.log1p(-special.gammaincc(g, u[big]))
-        return _out(H.reshape(shape))
+        return H
 
+    def _temme_cumhazard(self, w):
+        """:math:`H` from Temme's expansion (``0 < |Q| < 3e-3``)."""
+        # zeta = sign(w) sqrt(2 gamma (e^y - 1 - y)) = w sqrt(r(y)), y = Q w
+        with np.errstate(invalid="ignore"):
+            zeta = np.where(np.isinf(w), w, w * np.sqrt(_r(self.Q * w)))
+        H = np.full_like(zeta, np.inf)
+        H[np.isnan(zeta)] = np.nan
+        H[zeta == -np.inf] = 0.0
+        fin = np.isfinite(zeta)
+        H[fin] = -_temme_logsf(zeta[fin], self.Q)[0]
+        return H
+
+    # -- inverse cumulative hazard -------------------------------------------
     def inverse_cumhazard(self, h):
-        if self._lognormal():
+        Q = self.Q
+        if Q == 0.0:
             return _lognormal_inverse_cumhazard(h, self.mu, self.sigma)
         h = _arr(h)
         shape = h.shape
         h = h.ravel()
-        g = self.Q**-2
+        w = self._temme_inverse_w(h) if abs(Q) < _TEMME_Q else self._gamma_inverse_w(h)
+        with np.errstate(over="ignore"):
+            return _out(np.exp(self.mu + self.sigma * w).reshape(shape))
+
+    def _gamma_inverse_w(self, h):
+        """:math:`w` with :math:`H = h` via scipy's incomplete gamma inverses."""
+        Q = self.Q
+        g = Q**-2
         s = np.exp(-h)  # survival level, accurate where small
         small = s < 0.5
-        # upper-tail inverse (u with S = s) where s is small, lower-tail inverse
-        # with 1 - s = -expm1(-h) where s is near 1
+        rest = ~small
+        # invert the small tail: S = s where s < 1/2, else 1 - S = -expm1(-h)
         tail_inv, head_inv = (
-            (special.gammainccinv, _gammaincinv_lower)
-            if self.Q > 0.0
-            else (_gammaincinv_lower, special.gammainccinv)
+            (special.gammainccinv, special.gammaincinv)
+            if Q > 0.0
+            else (special.gammaincinv, special.gammainccinv)
         )
         u = np.empty_like(h)
         u[small] = tail_inv(g, s[small])
-        rest = ~small
         u[rest] = head_inv(g, -np.expm1(-h[rest]))
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            w = (np.log(u) + 2.0 * math.log(abs(self.Q))) / self.Q
-            t = np.exp(self.mu + self.sigma * w)
-        return _out(t.reshape(shape))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.log(u) + 2.0 * math.log(abs(Q))) / Q
 
+    def _temme_inverse_w(self, h):
+        """:math:`w` with :math:`H = h` via Newton steps on Temme's expansion."""
+        Q = self.Q
+        zeta = -special.ndtri_exp(-h)  # log-normal start, exact for Q -> 0
+        fin = np.isfinite(zeta)
+        z, target = zeta[fin], -h[fin]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for _ in range(3):  # converges like O(Q^2) per step
+                logsf, m, corr = _temme_logsf(z, Q)
+                # d log S / d zeta, neglecting the O(Q^2) slope of c0 + Q^2 c1
+                slope = -m + corr * (m - z) / (1.0 + corr)
+                step = (logsf - target) / slope
+                z = z - np.where(np.isfinite(step), step, 0.0)
+        zeta[fin] = z
+        # back from zeta to w = y / Q, with e^y - 1 - y = eta^2 / 2, eta = Q zeta
+        eta = Q * zeta
+        w = zeta * np.polyval(_Y_OVER_ETA, np.clip(eta, -0.25, 0.25))
+        far = np.abs(eta) > 0.25  # beyond any representable survival; Newton on y
+        if far.any():
+            e, c = eta[far], 0.5 * eta[far] ** 2
+            with np.errstate(over="ignore", invalid="ignore"):
+                y = np.where(e > 0, np.log1p(c + np.log1p(c)), -1.0 - c)
+                for _ in range(40):
+                    y = y - (0.5 * y * y * _r(y) - c) / np.expm1(y)
+            w[far] = np.where(np.isinf(e), zeta[far], y / Q)
+        return w
+
+    # -- density and hazard --------------------------------------------------
     def _logpdf(self, t):
         """:math:`\\log f(t)` for ``t > 0``.
 
-        Uses :math:`\\gamma \\log u - u - \\log\\Gamma(\\gamma) =
-        (\\gamma\\log\\gamma - \\gamma - \\log\\Gamma(\\gamma)) - \\gamma (e^{Qw} - 1 - Qw)`,
-        free of cancellation for large :math:`\\gamma`.
+        Written as :math:`-\\log(\\sigma t) + K(Q) - \\tfrac12 w^2 r(Qw)` with
+        :math:`K = \\log|Q| + \\gamma\\log\\gamma - \\gamma - \\log\\Gamma(\\gamma)`
+        and :math:`r(y) = 2(e^y - 1 - y)/y^2`, free of cancellation for large
+        :math:`\\gamma` and equal to the log-normal density at :math:`Q = 0`.
         """
-        g = self.Q**-2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = (np.log(t) - self.mu) / self.sigma
-            return (
-                math.log(abs(self.Q)) - np.log(self.sigma * t)
-                + _log_stirling_gap(g) - g * _expm1mx(self.Q * w)
-            )
+        Q = self.Q
+        if abs(Q) <= 0.1:  # Stirling series, gamma >= 100
+            K = -_LOG_SQRT_2PI - Q**2 / 12 + Q**6 / 360 - Q**10 / 1260
+        else:
+            K = math.log(abs(Q)) + _log_stirling_gap(Q**-2)
+        w = self._w(t)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return -np.log(self.sigma * t) + K - 0.5 * w * w * _r(Q * w)
 
     def hazard(self, t):
-        if self._lognormal():
-            return _lognormal_hazard(t, self.mu, self.sigma)
+        Q, sigma = self.Q, self.sigma
+        if Q == 0.0:
+            return _lognormal_hazard(t, self.mu, sigma)
         t = _arr(t)
-        Q, sigma, g = self.Q, self.sigma, self.Q**-2
-        # limit at t = 0: f(t) ~ C t^(g Q / sigma - 1) for Q > 0, -> 0 for Q < 0
-        e = g * Q / sigma - 1.0
+        # limit at t = 0: f(t) ~ C t^(1/(Q sigma) - 1) for Q > 0, -> 0 for Q < 0
+        e = 1.0 / (Q * sigma) - 1.0
         if Q < 0.0 or e > 0.0:
             at0 = 0.0
         elif e < 0.0:
             at0 = np.inf
         else:
+            g = Q**-2
             at0 = math.exp(math.log(abs(Q)) - math.log(sigma) + g * math.log(g)
                            - self.mu - math.lgamma(g))
         with np.errstate(invalid="ignore", over="ignore"):
@@ -717,29 +792,31 @@ class GeneralizedGamma(SurvivalDistribution):
         return _out(np.where(t > 0.0, h, np.where(t == 0.0, at0, 0.0)))
 
     def mean(self) -> float:
-        if self._lognormal():
-            return math.exp(self.mu + 0.5 * self.sigma**2)
-        g, r = self.Q**-2, self.sigma / self.Q
-        if g + r <= 0.0:
+        Q, sigma = self.Q, self.sigma
+        x = sigma * Q  # = r / g with g = Q^-2, r = sigma / Q
+        if 1.0 + x <= 0.0:
             return math.inf
-        return math.exp(self.mu - r * math.log(g) + math.lgamma(g + r) - math.lgamma(g))
+        # log[Gamma(g + r) / (Gamma(g) g^r)] = g h(x) + gap(g) - gap(g + r),
+        # h(x) = (1 + x) log1p(x) - x, gap(a) = a log a - a - lgamma(a)
+        if abs(x) < 0.1:
+            g_h = sigma**2 * sum((-x) ** (n - 2) / (n * (n - 1)) for n in range(2, 30))
+        else:
+            g_h = ((1.0 + x) * math.log1p(x) - x) / Q**2
+        if Q == 0.0:
+            d_gap = 0.0
+        elif abs(Q) < _TEMME_Q and 1.0 + x > 1e-3:  # Stirling series, no overflow in g
+            d_gap = -0.5 * math.log1p(x) - Q**2 / 12 * x / (1 + x) + Q**6 / 360 * (1 - (1 + x) ** -3)
+        else:
+            g = Q**-2
+            d_gap = _log_stirling_gap(g) - _log_stirling_gap(g * (1.0 + x))
+        return math.exp(self.mu + g_h + d_gap)
 
     @classmethod
     def from_median(cls, median: float, *, sigma: float, Q: float) -> GeneralizedGamma:
-        """Generalised gamma with median ``median``: :math:`\\mu = \\ln m - \\sigma w_{1/2}`.
-
-        :math:`w_{1/2} = \\ln(u_{1/2}/\\gamma)/Q`, with :math:`u_{1/2}` the
-        median of :math:`\\mathrm{Gamma}(\\gamma, 1)` (:math:`w_{1/2} = 0` for Q = 0).
-        """
+        """Generalised gamma with median ``median``: :math:`\\mu = \\ln m - \\ln t_{1/2}(\\mu=0)`."""
         m = _positive(cls.family, "median", median)
-        s = _positive(cls.family, "sigma", sigma)
-        q = _real(cls.family, "Q", Q)
-        if abs(q) < _GENGAMMA_Q_EPS:
-            w = 0.0
-        else:
-            g = q**-2
-            w = (math.log(float(special.gammaincinv(g, 0.5))) - math.log(g)) / q
-        return cls(mu=math.log(m) - s * w, sigma=s, Q=q)
+        unit = cls(mu=0.0, sigma=sigma, Q=Q)
+        return cls(mu=math.log(m) - math.log(unit.median()), sigma=unit.sigma, Q=unit.Q)
 
 
 # ---------------------------------------------------------------------------

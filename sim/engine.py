@@ -17,11 +17,12 @@ import pandas as pd
 import simpy
 from scipy.special import ndtri
 
+from sim.fastdraw import scalar_sampler
 from sim.lifetable import LifeTable
 from sim.rng import WIDTH, Draws, uniforms
 from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
-from sim.therapies.line import LineHistory, ModelRules, covariates, eligible, plan_line
+from sim.therapies.line import LineHistory, ModelRules, covariates, eligible, frailty_uniforms, plan_line
 
 STREAMS_PER_PATIENT = ("frailty", "background_death")
 
@@ -41,43 +42,26 @@ class Records:
 
 
 class PatientDraws:
-    """Uniform accessor ``U(stream, slot)`` for one row of a chunk's :class:`Draws`.
+    """Uniform accessor ``U(stream, slot)`` for one row of a chunk's :class:`Draws`."""
 
-    Rows are converted to Python lists once per stream and chunk (fast scalar access).
-    """
+    __slots__ = ("draws", "row")
 
-    __slots__ = ("lists", "row")
-
-    def __init__(self, lists: "ChunkLists", row: int):
-        self.lists, self.row = lists, row
+    def __init__(self, draws, row: int):
+        self.draws, self.row = draws, row
 
     def __call__(self, stream: str, slot: int) -> float:
-        return self.lists[stream][self.row][slot]
+        return self.draws[stream].item(self.row, slot)
 
 
-class ChunkLists(dict):
-    """``stream -> list of per-patient lists of uniforms``, filled on first use."""
-
-    def __init__(self, draws):
-        super().__init__()
-        self.draws = draws
-
-    def __missing__(self, stream):
-        rows = self.draws[stream].tolist()
-        self[stream] = rows
-        return rows
-
-
-class IdDraws:
+class IdDraws(Draws):
     """Like :class:`~sim.rng.Draws` but for arbitrary (non-contiguous) patient ids."""
 
     def __init__(self, seed: int, ids: np.ndarray):
-        self.seed, self.ids, self._cache = seed, np.asarray(ids), {}
+        super().__init__(seed, -1, len(ids))
+        self.ids = np.asarray(ids)
 
-    def __getitem__(self, name):
-        if name not in self._cache:
-            self._cache[name] = np.vstack([uniforms(self.seed, name, int(i), 1) for i in self.ids]).reshape(-1, WIDTH)
-        return self._cache[name]
+    def _generate(self, name):
+        return np.vstack([uniforms(self.master_seed, name, int(i), 1, self.sample) for i in self.ids]).reshape(-1, WIDTH)
 
 
 def chunk_draws(seed: int, ids: np.ndarray):
@@ -94,7 +78,7 @@ def _prior_history(patient) -> list[LineHistory]:
 
 
 def patient_process(env: simpy.Environment, patient: Mapping, strategy: Strategy, therapies: Mapping[str, Therapy],
-                    rules: ModelRules, U, z: float, death_bg: float, rec: Records):
+                    rules: ModelRules, U, death_bg: float, rec: Records):
     """The pathway of one patient under one strategy (a SimPy generator)."""
     pid, sname = int(patient["patient_id"]), strategy.name
     history = _prior_history(patient)
@@ -113,10 +97,14 @@ def patient_process(env: simpy.Environment, patient: Mapping, strategy: Strategy
                 events.append((pid, sname, env.now, line, "line_skipped", f"{th.name}:{why}", math.nan))
                 i = i + 1 if strategy.skip_ineligible else strategy.terminal_index
                 continue
+            if th.name in strategy.uptake and U("uptake", line) >= strategy.uptake[th.name]:
+                events.append((pid, sname, env.now, line, "line_skipped", f"{th.name}:not_taken", math.nan))
+                i += 1
+                continue
             hol = strategy.holiday_months.get(th.name, 0.0)
             if hol > 0:
                 terminal = therapies[strategy.lines[-1]]
-                d_hol = env.now + float(terminal.pfs.sample(U("holiday", line)))
+                d_hol = env.now + scalar_sampler(terminal.pfs)(U("holiday", line))
                 end_h = env.now + hol
                 stop = min(end_h, d_hol, death_bg, rules.horizon_months)
                 events.append((pid, sname, env.now, line, "holiday_start", th.name, hol))
@@ -130,7 +118,7 @@ def patient_process(env: simpy.Environment, patient: Mapping, strategy: Strategy
                     break
                 events.append((pid, sname, env.now, line, "holiday_end", th.name, hol))
         line += 1
-        res = plan_line(th, therapies, patient, line, env.now, death_bg, history, U, z, rules)
+        res = plan_line(th, therapies, patient, line, env.now, death_bg, history, U, U("pfs|frailty", line - 1), rules)
         for t, event, detail, value in res.events:
             if t > env.now:
                 yield env.timeout(t - env.now)
@@ -176,17 +164,21 @@ def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies
         ids = chunk["patient_id"].to_numpy()
         draws = chunk_draws(seed, ids)
         rows = chunk.to_dict("records")
-        for p in rows:
-            p["_cov"] = covariates(p)
-        lists = ChunkLists(draws)
-        z = ndtri(draws["frailty"][:, 0])
+        covs = [covariates(p) for p in rows]
+        cov = {c: np.array([x[c] for x in covs], dtype=float) for c in covs[0]} if covs else {}
+        hr = {name: np.exp(th.log_hazard_multiplier(cov, rules.covariate_reference) + np.zeros(len(rows))).tolist()
+              for name, th in therapies.items()}
+        for j, p in enumerate(rows):
+            p["_cov"] = covs[j]
+            p["_hr"] = {name: v[j] for name, v in hr.items()}
+        draws.derive("pfs|frailty", frailty_uniforms(draws["pfs"], ndtri(draws["frailty"][:, 0]), rules.frailty_rho))
         death_bg = lifetable.death_time_months(chunk["age"].to_numpy(float), chunk["sex"].astype(str).to_numpy(),
                                                draws["background_death"][:, 0])
         for strategy in strategies.values():
             env = simpy.Environment()
             for j, p in enumerate(rows):
-                env.process(patient_process(env, p, strategy, therapies, rules, PatientDraws(lists, j),
-                                            float(z[j]), float(death_bg[j]), rec))
+                env.process(patient_process(env, p, strategy, therapies, rules, PatientDraws(draws, j),
+                                            float(death_bg[j]), rec))
             env.run()
         if progress is not None:
             progress(len(rows))

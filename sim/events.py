@@ -18,7 +18,7 @@ from __future__ import annotations
 #: event -> (meaning of ``detail``, meaning of ``value``)
 EVENT_TYPES: dict[str, tuple[str, str]] = {
     "line_start": ("therapy", "line number"),
-    "line_skipped": ("therapy:reason (e.g. lu177_dotatate:sstr_negative)", "NaN"),
+    "line_skipped": ("therapy:reason (e.g. lu177_dotatate:sstr_negative, everolimus:not_taken)", "NaN"),
     "holiday_start": ("therapy the holiday precedes", "planned months"),
     "holiday_end": ("therapy the holiday precedes", "months"),
     "adverse_event": ("grade 3/4 AE type", "AE duration, weeks"),

@@ -62,6 +62,13 @@ class Draws:
     def __getitem__(self, name: str) -> np.ndarray:
         arr = self._cache.get(name)
         if arr is None:
-            arr = uniforms(self.master_seed, name, self.first, self.count, self.sample)
+            arr = self._generate(name)
             self._cache[name] = arr
         return arr
+
+    def _generate(self, name: str) -> np.ndarray:
+        return uniforms(self.master_seed, name, self.first, self.count, self.sample)
+
+    def derive(self, name: str, values: np.ndarray) -> None:
+        """Register a stream computed from others (e.g. frailty-mixed PFS uniforms)."""
+        self._cache[name] = np.asarray(values, dtype=float)

@@ -8,7 +8,10 @@ Rules (``configs/strategy/<name>.yaml``):
   toxicity;
 * ``max_active_lines``: stop active treatment after this many lines given (null: no cap);
 * ``holiday_months``: ``{therapy: months}`` off anticancer therapy before that line starts
-  (e.g. a holiday before sunitinib rechallenge).
+  (e.g. a holiday before sunitinib rechallenge);
+* ``uptake``: ``{therapy: probability}`` that an eligible patient actually receives that
+  line (e.g. the 85 % crossover from placebo to everolimus in RADIANT-3); drawn from the
+  patient's stream ``uptake`` at slot = number of lines already given; default 1.
 
 The last line must be a ``terminal`` therapy (best supportive care until death).
 """
@@ -34,6 +37,7 @@ class Strategy:
     after_toxicity: str
     max_active_lines: int | None
     holiday_months: Mapping[str, float]
+    uptake: Mapping[str, float] = None
 
     @property
     def terminal_index(self) -> int:
@@ -63,10 +67,15 @@ class Strategy:
         for t, m in hol.items():
             check(t in lines, f"{key}.rules.holiday_months", t, "must name a line of this strategy")
             check(isinstance(m, (int, float)) and m >= 0, f"{key}.rules.holiday_months.{t}", m, "must be >= 0 months")
+        uptake = dict(rules.get("uptake") or {})
+        for t, p in uptake.items():
+            check(t in lines, f"{key}.rules.uptake", t, "must name a line of this strategy")
+            check(isinstance(p, (int, float)) and 0 <= p <= 1, f"{key}.rules.uptake.{t}", p, "must be a probability in [0, 1]")
         skip = rules.get("skip_ineligible", True)
         check(isinstance(skip, bool), f"{key}.rules.skip_ineligible", skip, "must be true or false")
         return cls(name=name, label=str(cfg.get("label", name)), lines=lines, skip_ineligible=skip,
-                   after_toxicity=after, max_active_lines=cap, holiday_months={k: float(v) for k, v in hol.items()})
+                   after_toxicity=after, max_active_lines=cap, holiday_months={k: float(v) for k, v in hol.items()},
+                   uptake={k: float(v) for k, v in uptake.items()})
 
 
 def build_strategies(cfg: Mapping, therapies: Mapping[str, Therapy], names=None) -> dict[str, Strategy]:

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from sim.distributions import SurvivalDistribution
 from sim.errors import check
 from sim.patients.schema import FUNCTIONAL
@@ -19,6 +21,7 @@ from sim.therapies.pfs import build_pfs
 from sim.units import weeks
 
 KINDS = ("active", "observation", "terminal")
+_AE_STREAMS: dict[str, tuple[str, str]] = {}
 CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
 #: binary covariates that can modify PFS hazards (see :func:`sim.therapies.line.covariates`)
 COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "grade_g3", "ecog_ge2")
@@ -63,6 +66,16 @@ class AdverseEvent:
     reduced_intensity: float
     interruption_weeks: float
     duration_weeks: float
+
+    @property
+    def stream(self) -> str:
+        """Random stream of occurrence (slot 2(line-1)) and onset (slot 2(line-1)+1)."""
+        return _AE_STREAMS.setdefault(self.name, (f"ae/{self.name}", f"ae_consequence/{self.name}"))[0]
+
+    @property
+    def consequence_stream(self) -> str:
+        """Random stream choosing the consequence (slot line-1)."""
+        return _AE_STREAMS.setdefault(self.name, (f"ae/{self.name}", f"ae_consequence/{self.name}"))[1]
 
     def probability_for(self, diabetes: bool) -> float:
         return self.probability_diabetes if (diabetes and self.probability_diabetes is not None) else self.probability
@@ -164,6 +177,14 @@ class Therapy:
     requires_prior_progression_on: str | None
     rechallenge: Rechallenge | None
     sources: Mapping[str, str] = field(default_factory=dict)
+
+    def log_hazard_multiplier(self, x: Mapping, reference: Mapping) -> "np.ndarray | float":
+        """``sum_c log(hr_c) (x_c - ref_c)``: covariate effect on the PFS hazard, centred on
+        the reference population (``x_c`` indicator values or arrays of them)."""
+        out = 0.0
+        for c, hr in self.covariate_hr.items():
+            out = out + math.log(hr) * (np.asarray(x[c], dtype=float) - reference.get(c, 0.0))
+        return out
 
     def response_probability_for(self, patient: Mapping) -> float:
         """Objective response probability given covariates (``response_by`` overrides)."""

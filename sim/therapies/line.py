@@ -24,8 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 from scipy.special import ndtr, ndtri
 
+from sim.fastdraw import scalar_sampler
 from sim.therapies.definition import Therapy
 from sim.units import weeks
 
@@ -52,7 +54,7 @@ class LineHistory:
     pfs: float           # months from start to detected progression (nan if not progressed)
 
 
-@dataclass
+@dataclass(slots=True)
 class LineResult:
     """The resolved line: dated events and the summary row of ``lines.parquet``."""
 
@@ -78,10 +80,7 @@ def covariates(p) -> dict:
 
 def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict) -> float:
     """``prod_c hr_c^(x_c - ref_c)`` over the therapy's covariate hazard ratios."""
-    log_hr = 0.0
-    for c, hr in therapy.covariate_hr.items():
-        log_hr += math.log(hr) * (float(cov[c]) - reference.get(c, 0.0))
-    return math.exp(log_hr)
+    return math.exp(float(therapy.log_hazard_multiplier(cov, reference)))
 
 
 def eligible(therapy: Therapy, patient, history: list[LineHistory]) -> str | None:
@@ -96,27 +95,37 @@ def eligible(therapy: Therapy, patient, history: list[LineHistory]) -> str | Non
     return None
 
 
-def _correlated(u_raw: float, z: float, rho: float) -> float:
+def frailty_uniforms(u_raw, z, rho: float):
+    """Gaussian-copula mixing of PFS uniforms with the patient frailty ``z`` (vectorised).
+
+    ``u = Phi(sqrt(rho) z + sqrt(1 - rho) Phi^{-1}(u_raw))``: exactly uniform for each line,
+    with correlation ``rho`` between the latent normals of any two lines of a patient.
+    ``u_raw`` has shape (n, slots), ``z`` shape (n,).
+    """
+    u_raw = np.asarray(u_raw, float)
     if rho <= 0.0:
         return u_raw
-    v = float(ndtr(math.sqrt(rho) * z + math.sqrt(1.0 - rho) * float(ndtri(u_raw))))
-    return min(max(v, 1e-300), 1.0 - 1e-16)
+    x = math.sqrt(rho) * np.asarray(z, float)[:, None] + math.sqrt(1.0 - rho) * ndtri(u_raw)
+    return np.clip(ndtr(x), 1e-300, 1.0 - 1e-16)
 
 
 def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: float, death_bg: float,
-              history: list[LineHistory], U, z_frailty: float, rules: ModelRules) -> LineResult:
+              history: list[LineHistory], U, u_pfs: float, rules: ModelRules) -> LineResult:
     """Resolve line number ``line`` (1-based) of ``therapy`` starting at time ``start``.
 
-    ``U(stream, slot)`` returns the patient's uniform; ``death_bg`` is the absolute time of
-    other-cause death; ``therapies`` maps names to :class:`Therapy` (for rechallenge).
+    ``U(stream, slot)`` returns the patient's uniform; ``u_pfs`` is the line's PFS uniform
+    after frailty mixing (:func:`frailty_uniforms` of stream ``pfs`` at slot ``line - 1``);
+    ``death_bg`` is the absolute time of other-cause death; ``therapies`` maps names to
+    :class:`Therapy` (for rechallenge).
     """
     k = line - 1
     res = LineResult()
     ev = res.events
     ev.append((start, "line_start", therapy.name, float(line)))
-    u = _correlated(U("pfs", k), z_frailty, rules.frailty_rho)
+    u = u_pfs
     cov = patient["_cov"] if "_cov" in patient else covariates(patient)
-    hr = hazard_multiplier(therapy, cov, rules.covariate_reference)
+    hrs = patient.get("_hr")
+    hr = hrs[therapy.name] if hrs is not None else hazard_multiplier(therapy, cov, rules.covariate_reference)
     p_resp = therapy.response_probability_for(cov)
     tr = 1.0
     if therapy.rechallenge is not None:
@@ -126,7 +135,7 @@ def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: floa
         time_off = start - first.end if first is not None and first.reason != "prior" else rc.reference_time_off
         tr = rc.time_ratio_for(pfs_first, time_off)
         p_resp = min(1.0, therapies[rc.of].response_probability_for(cov) * rc.response_ratio)
-    t_event = tr * float(therapy.pfs.sample(u, hr))
+    t_event = tr * scalar_sampler(therapy.pfs)(u, hr)
     horizon = rules.horizon_months
 
     if therapy.kind == "terminal":
@@ -160,9 +169,10 @@ def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: floa
     aes = []
     if on_drug:
         for ae in therapy.adverse_events:
-            if U(f"ae/{ae.name}", 2 * k) < ae.probability_for(bool(patient["diabetes"])):
-                onset = start + ae.onset_months(U(f"ae/{ae.name}", 2 * k + 1))
-                aes.append((onset, ae, ae.pick_consequence(U(f"ae_consequence/{ae.name}", k))))
+            stream = ae.stream
+            if U(stream, 2 * k) < ae.probability_for(bool(patient["diabetes"])):
+                onset = start + ae.onset_months(U(stream, 2 * k + 1))
+                aes.append((onset, ae, ae.pick_consequence(U(ae.consequence_stream, k))))
         aes.sort(key=lambda a: a[0])
     level, changes, ae_names, tox_stop = 1.0, [(start, 1.0)], [], math.inf
     for onset, ae, cons in aes:
@@ -213,7 +223,9 @@ def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: floa
 
     # relative dose intensity: time-weighted dose level over the time on treatment
     tot = treat_end - start
-    if on_drug and tot > 0:
+    if on_drug and tot > 0 and len(changes) == 1:
+        rdi = 1.0
+    elif on_drug and tot > 0:
         pts = sorted(changes) + [(treat_end, None)]
         rdi = sum(lvl * (min(t1, treat_end) - t0) for (t0, lvl), (t1, _) in zip(pts, pts[1:]) if t0 < treat_end) / tot
     else:

@@ -1,0 +1,350 @@
+"""Parameter distributions for probabilistic (PSA) and ranges for deterministic (DSA)
+sensitivity analysis, addressed by config path.
+
+A parameter is a dotted path into the composed config (e.g.
+``therapies.sunitinib_rechallenge.rechallenge.time_ratio``). Its distribution is centred on
+the path's *current* (base-case) value and described in ``psa.parameters`` (see
+``configs/psa/default.yaml``)::
+
+    <path>: {dist: lognormal, se_log: 0.1, source: "assumption:..."}        # SE of the log given
+    <path>: {dist: lognormal, ci: "evidence:<id>"}                          # SE of log from a 95 % CI
+    <path>: {dist: beta, range: economics}          # mean = base, SE = (high - low) / 3.92 from economics.ranges
+    <path>: {dist: beta, se: 0.03}                  # method of moments from mean and SE
+    <path>: {dist: gamma, range: economics}         # costs: method of moments
+    <path>: {dist: uniform | loguniform, range: "assumption:<id>", low: .., high: ..}
+    <name>: {dist: mvnormal, paths: [p1, p2], cov: [[..]], scale: log | identity}
+
+``range: "assumption:<id>"`` reads ``low`` / ``high`` of row ``id`` in
+``data/evidence/assumptions.csv``; when that file or row is missing the ``low`` / ``high``
+given in the entry are used and the source says so. ``range: economics`` reads
+``economics.ranges.<path without 'economics.'>``.
+
+Draws are inverse transforms of uniforms from a named stream per parameter,
+``"psa/<path>"`` at PSA sample ``s`` (:func:`sim.rng.uniforms` with ``sample=s``): adding
+a parameter never changes another's draws, and sample ``s`` is the same whatever the number
+of samples or the order in which samples are run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import ndtri
+
+from sim.errors import UserError, check
+from sim.rng import uniforms
+
+Z95 = 1.959963984540054
+DISTS = ("lognormal", "normal", "beta", "gamma", "uniform", "loguniform", "mvnormal", "fixed")
+ASSUMPTIONS = Path(__file__).resolve().parents[2] / "data" / "evidence" / "assumptions.csv"
+MISSING = object()
+
+
+def get_path(cfg: Mapping, path: str, default=MISSING):
+    """Value at dotted ``path`` of a nested mapping (UserError naming the path if absent)."""
+    node = cfg
+    for part in path.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            if default is not MISSING:
+                return default
+            raise UserError(f"parameter path {path} does not exist in the configuration (missing {part!r})")
+    return node
+
+
+def set_path(cfg: dict, path: str, value) -> None:
+    """Set dotted ``path`` of a nested dict in place (the path must exist)."""
+    parts = path.split(".")
+    node = get_path(cfg, ".".join(parts[:-1])) if len(parts) > 1 else cfg
+    check(isinstance(node, dict) and parts[-1] in node, path, value, "must be an existing configuration key")
+    node[parts[-1]] = value
+
+
+def load_assumptions(path: Path = ASSUMPTIONS) -> pd.DataFrame | None:
+    """``assumptions.csv`` (id, parameter, value, low, high, ...) or None if not written yet."""
+    if not Path(path).exists():
+        return None
+    t = pd.read_csv(path)
+    if "id" not in t.columns:
+        raise UserError(f"{path} must have an 'id' column, got {list(t.columns)}")
+    return t.set_index("id")
+
+
+def _evidence_ci(ref: str) -> tuple[float, float, float]:
+    from sim.evidence import lookup
+
+    eid = ref.split(":", 1)[1] if ref.startswith("evidence:") else ref
+    try:
+        row = lookup(eid)
+    except KeyError:
+        raise UserError(f"evidence id {eid!r} (in psa ci) is not in data/evidence/evidence.csv") from None
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    if pd.isna(lo) or pd.isna(hi):
+        raise UserError(f"evidence {eid} has no 95 % CI (ci_low/ci_high), got {lo!r}, {hi!r}")
+    return float(row["value"]), float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One uncertain parameter: a path, a distribution centred on the base value, a source."""
+
+    path: str
+    dist: str
+    base: float
+    a: float = math.nan       # distribution parameters (meaning depends on dist, see ppf)
+    b: float = math.nan
+    low: float = math.nan     # DSA range (2.5 % / 97.5 % quantiles unless a range is given)
+    high: float = math.nan
+    source: str = ""
+
+    def ppf(self, u: np.ndarray | float):
+        """Inverse CDF at ``u``."""
+        u = np.asarray(u, float)
+        if self.dist == "lognormal":          # a = mu (log), b = sigma (log)
+            return np.exp(self.a + self.b * ndtri(u))
+        if self.dist == "normal":
+            return self.a + self.b * ndtri(u)
+        if self.dist == "beta":               # a, b shape parameters
+            return stats.beta.ppf(u, self.a, self.b)
+        if self.dist == "gamma":              # a = shape, b = scale
+            return stats.gamma.ppf(u, self.a, scale=self.b)
+        if self.dist == "uniform":
+            return self.a + (self.b - self.a) * u
+        if self.dist == "loguniform":
+            return np.exp(math.log(self.a) + (math.log(self.b) - math.log(self.a)) * u)
+        if self.dist == "fixed":
+            return np.full_like(u, self.base)
+        raise AssertionError(self.dist)
+
+    def describe(self) -> str:
+        f = {"lognormal": f"LogNormal(mu={self.a:.4g}, sigma={self.b:.4g})",
+             "normal": f"Normal({self.a:.4g}, {self.b:.4g})",
+             "beta": f"Beta({self.a:.4g}, {self.b:.4g})",
+             "gamma": f"Gamma(shape={self.a:.4g}, scale={self.b:.4g})",
+             "uniform": f"Uniform({self.a:.4g}, {self.b:.4g})",
+             "loguniform": f"LogUniform({self.a:.4g}, {self.b:.4g})",
+             "fixed": "fixed"}
+        return f.get(self.dist, self.dist)
+
+
+@dataclass(frozen=True)
+class MvNormal:
+    """Jointly normal parameters (e.g. fitted survival parameters with their covariance) on
+    the identity or log scale; the mean is the base-case value(s)."""
+
+    name: str
+    paths: tuple[str, ...]
+    base: tuple[float, ...]
+    chol: np.ndarray
+    scale: str
+    source: str = ""
+
+    def draw(self, u: np.ndarray) -> np.ndarray:
+        z = self.chol @ ndtri(u)
+        m = np.log(self.base) if self.scale == "log" else np.asarray(self.base)
+        x = m + z
+        return np.exp(x) if self.scale == "log" else x
+
+
+def _num(key, v, lo=None, lo_open=False) -> float:
+    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), key, v, "must be a number")
+    if lo is not None:
+        check(v > lo if lo_open else v >= lo, key, v, f"must be {'>' if lo_open else '>='} {lo}")
+    return float(v)
+
+
+def _range(key: str, path: str, spec: Mapping, cfg: Mapping, assumptions) -> tuple[float, float, str]:
+    ref = spec.get("range")
+    if ref == "economics":
+        rel = path.split(".", 1)[1] if path.startswith("economics.") else path
+        r = get_path(cfg, "economics.ranges", {}).get(rel) if isinstance(get_path(cfg, "economics.ranges", {}), Mapping) else None
+        check(isinstance(r, Mapping), f"{key}.range", ref, f"needs economics.ranges.{rel} (low, high)")
+        return _num(f"economics.ranges.{rel}.low", r["low"]), _num(f"economics.ranges.{rel}.high", r["high"]), \
+            f"economics.ranges.{rel}: {r.get('why', '')}".strip()
+    if isinstance(ref, str) and ref.startswith("assumption:"):
+        aid = ref.split(":", 1)[1]
+        if assumptions is not None and aid in assumptions.index:
+            row = assumptions.loc[aid]
+            return _num(f"assumptions.csv {aid}.low", float(row["low"])), \
+                _num(f"assumptions.csv {aid}.high", float(row["high"])), f"{ref} (data/evidence/assumptions.csv)"
+        check("low" in spec and "high" in spec, key, dict(spec),
+              f"needs low/high: {aid} is not in data/evidence/assumptions.csv")
+        return _num(f"{key}.low", spec["low"]), _num(f"{key}.high", spec["high"]), \
+            f"{ref} (fallback range in psa config; assumptions.csv row missing)"
+    check("low" in spec and "high" in spec, key, dict(spec), "needs range (economics | assumption:<id>) or low and high")
+    return _num(f"{key}.low", spec["low"]), _num(f"{key}.high", spec["high"]), str(spec.get("source", "psa config range"))
+
+
+def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=None) -> Param:
+    """Build one :class:`Param` from its ``psa.parameters`` entry and the base config."""
+    key = f"psa.parameters.{path}"
+    check(isinstance(spec, Mapping), key, spec, "must be a mapping with 'dist'")
+    dist = spec.get("dist")
+    check(dist in DISTS and dist != "mvnormal", f"{key}.dist", dist, f"must be one of {[d for d in DISTS if d != 'mvnormal']}")
+    base = get_path(cfg, path)
+    check(isinstance(base, (int, float)) and not isinstance(base, bool), path, base, "must be a number to be varied")
+    base = float(base)
+    src = str(spec.get("source", ""))
+    if dist == "fixed":
+        return Param(path, dist, base, source=src)
+    if dist in ("uniform", "loguniform"):
+        lo, hi, s = _range(key, path, spec, cfg, assumptions)
+        check(lo < hi, f"{key}", (lo, hi), "range must have low < high")
+        if dist == "loguniform":
+            check(lo > 0, f"{key}.low", lo, "must be > 0 for a log-uniform distribution")
+        return Param(path, dist, base, lo, hi, lo, hi, src or s)
+    if dist == "lognormal":
+        check(base > 0, path, base, "must be > 0 for a log-normal distribution")
+        if "ci" in spec:
+            v, lo, hi = _evidence_ci(str(spec["ci"]))
+            check(lo > 0 and hi > lo, f"{key}.ci", (lo, hi), "must be a positive CI with low < high")
+            sigma = (math.log(hi) - math.log(lo)) / (2 * Z95)
+            src = src or f"{spec['ci']} (SE of log from 95 % CI {lo:g}-{hi:g})"
+        elif "se_log" in spec:
+            sigma = _num(f"{key}.se_log", spec["se_log"], 0, lo_open=True)
+        elif "range" in spec or ("low" in spec and "high" in spec):
+            lo, hi, s = _range(key, path, spec, cfg, assumptions)
+            check(0 < lo < hi, key, (lo, hi), "range must have 0 < low < high")
+            sigma, src = (math.log(hi) - math.log(lo)) / (2 * Z95), src or s
+        else:
+            raise UserError(f"{key} needs ci, se_log or range for a log-normal distribution, got {dict(spec)!r}")
+        mu = math.log(base)  # median = base value
+        return Param(path, dist, base, mu, sigma, math.exp(mu - Z95 * sigma), math.exp(mu + Z95 * sigma), src)
+    # beta / gamma / normal: mean = base, SE given or from a range
+    if "se" in spec:
+        se = _num(f"{key}.se", spec["se"], 0, lo_open=True)
+        lo, hi = base - Z95 * se, base + Z95 * se
+    else:
+        lo, hi, s = _range(key, path, spec, cfg, assumptions)
+        check(lo < hi, key, (lo, hi), "range must have low < high")
+        se, src = (hi - lo) / (2 * Z95), src or s
+    if dist == "normal":
+        return Param(path, dist, base, base, se, lo, hi, src)
+    if dist == "beta":
+        check(0 < base < 1, path, base, "must be in (0, 1) for a beta distribution")
+        k = base * (1 - base) / se ** 2 - 1
+        check(k > 0, f"{key}.se", se, f"is too large for a beta with mean {base} (need se^2 < mean(1-mean))")
+        return Param(path, dist, base, base * k, (1 - base) * k, lo, hi, src)
+    check(base > 0, path, base, "must be > 0 for a gamma distribution")
+    shape = (base / se) ** 2
+    return Param(path, "gamma", base, shape, se ** 2 / base, lo, hi, src)
+
+
+def make_mvnormal(name: str, spec: Mapping, cfg: Mapping) -> MvNormal:
+    key = f"psa.parameters.{name}"
+    paths = tuple(spec.get("paths") or ())
+    check(len(paths) >= 1, f"{key}.paths", paths, "must list config paths")
+    base = tuple(float(get_path(cfg, p)) for p in paths)
+    cov = np.asarray(spec.get("cov"), float)
+    check(cov.shape == (len(paths), len(paths)), f"{key}.cov", spec.get("cov"), f"must be a {len(paths)}x{len(paths)} matrix")
+    scale = spec.get("scale", "log")
+    check(scale in ("log", "identity"), f"{key}.scale", scale, "must be log or identity")
+    if scale == "log":
+        check(all(b > 0 for b in base), key, base, "base values must be > 0 on the log scale")
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise UserError(f"{key}.cov must be symmetric positive definite, got {cov.tolist()!r}") from None
+    return MvNormal(name, paths, base, chol, scale, str(spec.get("source", "")))
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """All uncertain parameters of a PSA, drawn by sample number."""
+
+    params: tuple[Param, ...]
+    joint: tuple[MvNormal, ...]
+    seed: int
+
+    @property
+    def paths(self) -> list[str]:
+        return [p.path for p in self.params] + [p for j in self.joint for p in j.paths]
+
+    def draw(self, s: int) -> dict[str, float]:
+        """Overrides ``{path: value}`` of PSA sample ``s``."""
+        out = {}
+        for p in self.params:
+            out[p.path] = float(p.ppf(uniforms(self.seed, f"psa/{p.path}", 0, 1, sample=s)[0, 0]))
+        for j in self.joint:
+            u = uniforms(self.seed, f"psa/{j.name}", 0, 1, sample=s)[0, :len(j.paths)]
+            out.update(zip(j.paths, map(float, j.draw(u))))
+        return out
+
+    def table(self) -> pd.DataFrame:
+        """One row per parameter: path, distribution, base, 95 % range, source."""
+        rows = [dict(path=p.path, distribution=p.describe(), base=p.base, low=p.low, high=p.high, source=p.source)
+                for p in self.params]
+        for j in self.joint:
+            sd = np.sqrt(np.sum(j.chol ** 2, axis=1))
+            for p, b, s in zip(j.paths, j.base, sd):
+                lo, hi = ((b * math.exp(-Z95 * s), b * math.exp(Z95 * s)) if j.scale == "log" else (b - Z95 * s, b + Z95 * s))
+                rows.append(dict(path=p, distribution=f"MvNormal[{j.name}] ({j.scale})", base=b, low=lo, high=hi,
+                                 source=j.source))
+        return pd.DataFrame(rows, columns=["path", "distribution", "base", "low", "high", "source"])
+
+
+def build_paramset(cfg: Mapping, spec: Mapping, seed: int, assumptions=MISSING) -> ParamSet:
+    """:class:`ParamSet` from ``psa.parameters`` (``spec``) and the plain base config."""
+    if assumptions is MISSING:
+        assumptions = load_assumptions()
+    check(isinstance(spec, Mapping) and len(spec) > 0, "psa.parameters", spec, "must map config paths to distributions")
+    params, joint = [], []
+    for path, s in spec.items():
+        if isinstance(s, Mapping) and s.get("dist") == "mvnormal":
+            joint.append(make_mvnormal(path, s, cfg))
+        else:
+            params.append(make_param(path, s, cfg, assumptions))
+    ps = ParamSet(tuple(params), tuple(joint), int(seed))
+    dup = pd.Series(ps.paths)
+    check(not dup.duplicated().any(), "psa.parameters", sorted(set(dup[dup.duplicated()])), "a path appears twice")
+    return ps
+
+
+def expand_groups(groups: Mapping, paths: list[str]) -> dict[str, list[str]]:
+    """Parameter groups ``{name: [patterns]}`` -> ``{name: [paths]}`` (fnmatch patterns).
+    A group matching no parameter is an error naming it."""
+    out = {}
+    for name, pats in (groups or {}).items():
+        pats = [pats] if isinstance(pats, str) else list(pats or [])
+        hit = [p for p in paths if any(fnmatchcase(p, pat) for pat in pats)]
+        check(len(hit) > 0, f"psa.evppi.groups.{name}", pats, "matches no PSA parameter")
+        out[name] = hit
+    return out
+
+
+def apply_overrides(cfg, overrides: Mapping[str, float]):
+    """A copy of ``cfg`` with ``overrides`` set (paths must exist).
+
+    With an (unresolved) ``DictConfig`` the values are set before interpolations are
+    resolved, so a value that others interpolate (``therapies.sunitinib.pfs`` is also the
+    rechallenge's) changes everywhere it is used; a plain dict is deep-copied and set.
+    """
+    import copy
+
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(cfg, DictConfig):
+        c = copy.deepcopy(cfg)
+        for p, v in overrides.items():
+            old = OmegaConf.select(c, p, default=MISSING)
+            if old is MISSING:
+                raise UserError(f"parameter path {p} does not exist in the configuration")
+            if isinstance(old, int) and not isinstance(old, bool) and float(v).is_integer():
+                v = int(v)
+            OmegaConf.update(c, p, v, merge=False, force_add=False)
+        return c
+    c = copy.deepcopy(dict(cfg))
+    for p, v in overrides.items():
+        old = get_path(c, p)
+        set_path(c, p, int(v) if isinstance(old, int) and not isinstance(old, bool) and float(v).is_integer() else v)
+    return c

@@ -1,0 +1,28 @@
+"""Fitting survival distributions to trial evidence (issue 3).
+
+* :func:`fit_ipd` -- maximum likelihood on right-censored individual patient data;
+  :func:`compare_families` ranks families by AIC/BIC.
+* :func:`fit_summary` -- maximum likelihood on published summaries (median with CI,
+  landmark survival with n, hazard ratio against a fitted reference arm).
+* :func:`reconstruct_ipd` -- Guyot et al. (2012) IPD from digitised Kaplan-Meier curves.
+
+All fits keep their estimate and covariance on an unconstrained scale
+(:mod:`sim.fitting.parameterisation`) and can :meth:`~ParametricFit.draw` correlated
+parameter sets. See ``docs/fitting.md``.
+"""
+
+from sim.fitting.ipd import compare_families, fit_ipd
+from sim.fitting.parameterisation import THETA_NAMES, from_theta, to_natural, to_theta
+from sim.fitting.result import FitResult, ParametricFit, SummaryFit
+
+__all__ = [
+    "THETA_NAMES",
+    "FitResult",
+    "ParametricFit",
+    "SummaryFit",
+    "compare_families",
+    "fit_ipd",
+    "from_theta",
+    "to_natural",
+    "to_theta",
+]
