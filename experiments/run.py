@@ -29,16 +29,36 @@ def _job_number():
         return None
 
 
+# experiment.kind -> "module:function"; each function takes (cfg, job) and returns
+# (run folder, text to print). Imported lazily so that a run only loads what it uses.
+KINDS = {
+    "compare": "sim.pipeline:run",
+    "psa": "sim.economics.psa:run",
+    "dsa": "sim.economics.dsa:run",
+    "validation": "sim.validation:run",
+    "emulation": "sim.emulation:run",
+}
+
+
+def experiment_runner(kind):
+    """The entry function of an experiment kind; a :class:`UserError` names an unknown kind."""
+    import importlib
+
+    if kind not in KINDS:
+        raise UserError(f"experiment.kind must be one of {sorted(KINDS)}, got {kind!r}")
+    module, func = KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), func)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
-    from sim.pipeline import format_summary, run_compare
-
     try:
-        folder, summary = run_compare(cfg, _job_number())
+        run = experiment_runner(cfg.experiment.get("kind", "compare"))
+        folder, text = run(cfg, _job_number())
     except UserError as exc:
         print(f"pnetsim: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    print(format_summary(summary))
+    print(text)
     print(f"\nresults written to {folder}")
 
 

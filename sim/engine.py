@@ -36,9 +36,20 @@ class Records:
     events: list = field(default_factory=list)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Frames in a fixed order (strategy as first simulated, patient, line; events in time order
+        within a patient), independent of the order in which the event heap finished the processes."""
         from sim.events import COLUMNS
-        ev = pd.DataFrame(self.events, columns=list(COLUMNS))
-        return pd.DataFrame(self.patients), pd.DataFrame(self.lines), ev
+        frames = (pd.DataFrame(self.patients), pd.DataFrame(self.lines),
+                  pd.DataFrame(self.events, columns=list(COLUMNS)))
+        out = []
+        for df in frames:
+            if len(df):
+                rank = {s: i for i, s in enumerate(pd.unique(df["strategy"]))}
+                key = ["_rank", "patient_id"] + (["line"] if "line" in df and df is frames[1] else [])
+                df = (df.assign(_rank=df["strategy"].map(rank)).sort_values(key, kind="stable")
+                      .drop(columns="_rank").reset_index(drop=True))
+            out.append(df)
+        return tuple(out)
 
 
 class PatientDraws:

@@ -80,6 +80,12 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, pd.DataFrame]:
     return final, summary
 
 
+def run(cfg, job: int | None = None) -> tuple[Path, str]:
+    """Entry of ``experiment.kind=compare`` (see ``experiments/run.py``): run folder and printed table."""
+    folder, summary = run_compare(cfg, job)
+    return folder, format_summary(summary)
+
+
 def format_summary(summary: pd.DataFrame) -> str:
     """Human-readable table: medians and means with 95 % CIs."""
     out = pd.DataFrame({"strategy": summary["strategy"], "n": summary["n_patients"]})

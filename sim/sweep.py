@@ -32,8 +32,10 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:   # pandas is imported lazily: a skipped job must start and finish fast
+    import pandas as pd
 
 MARKER = "_COMPLETE"
 DEFAULT_SWEEP = "default"
@@ -201,9 +203,14 @@ def _hydra_job() -> tuple[bool, list[str]]:
 
 def current_job(cfg) -> SweepJob | None:
     """This run's :class:`SweepJob` when it is part of a sweep (a multirun, or ``sweep.name`` set), else None."""
-    from sim.config import to_container
+    from omegaconf import DictConfig, OmegaConf
 
-    plain = to_container(cfg)
+    from sim.errors import UserError
+
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    except Exception as exc:
+        raise UserError(f"configuration could not be resolved: {exc}") from None
     name = (plain.get("sweep") or {}).get("name") if isinstance(plain.get("sweep"), dict) else None
     multirun, overrides = _hydra_job()
     if not multirun and not name:
@@ -289,13 +296,15 @@ def _column_value(config_flat: dict, path: str, raw: str | None):
     return v if isinstance(v, (int, float, str, bool)) or v is None else json.dumps(v, default=str)
 
 
-def aggregate(sweep_dir: Path, table: str = "summary.csv", allow_mixed: bool = False) -> tuple[pd.DataFrame, SweepScan]:
+def aggregate(sweep_dir: Path, table: str = "summary.csv", allow_mixed: bool = False) -> tuple["pd.DataFrame", SweepScan]:
     """One frame of ``table`` from every completed job, with ``job`` and one column per overridden key.
 
     Override columns hold the resolved value at that key (the override text for group overrides). Raises
     :class:`MixedConfigError` naming the keys and jobs when jobs differ outside their overrides (unless
     ``allow_mixed``, which adds those keys as columns instead).
     """
+    import pandas as pd
+
     s = scan(sweep_dir)
     if not s.complete:
         raise FileNotFoundError(f"no completed jobs in {sweep_dir}")
@@ -323,7 +332,7 @@ def aggregate(sweep_dir: Path, table: str = "summary.csv", allow_mixed: bool = F
     return out.sort_values(["job"], kind="stable").reset_index(drop=True), s
 
 
-def write_parquet(df: pd.DataFrame, path: Path) -> Path:
+def write_parquet(df: "pd.DataFrame", path: Path) -> Path:
     """Write ``df`` to ``path`` atomically (temporary file, then rename)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
