@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from sim.config import Model, build_model, to_container
 from sim.engine import simulate
 from sim.outcomes import paired_differences, summarise
-from sim.runio import atomic_run_dir, write_manifest
+from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
 SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_months", "median_os_months",
                    "mean_os_months", "mean_time_on_treatment_months", "g34_ae_per_patient"]
-
-
-def progress_bar(setting, total: int, desc: str):
-    """A tqdm bar on stderr (``auto``: only when stderr is a terminal)."""
-    disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
-    return tqdm(total=total, desc=desc, unit="patient", disable=disable, file=sys.stderr)
-
-
-def run_folder_name(cfg, job: int | None) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
-    name = f"{stamp}-seed{cfg['seed']}" + (f"-job{job}" if job is not None else "")
-    return Path(cfg["output"]["root"]) / cfg["experiment"]["name"] / name
 
 
 def simulate_model(model: Model, chunk_size: int, progress="auto"):

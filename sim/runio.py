@@ -7,6 +7,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from importlib import metadata
@@ -71,3 +72,17 @@ def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: 
     path = Path(folder) / "manifest.json"
     path.write_text(json.dumps(manifest, indent=2, default=str))
     return path
+
+
+def progress_bar(setting, total: int, desc: str):
+    """A tqdm bar on stderr (``auto``: only when stderr is a terminal)."""
+    from tqdm import tqdm
+
+    disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
+    return tqdm(total=total, desc=desc, unit="patient", disable=disable, file=sys.stderr)
+
+
+def run_folder_name(cfg, job: int | None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
+    name = f"{stamp}-seed{cfg['seed']}" + (f"-job{job}" if job is not None else "")
+    return Path(cfg["output"]["root"]) / cfg["experiment"]["name"] / name

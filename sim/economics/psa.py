@@ -385,8 +385,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     ``psa_samples.parquet``, result tables (CSV + Parquet), figures, report and manifest.
     Returns (folder, tables)."""
     from sim.config import build_model, to_container
-    from sim.pipeline import progress_bar, run_folder_name
-    from sim.runio import atomic_run_dir, write_manifest
+    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     cfg = with_economics(cfg)
