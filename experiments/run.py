@@ -5,6 +5,10 @@ Examples::
     pnetsim                                   # default experiment, default cohort
     pnetsim cohort.n=200 seed=7               # overrides
     pnetsim -m model.frailty_rho=0,0.3,0.6    # a sweep (Hydra multirun)
+
+A sweep job (a multirun job, or a run with ``sweep.name`` set) writes to its deterministic folder
+``<output.root>/<experiment.name>/sweeps/<sweep id>/<job key>/`` and is skipped when that folder is
+already complete for the same configuration (docs/sweeps.md, sim/sweep.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from sim.errors import UserError
+from sim.sweep import activate, current_job, skip_if_complete
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 
@@ -53,8 +58,12 @@ def experiment_runner(kind):
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     try:
+        sweep_job = current_job(cfg)        # None unless a multirun or sweep.name (sim/sweep.py)
+        if skip_if_complete(sweep_job):     # before importing the experiment: a skip is fast
+            return
         run = experiment_runner(cfg.experiment.get("kind", "compare"))
-        folder, text = run(cfg, _job_number())
+        with activate(sweep_job):
+            folder, text = run(cfg, _job_number())
     except UserError as exc:
         print(f"pnetsim: error: {exc}", file=sys.stderr)
         sys.exit(2)

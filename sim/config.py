@@ -10,8 +10,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from sim.errors import UserError, check
-from sim.lifetable import LifeTable
-from sim.patients import CohortSpec, generate_cohort, load_cohort
+from sim.lifetable import DEFAULT_TABLE, LifeTable
+from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
 from sim.strategies import Strategy, build_strategies
 from sim.therapies import ModelRules, Therapy, build_therapies
 from sim.units import MONTHS_PER_YEAR, weeks
@@ -49,50 +49,106 @@ def _number(key, v, lo=None, hi=None, lo_open=False, hi_open=False):
     return float(v)
 
 
+def _required(m: Mapping, group: str, name: str):
+    """``m[name]`` of config group ``group``, or a :class:`UserError` naming the missing key."""
+    check(name in m, f"{group}.{name}", None, "is required")
+    return m[name]
+
+
+def _mapping(key: str, v, allow_none: bool = False) -> Mapping:
+    if allow_none and v is None:
+        return {}
+    check(isinstance(v, Mapping), key, v, "must be a mapping")
+    return v
+
+
+def _whole(key: str, v, lo: int) -> int:
+    check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, key, v, f"must be a whole number >= {lo}")
+    return int(v)
+
+
 def build_rules(m: Mapping) -> ModelRules:
-    """:class:`ModelRules` from the ``model`` group."""
+    """:class:`ModelRules` from the ``model`` group.
+
+    Checks: ``imaging_interval_weeks > 0``; ``0 <= frailty_rho < 1`` (a Gaussian-copula
+    correlation; 1 would make every line's PFS uniform identical); ``pre_progression_death_share``
+    and every ``covariate_reference`` prevalence in ``[0, 1]``; ``horizon_years > 0``.
+    """
     ref = {}
-    for c, v in (m.get("covariate_reference") or {}).items():
+    for c, v in _mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
     return ModelRules(
-        imaging_interval_months=weeks(_number("model.imaging_interval_weeks", m["imaging_interval_weeks"], 0, lo_open=True)),
-        frailty_rho=_number("model.frailty_rho", m["frailty_rho"], 0, 1, hi_open=True),
-        pre_progression_death_share=_number("model.pre_progression_death_share", m["pre_progression_death_share"], 0, 1),
+        imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
+                                              _required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
+        frailty_rho=_number("model.frailty_rho", _required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
+        pre_progression_death_share=_number("model.pre_progression_death_share",
+                                            _required(m, "model", "pre_progression_death_share"), 0, 1),
         covariate_reference=ref,
-        horizon_months=_number("model.horizon_years", m["horizon_years"], 0, lo_open=True) * MONTHS_PER_YEAR,
+        horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0,
+                               lo_open=True) * MONTHS_PER_YEAR,
     )
+
+
+def build_lifetable(m: Mapping) -> LifeTable:
+    """The background-mortality :class:`LifeTable` of ``model.background_mortality``
+    (``table``: a file of ``data/lifetables/`` or an absolute path; ``max_age`` in (100, 130])."""
+    bm = _mapping("model.background_mortality", m.get("background_mortality"), allow_none=True)
+    table = bm.get("table") or DEFAULT_TABLE
+    check(isinstance(table, str), "model.background_mortality.table", table, "must be a file name")
+    max_age = bm.get("max_age", 110)
+    check(isinstance(max_age, int) and not isinstance(max_age, bool) and 100 < max_age <= 130,
+          "model.background_mortality.max_age", max_age, "must be a whole number in (100, 130]")
+    return LifeTable.load(table, max_age)
 
 
 def build_cohort(c: Mapping, seed: int) -> pd.DataFrame:
     """Generated cohort, or the validated file named by ``cohort.source``."""
-    if c.get("source"):
-        return load_cohort(c["source"])
+    source = c.get("source")
+    if source:
+        check(isinstance(source, str), "cohort.source", source, "must be a file path")
+        return load_cohort(source)
     return generate_cohort(CohortSpec.from_config(c), seed)
 
 
+def check_run_settings(c: Mapping) -> None:
+    """Top-level run settings every experiment kind uses: ``chunk_size`` (whole number >= 1)
+    and ``engine`` (one of :data:`sim.executors.ENGINES`), when present."""
+    if "chunk_size" in c:
+        _whole("chunk_size", c["chunk_size"], 1)
+    if "engine" in c:
+        from sim.executors import ENGINES
+        check(c["engine"] in ENGINES, "engine", c["engine"], f"must be one of {list(ENGINES)}")
+
+
 def build_model(cfg) -> Model:
-    """Validate the whole config and build the :class:`Model`."""
+    """Validate the whole config and build the :class:`Model`.
+
+    Every problem raises one :class:`UserError` naming the config key (or cohort-file column
+    and row) and the bad value; nothing is simulated before the whole config is valid.
+    """
     c = to_container(cfg)
     seed = c.get("seed")
     check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
+    check_run_settings(c)
     for group in ("cohort", "model", "therapies", "strategies", "experiment"):
         check(isinstance(c.get(group), Mapping), group, c.get(group), "must be a config group (mapping)")
     therapies = build_therapies(c["therapies"])
     exp = c["experiment"]
     strategies = build_strategies(c["strategies"], therapies, exp.get("strategies"))
     ref = exp.get("reference")
-    check(ref in strategies, "experiment.reference", ref, f"must be one of the compared strategies {list(strategies)}")
+    check(isinstance(ref, str) and ref in strategies, "experiment.reference", ref,
+          f"must be one of the compared strategies {list(strategies)}")
     m = c["model"]
-    bm = m.get("background_mortality") or {}
-    max_age = bm.get("max_age", 110)
-    check(isinstance(max_age, int) and 100 < max_age <= 130, "model.background_mortality.max_age", max_age,
-          "must be a whole number in (100, 130]")
+    rules = build_rules(m)
+    lifetable = build_lifetable(m)
+    cohort = build_cohort(c["cohort"], seed)
+    check_prior_therapies(cohort, therapies, where=c["cohort"].get("source") or None)
     return Model(
         seed=seed,
-        cohort=build_cohort(c["cohort"], seed),
+        cohort=cohort,
         therapies=therapies,
         strategies=strategies,
         reference=ref,
-        rules=build_rules(m),
-        lifetable=LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), max_age),
+        rules=rules,
+        lifetable=lifetable,
     )

@@ -1,9 +1,18 @@
-"""SimPy engine: one generator process per patient, replaying the dates that the therapy
-and strategy rules resolve. No clinical numbers live here.
+"""SimPy engine: one generator process per patient, the reference executor.
 
-Patients do not share resources in the default model, so each chunk of patients runs in
+Each process walks its patient through a strategy and, whenever the patient reaches a
+decision (is the next line given? a holiday first? how does the line go?), calls the
+clinical functions shared with the vectorised executor (:func:`sim.strategies.gate`,
+:func:`sim.strategies.holiday`, :func:`sim.therapies.line.plan_lines`,
+:func:`sim.strategies.after_line`) on a batch of one patient, then yields ``env.timeout``
+up to each of the resulting dated events. The engine holds no clinical numbers, and the
+clinical logic exists once, so both executors give identical pathways for the same seed.
+
+Patients do not share resources in the shipped model, so each chunk of patients runs in
 its own :class:`simpy.Environment` (small event heaps are faster); results do not depend
-on the chunk size because every draw comes from the patient's own named streams.
+on the chunk size because every draw comes from the patient's own named streams. A model
+with shared resources (e.g. PRRT slots) would make start times depend on the clock and
+must run here, not in :mod:`sim.vectorised`.
 """
 
 from __future__ import annotations
@@ -15,16 +24,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import simpy
-from scipy.special import ndtri
 
-from sim.fastdraw import scalar_sampler
+from sim.events import EVENT_DTYPES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB, typed_frame
 from sim.lifetable import LifeTable
 from sim.rng import WIDTH, Draws, uniforms
-from sim.strategies import Strategy
+from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
 from sim.therapies.definition import Therapy
-from sim.therapies.line import LineHistory, ModelRules, covariates, eligible, frailty_uniforms, plan_line
+from sim.therapies.line import CAUSES, ModelRules, Patients, frailty_z, line_pfs_uniform, plan_lines
 
 STREAMS_PER_PATIENT = ("frailty", "background_death")
+
+
+def sort_frames(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, order: list[str]):
+    """Frames in the output order: strategy (in ``order``), patient, line; a patient's events
+    keep their order (chronological, ties as produced by the executor)."""
+    rank = {s: i for i, s in enumerate(order)}
+    out = []
+    for df, by_line in ((patients, False), (lines, True), (events, False)):
+        if len(df):
+            key = ["_rank", "patient_id"] + (["line"] if by_line else [])
+            df = (df.assign(_rank=df["strategy"].map(rank)).sort_values(key, kind="stable")
+                  .drop(columns="_rank").reset_index(drop=True))
+        out.append(df)
+    return tuple(out)
 
 
 @dataclass
@@ -37,160 +59,121 @@ class Records:
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Frames in a fixed order (strategy as first simulated, patient, line; events in time order
-        within a patient), independent of the order in which the event heap finished the processes."""
-        from sim.events import COLUMNS
-        frames = (pd.DataFrame(self.patients), pd.DataFrame(self.lines),
-                  pd.DataFrame(self.events, columns=list(COLUMNS)))
-        out = []
-        for df in frames:
-            if len(df):
-                rank = {s: i for i, s in enumerate(pd.unique(df["strategy"]))}
-                key = ["_rank", "patient_id"] + (["line"] if "line" in df and df is frames[1] else [])
-                df = (df.assign(_rank=df["strategy"].map(rank)).sort_values(key, kind="stable")
-                      .drop(columns="_rank").reset_index(drop=True))
-            out.append(df)
-        return tuple(out)
-
-
-class PatientDraws:
-    """Uniform accessor ``U(stream, slot)`` for one row of a chunk's :class:`Draws`."""
-
-    __slots__ = ("draws", "row")
-
-    def __init__(self, draws, row: int):
-        self.draws, self.row = draws, row
-
-    def __call__(self, stream: str, slot: int) -> float:
-        return self.draws[stream].item(self.row, slot)
+        within a patient), independent of the order in which the event heap finished the processes.
+        Columns and dtypes: :data:`sim.events.PATIENT_COLUMNS`, :data:`~sim.events.LINE_COLUMNS`,
+        :data:`~sim.events.EVENT_DTYPES`."""
+        p = typed_frame(self.patients, PATIENT_COLUMNS)
+        ln = typed_frame(self.lines, LINE_COLUMNS)
+        ev = typed_frame(self.events, EVENT_DTYPES)
+        return sort_frames(p, ln, ev, list(pd.unique(p["strategy"])) if len(p) else [])
 
 
 class IdDraws(Draws):
     """Like :class:`~sim.rng.Draws` but for arbitrary (non-contiguous) patient ids."""
 
-    def __init__(self, seed: int, ids: np.ndarray):
-        super().__init__(seed, -1, len(ids))
+    def __init__(self, seed: int, ids: np.ndarray, sample: int = 0):
+        super().__init__(seed, -1, len(ids), sample)
         self.ids = np.asarray(ids)
 
     def _generate(self, name):
         return np.vstack([uniforms(self.master_seed, name, int(i), 1, self.sample) for i in self.ids]).reshape(-1, WIDTH)
 
 
-def chunk_draws(seed: int, ids: np.ndarray):
-    """Named streams for the patients ``ids`` of one chunk (block form when contiguous)."""
+def chunk_draws(seed: int, ids: np.ndarray, sample: int = 0):
+    """Named streams (of PSA sample ``sample``) for the patients ``ids`` of one chunk (block
+    form when contiguous)."""
     ids = np.asarray(ids)
     if ids.size and np.array_equal(ids, np.arange(ids[0], ids[0] + ids.size)):
-        return Draws(seed, int(ids[0]), int(ids.size))
-    return IdDraws(seed, ids)
+        return Draws(seed, int(ids[0]), int(ids.size), sample)
+    return IdDraws(seed, ids, sample)
 
 
-def _prior_history(patient) -> list[LineHistory]:
-    names = [t for t in str(patient["prior_therapies"]).split(";") if t]
-    return [LineHistory(t, -math.inf, 0.0, "prior", math.nan) for t in names]
+def prepare_chunk(chunk: pd.DataFrame, rules: ModelRules, lifetable: LifeTable, seed: int, sample: int = 0):
+    """Baseline arrays and named streams of one chunk: frailty ``z`` (stream ``frailty``
+    slot 0) and absolute other-cause death time (stream ``background_death`` slot 0)."""
+    pat = Patients(chunk, rules)
+    draws = chunk_draws(seed, pat.patient_id, sample)
+    pat.z = frailty_z(draws["frailty"][:, 0])
+    pat.death_bg = lifetable.death_time_months(chunk["age"].to_numpy(float), chunk["sex"].astype(str).to_numpy(),
+                                               draws["background_death"][:, 0])
+    return pat, draws
 
 
-def patient_process(env: simpy.Environment, patient: Mapping, strategy: Strategy, therapies: Mapping[str, Therapy],
-                    rules: ModelRules, U, death_bg: float, rec: Records):
-    """The pathway of one patient under one strategy (a SimPy generator)."""
-    pid, sname = int(patient["patient_id"]), strategy.name
-    history = _prior_history(patient)
+def patient_process(env: simpy.Environment, j: int, strategy: Strategy, therapies: Mapping[str, Therapy],
+                    rules: ModelRules, pat: Patients, st: Pathways, draws, rec: Records):
+    """The pathway of chunk row ``j`` under ``strategy`` (a SimPy generator); its state lives in
+    row ``j`` of ``st``."""
+    pid, sname = int(pat.patient_id[j]), strategy.name
+    rows = np.array([j], dtype=np.int64)
     events, lines = rec.events, rec.lines
-    i, active, line = 0, 0, 0
-    death_time, death_cause, end_reason = math.inf, "", ""
-    progressions = []
+    terminal = therapies[strategy.lines[-1]]
     while True:
-        th = therapies[strategy.lines[i]]
+        th = therapies[strategy.lines[st.pos[j]]]
         if th.kind != "terminal":
-            if strategy.max_active_lines is not None and active >= strategy.max_active_lines:
-                i = strategy.terminal_index
+            g = gate(strategy, th, pat, rows, st, draws)
+            if g.skip[0]:
+                events.append((pid, sname, env.now, int(st.line[j]), "line_skipped", VOCAB.string(g.detail[0]),
+                               math.nan))
+            if not g.go[0]:
                 continue
-            why = eligible(th, patient, history)
-            if why is not None:
-                events.append((pid, sname, env.now, line, "line_skipped", f"{th.name}:{why}", math.nan))
-                i = i + 1 if strategy.skip_ineligible else strategy.terminal_index
-                continue
-            if th.name in strategy.uptake and U("uptake", line) >= strategy.uptake[th.name]:
-                events.append((pid, sname, env.now, line, "line_skipped", f"{th.name}:not_taken", math.nan))
-                i += 1
-                continue
-            hol = strategy.holiday_months.get(th.name, 0.0)
-            if hol > 0:
-                terminal = therapies[strategy.lines[-1]]
-                d_hol = env.now + scalar_sampler(terminal.pfs)(U("holiday", line))
-                end_h = env.now + hol
-                stop = min(end_h, d_hol, death_bg, rules.horizon_months)
-                events.append((pid, sname, env.now, line, "holiday_start", th.name, hol))
-                yield env.timeout(stop - env.now)
-                if stop < end_h:  # death or the horizon came first
-                    if stop >= rules.horizon_months:
-                        end_reason = "horizon"
-                    else:
-                        death_time, death_cause = stop, ("disease" if stop == d_hol else "other")
-                        events.append((pid, sname, stop, line, "death", death_cause, math.nan))
+            line = int(st.line[j])
+            h = holiday(strategy, th, terminal, pat, rows, st, draws, rules.horizon_months)
+            if h is not None:
+                events.append((pid, sname, env.now, line, "holiday_start", th.name, h.months))
+                yield env.timeout(float(h.stop[0]) - env.now)
+                if h.ends[0]:
+                    if h.died[0]:
+                        events.append((pid, sname, env.now, line, "death", CAUSES[h.cause[0]], math.nan))
                     break
-                events.append((pid, sname, env.now, line, "holiday_end", th.name, hol))
-        line += 1
-        res = plan_line(th, therapies, patient, line, env.now, death_bg, history, U, U("pfs|frailty", line - 1), rules)
-        for t, event, detail, value in res.events:
+                events.append((pid, sname, env.now, line, "holiday_end", th.name, h.months))
+        line = np.array([st.line[j] + 1])
+        u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
+        lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
+        n = int(line[0])
+        for t, event, detail, value in lb.row_events(0):
             if t > env.now:
                 yield env.timeout(t - env.now)
-            events.append((pid, sname, t, line, event, detail, value))
-        r = res.record
+            events.append((pid, sname, t, n, event, detail, value))
+        r = lb.row_record(0)
         r["patient_id"], r["strategy"] = pid, sname
         lines.append(r)
-        if res.reason in ("progression", "death") and th.kind != "terminal":
-            progressions.append(res.end)
-        if res.reason in ("death", "horizon") or th.kind == "terminal":
-            death_time, death_cause, end_reason = res.death_time, res.death_cause, res.reason
+        after_line(strategy, th, rows, st, lb)
+        if st.done[j]:
             break
-        history.append(LineHistory(th.name, r["start"], res.end, res.reason, r["pfs_months"]))
-        active += th.kind == "active"
-        i = strategy.terminal_index if (res.reason == "toxicity" and strategy.after_toxicity == "terminal") else i + 1
-    horizon = rules.horizon_months
-    os_t = min(death_time, horizon)
-    dead = death_time <= horizon
+        if st.now[j] > env.now:
+            yield env.timeout(float(st.now[j]) - env.now)
 
-    def nth(n):  # time to n-th detected progression or death
-        if len(progressions) >= n:
-            return progressions[n - 1], True
-        return os_t, dead
 
-    (pfs1, e1), (pfs2, e2) = nth(1), nth(2)
-    rec.patients.append(dict(
-        patient_id=pid, strategy=sname, os_months=os_t, death=dead, death_cause=death_cause if dead else "",
-        pfs1_months=pfs1, pfs1_event=e1, pfs2_months=pfs2, pfs2_event=e2,
-        n_lines=line, end_reason=end_reason or ("death" if dead else "horizon"),
-    ))
+def _patient_rows(pat: Patients, st: Pathways, rows: np.ndarray, sname: str, horizon: float) -> list[dict]:
+    out = outcomes(st, horizon)
+    return [dict(patient_id=int(pat.patient_id[j]), strategy=sname, os_months=float(out["os_months"][j]),
+                 death=bool(out["death"][j]), death_cause=CAUSES[out["death_cause"][j]],
+                 pfs1_months=float(out["pfs1_months"][j]), pfs1_event=bool(out["pfs1_event"][j]),
+                 pfs2_months=float(out["pfs2_months"][j]), pfs2_event=bool(out["pfs2_event"][j]),
+                 n_lines=int(out["n_lines"][j]), end_reason=END_REASONS[out["end_reason"][j]]) for j in rows]
 
 
 def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies: Mapping[str, Therapy],
-             rules: ModelRules, lifetable: LifeTable, seed: int, chunk_size: int = 500, progress=None) -> Records:
+             rules: ModelRules, lifetable: LifeTable, seed: int, chunk_size: int = 500, progress=None,
+             sample: int = 0) -> Records:
     """Simulate every patient of ``cohort`` under every strategy (common random numbers).
 
-    ``progress`` is an optional callable receiving the number of patients just finished.
+    ``progress`` is an optional callable receiving the number of patients just finished;
+    ``sample`` selects the random streams of a PSA sample (keyed by (seed, name, sample);
+    0 is the base case).
     """
     rec = Records()
     n = len(cohort)
     for a in range(0, n, chunk_size):
         chunk = cohort.iloc[a:a + chunk_size]
-        ids = chunk["patient_id"].to_numpy()
-        draws = chunk_draws(seed, ids)
-        rows = chunk.to_dict("records")
-        covs = [covariates(p) for p in rows]
-        cov = {c: np.array([x[c] for x in covs], dtype=float) for c in covs[0]} if covs else {}
-        hr = {name: np.exp(th.log_hazard_multiplier(cov, rules.covariate_reference) + np.zeros(len(rows))).tolist()
-              for name, th in therapies.items()}
-        for j, p in enumerate(rows):
-            p["_cov"] = covs[j]
-            p["_hr"] = {name: v[j] for name, v in hr.items()}
-        draws.derive("pfs|frailty", frailty_uniforms(draws["pfs"], ndtri(draws["frailty"][:, 0]), rules.frailty_rho))
-        death_bg = lifetable.death_time_months(chunk["age"].to_numpy(float), chunk["sex"].astype(str).to_numpy(),
-                                               draws["background_death"][:, 0])
+        pat, draws = prepare_chunk(chunk, rules, lifetable, seed, sample)
         for strategy in strategies.values():
             env = simpy.Environment()
-            for j, p in enumerate(rows):
-                env.process(patient_process(env, p, strategy, therapies, rules, PatientDraws(draws, j),
-                                            float(death_bg[j]), rec))
+            st = Pathways(pat)
+            for j in range(pat.n):
+                env.process(patient_process(env, j, strategy, therapies, rules, pat, st, draws, rec))
             env.run()
+            rec.patients += _patient_rows(pat, st, range(pat.n), strategy.name, rules.horizon_months)
         if progress is not None:
-            progress(len(rows))
+            progress(pat.n)
     return rec

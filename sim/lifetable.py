@@ -84,6 +84,11 @@ class LifeTable:
         return (self.death_age(age, sex, u) - np.asarray(age, float)) * MONTHS_PER_YEAR
 
     def survival(self, age: float, sex: str, t_years: np.ndarray) -> np.ndarray:
-        """Probability of surviving ``t_years`` more years from ``age`` (other causes only)."""
+        """Probability of surviving ``t_years`` more years from ``age`` (other causes only).
+
+        ``S(t | a) = exp(-(H(a + t) - H(a)))`` for ``a + t < max_age`` and 0 from ``max_age`` on
+        (death is certain there, as in :meth:`death_age`).
+        """
         t = np.asarray(t_years, float)
-        return np.exp(-(self.cumhazard(age + t, sex) - self.cumhazard(age, sex)))
+        s = np.exp(-(self.cumhazard(age + t, sex) - self.cumhazard(age, sex)))
+        return np.where(age + t >= self.max_age, 0.0, s)

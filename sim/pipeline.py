@@ -1,4 +1,6 @@
-"""One comparison run: build the model, simulate every strategy, write the run folder."""
+"""One comparison run: build the model, simulate every strategy, summarise outcomes and (with an
+``economics`` config group) costs, QALYs and the full incremental analysis, write the run folder
+(``docs/outputs.md``) and, when :mod:`sim.report.html` exists, its report."""
 
 from __future__ import annotations
 
@@ -33,43 +35,106 @@ def simulate_model(model: Model, chunk_size: int, progress="auto"):
     return (patients.reset_index(drop=True), lines.reset_index(drop=True), events.reset_index(drop=True))
 
 
-def run_compare(cfg, job: int | None = None) -> tuple[Path, pd.DataFrame]:
-    """The default experiment: compare strategies on one cohort. Returns (folder, summary)."""
+def economics_spec_of(plain: dict):
+    """The validated :class:`~sim.economics.EconomicsSpec` of the ``economics`` group, or None
+    when the composed config has none (then no economics tables are written)."""
+    if plain.get("economics") is None:
+        return None
+    from sim.economics import EconomicsSpec
+    return EconomicsSpec.from_config(plain["economics"])
+
+
+def economics_tables(patients, lines, events, spec, model: Model, labels: dict) -> dict[str, pd.DataFrame]:
+    """Per-patient economics, per-strategy summary and full incremental analysis of one run.
+
+    Returns ``{"economics_patients", "economics_summary", "incremental", "economics_differences"}`` (columns in
+    ``docs/outputs.md``). Scan costs are timed on the model's imaging interval.
+    """
+    from sim.economics import economics_summary, evaluate, incremental_with_se
+    from sim.economics import paired_differences as econ_differences
+
+    per = evaluate(patients, lines, events, spec, imaging_interval_months=model.rules.imaging_interval_months)
+    return {"economics_patients": per,
+            "economics_summary": economics_summary(per, spec, labels),
+            "incremental": incremental_with_se(per, spec.wtp),
+            "economics_differences": econ_differences(per, model.reference)}
+
+
+def write_report_if_available(folder: Path, kind: str, plain: dict, tables: dict, figures: dict,
+                              labels: dict) -> bool:
+    """``sim.report.html.write_report(folder, kind, plain, tables, figures, labels)`` when that
+    module exists (``report.html`` / ``report.md``); False when it does not (no report)."""
+    try:
+        from sim.report.html import write_report
+    except ImportError:
+        return False
+    write_report(folder, kind, plain, tables, figures, labels)
+    return True
+
+
+def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """The default experiment: compare strategies on one cohort.
+
+    Returns (folder, tables) with tables ``summary``, ``differences`` and, when the config has an
+    ``economics`` group, ``economics_summary``, ``incremental`` and ``economics_differences``.
+    """
+    from sim.errors import UserError
+
     t0 = time.perf_counter()
     model = build_model(cfg)
     plain = to_container(cfg)
+    spec = economics_spec_of(plain)            # validated before the (long) simulation
+    if spec is not None:
+        for st in model.strategies.values():
+            for th in st.lines:
+                spec.drug_for(th)               # every therapy given must have a drug entry (or null)
     chunk = plain.get("chunk_size", 500)
-    if not (isinstance(chunk, int) and chunk >= 1):
-        from sim.errors import UserError
+    if not (isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1):
         raise UserError(f"chunk_size must be a whole number >= 1, got {chunk!r}")
     t1 = time.perf_counter()
     patients, lines, events = simulate_model(model, chunk, plain["output"].get("progress", "auto"))
     t2 = time.perf_counter()
     labels = {s: st.label for s, st in model.strategies.items()}
-    summary = summarise(patients, lines, labels)
-    diffs = paired_differences(patients, model.reference, model.seed)
+    tables = {"summary": summarise(patients, lines, labels),
+              "differences": paired_differences(patients, model.reference, model.seed)}
+    econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
+    t3 = time.perf_counter()
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         patients.to_parquet(tmp / "patients.parquet", index=False)
         lines.to_parquet(tmp / "lines.parquet", index=False)
         events.to_parquet(tmp / "events.parquet", index=False)
-        summary.to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
-        diffs.to_csv(tmp / "differences.csv", index=False, float_format="%.6g")
+        tables["summary"].to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
+        tables["differences"].to_csv(tmp / "differences.csv", index=False, float_format="%.6g")
+        if econ:
+            econ["economics_patients"].to_parquet(tmp / "economics_patients.parquet", index=False)
+            for name in ("economics_summary", "incremental", "economics_differences"):
+                econ[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")   # costs > 1e5
+                econ[name].to_parquet(tmp / f"{name}.parquet", index=False)
+                tables[name] = econ[name]
+        figures = {}
         if plain["output"].get("figures", True):
             from sim.report.figures import km_figures
-            km_figures(patients, lines, tmp, labels)
-        t3 = time.perf_counter()
+            for path in km_figures(patients, lines, tmp, labels):
+                figures[Path(path).stem] = Path(path)
+        report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
+        t4 = time.perf_counter()
         write_manifest(tmp, plain, model.seed,
-                       {"build": t1 - t0, "simulate": t2 - t1, "write": t3 - t2, "total": t3 - t0},
+                       {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": t4 - t3, "total": t4 - t0},
                        {"n_patients": len(model.cohort), "strategies": list(model.strategies),
-                        "patients_per_second": len(model.cohort) * len(model.strategies) / max(t2 - t1, 1e-9)})
-    return final, summary
+                        "patients_per_second": len(model.cohort) * len(model.strategies) / max(t2 - t1, 1e-9),
+                        "report": report})
+    return final, tables
 
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
-    """Entry of ``experiment.kind=compare`` (see ``experiments/run.py``): run folder and printed table."""
-    folder, summary = run_compare(cfg, job)
-    return folder, format_summary(summary)
+    """Entry of ``experiment.kind=compare`` (see ``experiments/run.py``): run folder and printed text
+    (outcome summary, then costs / QALYs and the incremental analysis when economics is configured)."""
+    folder, tables = run_compare(cfg, job)
+    text = format_summary(tables["summary"])
+    if "economics_summary" in tables:
+        text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"])
+    return folder, text
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -79,3 +144,25 @@ def format_summary(summary: pd.DataFrame) -> str:
         out[col.replace("_months", "")] = [f"{m:.1f} ({lo:.1f}-{hi:.1f})" for m, lo, hi in
                                            zip(summary[col], summary[f"{col}_lo"], summary[f"{col}_hi"])]
     return out.to_string(index=False)
+
+
+def format_economics(econ: pd.DataFrame, inc: pd.DataFrame) -> str:
+    """Human-readable economics: discounted costs, LYs, QALYs (+- Monte Carlo SE) per strategy, and the
+    incremental analysis (status, ICER, NMB at each WTP)."""
+    cur = econ["currency"].iloc[0] if "currency" in econ else ""
+    yr = econ["price_year"].iloc[0] if "price_year" in econ else ""
+    t = pd.DataFrame({"strategy": econ["strategy"]})
+    for col, name, fmt in (("cost_total_disc", f"cost ({cur})", "{:,.0f} ± {:,.0f}"),
+                           ("cost_drug_disc", "drug", "{:,.0f} ± {:,.0f}"),
+                           ("ly_disc", "LYs", "{:.3f} ± {:.3f}"),
+                           ("qaly_disc", "QALYs", "{:.3f} ± {:.3f}"),
+                           ("qaly", "QALYs undisc.", "{:.3f} ± {:.3f}")):
+        t[name] = [fmt.format(m, s) for m, s in zip(econ[col], econ[f"{col}_se"])]
+    w = [c[4:] for c in inc.columns if c.startswith("nmb_") and not c.endswith("_se")]
+    i = pd.DataFrame({"strategy": inc["strategy"], "status": inc["status"],
+                      "vs": inc["comparator"].fillna("-"),
+                      "ICER": [("-" if pd.isna(x) else f"{x:,.0f}") for x in inc["icer"]]})
+    for tag in w:
+        i[f"NMB@{float(tag):,.0f}"] = [f"{m:,.0f} ± {s:,.0f}" for m, s in zip(inc[f"nmb_{tag}"], inc[f"nmb_{tag}_se"])]
+    return (f"Economics (discounted, {cur} {yr} prices; ± Monte Carlo SE):\n" + t.to_string(index=False)
+            + "\n\nIncremental analysis (ICER per QALY vs the previous frontier strategy):\n" + i.to_string(index=False))

@@ -1,4 +1,8 @@
-"""Run folders written atomically, and the run manifest (config, seed, versions, git)."""
+"""Run folders written atomically, and the run manifest (config, seed, versions, git).
+
+Sweep jobs (:mod:`sim.sweep`) get a deterministic folder and a completion marker through the same
+two functions every experiment kind calls: :func:`run_folder_name` and :func:`atomic_run_dir`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+
+from sim.sweep import active_job
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,10 +51,21 @@ def atomic_run_dir(final: Path):
 
     A failed or interrupted run leaves no folder under the final name (the partial one is
     removed), so a folder with the final name is always complete.
+
+    When a sweep job is active (:func:`sim.sweep.activate`) and ``final`` is its folder, the
+    temporary folder is ``.<key>.partial-<host>-<pid>``, partial folders of dead processes of this
+    job on this host are removed first, and on success :meth:`sim.sweep.SweepJob.publish` writes the
+    ``_COMPLETE`` marker as the last file before the rename.
     """
     final = Path(final)
+    job = active_job()
+    sweep = job is not None and final == job.folder
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
+    if sweep:
+        job.remove_stale_partials()
+        tmp = job.partial_dir()
+    else:
+        tmp = final.parent / f".{final.name}.partial-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
@@ -57,7 +74,14 @@ def atomic_run_dir(final: Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    os.replace(tmp, final)
+    if sweep:
+        try:
+            job.publish(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    else:
+        os.replace(tmp, final)
 
 
 def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: dict | None = None) -> Path:
@@ -83,6 +107,16 @@ def progress_bar(setting, total: int, desc: str):
 
 
 def run_folder_name(cfg, job: int | None) -> Path:
+    """Final folder of a run.
+
+    In a sweep job (:func:`sim.sweep.activate`, set by ``experiments/run.py`` for a Hydra multirun or
+    when ``sweep.name`` is set): the job's deterministic folder
+    ``<output.root>/<experiment.name>/sweeps/<sweep id>/<job key>`` (see :mod:`sim.sweep`). Otherwise
+    ``<output.root>/<experiment.name>/<YYYYmmdd-HHMMSS-ns>-seed<seed>[-job<job>]``.
+    """
+    sweep_job = active_job()
+    if sweep_job is not None:
+        return sweep_job.folder
     stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000_000:09d}"
     name = f"{stamp}-seed{cfg['seed']}" + (f"-job{job}" if job is not None else "")
     return Path(cfg["output"]["root"]) / cfg["experiment"]["name"] / name

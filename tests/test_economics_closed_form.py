@@ -27,6 +27,7 @@ form, for annual discount rates 0 % and 3.5 %.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,7 @@ from sim.strategies import Strategy
 from sim.therapies import ModelRules, Therapy
 from sim.units import weeks
 
+ROOT = Path(__file__).resolve().parents[1]
 MEDIANS = {"a1": 10.0, "a2": 6.0, "bsc": 8.0}
 DT = weeks(12)
 PRICE = {"a1": 3000.0, "a2": 1500.0}     # per month on treatment
@@ -82,7 +84,7 @@ def run():
     strategy = Strategy.from_config("seq", {"lines": ["a1", "a2", "bsc"]}, therapies)
     rules = ModelRules(imaging_interval_months=DT, frailty_rho=0.0, pre_progression_death_share=0.0,
                        covariate_reference={}, horizon_months=1e7)
-    ccfg = OmegaConf.to_container(OmegaConf.load("configs/cohort/default.yaml"), resolve=True)
+    ccfg = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "cohort" / "default.yaml"), resolve=True)
     ccfg["n"] = N
     cohort = generate_cohort(CohortSpec.from_config(ccfg), 11)
     rec = simulate(cohort, {"seq": strategy}, therapies, rules, NoBackgroundDeath(), seed=11)

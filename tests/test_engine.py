@@ -1,4 +1,5 @@
-"""SimPy engine (:mod:`sim.engine`): scans, frailty, pathway bookkeeping, strategy rules."""
+"""Both executors (:mod:`sim.engine`, :mod:`sim.vectorised` via :mod:`sim.executors`): scans, frailty,
+pathway bookkeeping, strategy rules, executor choice and agreement."""
 
 import math
 
@@ -7,19 +8,21 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import Z, compose_config, make_cohort
+from conftest import Z, binom_z, compose_config, make_cohort
 from sim.config import build_model
-from sim.engine import simulate
+from sim.errors import UserError
+from sim.executors import resolve_engine, simulate
 from sim.units import weeks
 
 SCAN = weeks(12)  # 12 weeks = 12 * 7 / (365.25 / 12) months
+ENGINES = ["simpy", "vectorised"]
 
 
-def _frames(overrides, cohort=None, strategies=None):
+def _frames(overrides, cohort=None, strategies=None, engine="simpy"):
     m = build_model(compose_config(overrides))
     names = strategies or list(m.strategies)
     rec = simulate(m.cohort if cohort is None else cohort, {s: m.strategies[s] for s in names},
-                   m.therapies, m.rules, m.lifetable, m.seed)
+                   m.therapies, m.rules, m.lifetable, m.seed, engine=engine)
     return m, *rec.frames()
 
 
@@ -48,12 +51,13 @@ def test_progression_detected_at_a_scan_after_true_progression(default_run, line
     assert (both["time"] - both["t_true"] < SCAN * (1 + 1e-12)).all()  # the first scan after it
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("interval_weeks", [4, 8, 12])
-def test_imaging_interval_setting_changes_detection(interval_weeks):
+def test_imaging_interval_setting_changes_detection(interval_weeks, engine):
     """With model.imaging_interval_weeks=w, line-1 detection = ceil(true PFS / w) * w after line start."""
     base = ["cohort.n=150", "seed=4", "experiment.strategies=[switch]", "experiment.reference=switch"]
-    _, _, lines, _ = _frames(base + [f"model.imaging_interval_weeks={interval_weeks}"])
-    _, _, ref, _ = _frames(base)
+    _, _, lines, _ = _frames(base + [f"model.imaging_interval_weeks={interval_weeks}"], engine=engine)
+    _, _, ref, _ = _frames(base, engine=engine)
     l1, r1 = lines[lines["line"] == 1], ref[ref["line"] == 1]
     np.testing.assert_array_equal(l1["pfs_true"].to_numpy(), r1["pfs_true"].to_numpy())  # same true PFS
     dt = weeks(interval_weeks)
@@ -64,11 +68,11 @@ def test_imaging_interval_setting_changes_detection(interval_weeks):
     np.testing.assert_array_equal(prog["n_scans"], np.round(want / dt).astype(int))
 
 
-def _pfs_pairs(rho, n=1000):
+def _pfs_pairs(rho, n=1000, engine="vectorised"):
     over = ["cohort.n=1", "seed=21", f"model.frailty_rho={rho}", "model.pre_progression_death_share=0",
             "+strategies.fr={lines: [sunitinib, everolimus, bsc]}", "experiment.strategies=[fr]",
             "experiment.reference=fr"]
-    _, _, lines, _ = _frames(over, cohort=make_cohort(n, age=30.0))  # identical covariates, few other deaths
+    _, _, lines, _ = _frames(over, cohort=make_cohort(n, age=30.0), engine=engine)  # identical covariates, few other deaths
     wide = lines[lines["line"] <= 2].pivot(index="patient_id", columns="line", values="pfs_true").dropna()
     assert len(wide) > 0.9 * n
     return wide[1].to_numpy(), wide[2].to_numpy()
@@ -118,11 +122,12 @@ def test_pfs1_is_first_detected_progression_or_death(default_run):
     assert (p["pfs2_months"] >= p["pfs1_months"]).all() and (p["os_months"] >= p["pfs2_months"]).all()
 
 
-def test_holiday_delays_rechallenge_by_its_length():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_holiday_delays_rechallenge_by_its_length(engine):
     """A holiday of h months before rechallenge: holiday_start/end events and the line starts h later."""
     over = ["cohort.n=150", "seed=8", "experiment.strategies=[rechallenge]", "experiment.reference=rechallenge",
             "strategies.rechallenge.rules.holiday_months.sunitinib_rechallenge=3.0"]
-    _, _, lines, events = _frames(over)
+    _, _, lines, events = _frames(over, engine=engine)
     rc = lines[lines["therapy"] == "sunitinib_rechallenge"].set_index("patient_id")
     prev = lines.set_index(["patient_id", "line"])["end"]
     before = prev.loc[list(zip(rc.index, rc["line"] - 1))].to_numpy()
@@ -132,10 +137,96 @@ def test_holiday_delays_rechallenge_by_its_length():
     assert set(rc.index) <= set(hs.index) and (hs["detail"] == "sunitinib_rechallenge").all()
 
 
-def test_max_active_lines_sends_patients_to_terminal_line():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_max_active_lines_sends_patients_to_terminal_line(engine):
     """With max_active_lines=1 every patient receives at most one active line, then best supportive care."""
     over = ["cohort.n=100", "seed=8", "experiment.strategies=[switch]", "experiment.reference=switch",
             "strategies.switch.rules.max_active_lines=1"]
-    _, _, lines, _ = _frames(over)
+    _, _, lines, _ = _frames(over, engine=engine)
     assert (lines.groupby("patient_id")["therapy"].apply(lambda s: s.iloc[-1] == "bsc" or len(s) == 1)).all()
     assert (lines.groupby("patient_id")["line"].max() <= 2).all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_toxicity_stop_sends_patient_to_terminal_line_when_configured(engine):
+    """With after_toxicity=terminal the line after a toxicity discontinuation is best supportive care."""
+    over = ["cohort.n=120", "seed=3", "experiment.strategies=[switch]", "experiment.reference=switch",
+            "strategies.switch.rules.after_toxicity=terminal",
+            "therapies.sunitinib.adverse_events.neutropenia.probability=0.6",
+            "therapies.sunitinib.adverse_events.neutropenia.consequence.discontinuation=0.6",
+            "therapies.sunitinib.adverse_events.neutropenia.consequence.interruption=0.4",
+            "therapies.sunitinib.adverse_events.neutropenia.consequence.dose_reduction=0"]
+    _, _, lines, _ = _frames(over, engine=engine)
+    nxt = lines.groupby("patient_id")["therapy"].shift(-1)
+    tox = lines["reason"] == "toxicity"
+    assert tox.sum() > 10
+    assert (nxt[tox] == "bsc").all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_death_during_holiday_ends_pathway_with_death_event(engine):
+    """A death during a long holiday is logged at its time, ends the pathway, and no later line starts."""
+    over = ["cohort.n=80", "seed=8", "experiment.strategies=[rechallenge]", "experiment.reference=rechallenge",
+            "strategies.rechallenge.rules.holiday_months.sunitinib_rechallenge=600.0"]
+    _, patients, lines, events = _frames(over, engine=engine)
+    hs = events[events["event"] == "holiday_start"]
+    assert len(hs) > 10
+    after = events.merge(hs[["patient_id", "time"]].rename(columns={"time": "t_hol"}), on="patient_id")
+    after = after[after["time"] > after["t_hol"]]
+    assert set(after["event"]) == {"death"}  # nothing but the death follows a holiday this long
+    p = patients.set_index("patient_id").loc[hs["patient_id"]]
+    assert p["death"].all() and (p["n_lines"] == hs["line"].to_numpy()).all()
+    np.testing.assert_allclose(after.set_index("patient_id").loc[p.index, "time"], p["os_months"], rtol=1e-12)
+
+
+def test_uptake_declines_line_at_the_configured_rate():
+    """With uptake p for everolimus, the share of eligible patients not taking it is 1 - p within Z SE."""
+    p = 0.7
+    over = ["cohort.n=1500", "seed=13", "experiment.strategies=[switch]", "experiment.reference=switch",
+            f"+strategies.switch.rules.uptake={{everolimus: {p}}}"]
+    _, _, lines, events = _frames(over, engine="vectorised")
+    declined = (events["detail"] == "everolimus:not_taken").sum()
+    given = (lines["therapy"] == "everolimus").sum()
+    n = declined + given
+    assert n > 500
+    assert abs(binom_z(int(declined), int(n), 1 - p)) < Z
+
+
+def test_unknown_engine_is_a_user_error_naming_engine():
+    """engine="fast" raises UserError naming the key and the value; auto means vectorised."""
+    with pytest.raises(UserError, match=r"^engine must be one of .*got 'fast'$"):
+        resolve_engine("fast")
+    assert resolve_engine("auto") == "vectorised" and resolve_engine("simpy") == "simpy"
+
+
+RULE_VARIANTS = {
+    "holiday_uptake_cap": ["strategies.rechallenge.rules.holiday_months.sunitinib_rechallenge=3.0",
+                           "strategies.switch.rules.max_active_lines=2", "+strategies.switch.rules.uptake={everolimus: 0.6}",
+                           "strategies.prrt.rules.after_toxicity=terminal", "strategies.prrt.rules.skip_ineligible=false",
+                           "model.horizon_years=5"],
+    "prior_and_rechallenge": ["cohort.prior_therapies='ssa;sunitinib'",
+                              "therapies.sunitinib_rechallenge.rechallenge.beta_prior_pfs=0.5",
+                              "therapies.sunitinib_rechallenge.rechallenge.beta_time_off=-0.3",
+                              "strategies.rechallenge.rules.holiday_months.sunitinib_rechallenge=40.0"],
+    "heavy_toxicity": ["therapies.sunitinib.adverse_events.neutropenia.probability=0.9",
+                       "therapies.sunitinib.adverse_events.hypertension.probability=0.9",
+                       "therapies.sunitinib.adverse_events.neutropenia.interruption_weeks=30",
+                       "therapies.lu177_dotatate.adverse_events.thrombocytopenia.probability=0.9",
+                       "therapies.lu177_dotatate.adverse_events.aminotransferase_increase.probability=0.9",
+                       "therapies.lu177_dotatate.adverse_events.aminotransferase_increase.consequence.interruption=0.9",
+                       "therapies.lu177_dotatate.adverse_events.aminotransferase_increase.consequence.none=0.1",
+                       "model.frailty_rho=0", "model.pre_progression_death_share=0.5"],
+}
+
+
+@pytest.mark.parametrize("variant", list(RULE_VARIANTS))
+def test_executors_give_identical_frames_under_strategy_rules(variant):
+    """SimPy and vectorised executors give equal patients, lines and events frames (rtol 1e-12, same
+    row order and dtypes) with holidays, uptake, caps, toxicity rules, prior therapy and heavy toxicity."""
+    m = build_model(compose_config(["cohort.n=60", "seed=19", *RULE_VARIANTS[variant]]))
+    args = (m.cohort, m.strategies, m.therapies, m.rules, m.lifetable, m.seed)
+    a = simulate(*args, engine="simpy", chunk_size=13).frames()
+    b = simulate(*args, engine="vectorised", chunk_size=25).frames()
+    for x, y in zip(a, b):
+        assert len(x) > 0
+        pd.testing.assert_frame_equal(x, y, rtol=1e-12)

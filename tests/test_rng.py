@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sim.engine import simulate
+from sim.executors import simulate as simulate_with
 from sim.rng import WIDTH, Draws, uniforms
 
 SEED = 20261122
@@ -93,16 +93,17 @@ def test_same_first_line_gives_identical_line1_records(default_run):
     pd.testing.assert_frame_equal(ev["switch"], ev["rechallenge"])
 
 
-def test_pathway_of_a_patient_independent_of_other_patients(default_run):
-    """Simulating a non-contiguous subset of patients gives them exactly the same records."""
+@pytest.mark.parametrize("engine", ["simpy", "vectorised"])
+def test_pathway_of_a_patient_independent_of_other_patients(default_run, engine):
+    """Simulating a non-contiguous subset of patients gives them the same records (either executor)."""
     model, _, lines, _ = default_run
     sub = model.cohort.iloc[[3, 4, 17, 250, 399]].reset_index(drop=True)
     s = {"rechallenge": model.strategies["rechallenge"]}
-    rec = simulate(sub, s, model.therapies, model.rules, model.lifetable, model.seed, chunk_size=2)
-    got = pd.DataFrame(rec.lines).sort_values(["patient_id", "line"]).reset_index(drop=True)
+    rec = simulate_with(sub, s, model.therapies, model.rules, model.lifetable, model.seed, engine=engine, chunk_size=2)
+    got = rec.frames()[1].sort_values(["patient_id", "line"]).reset_index(drop=True)
     want = lines[(lines["strategy"] == "rechallenge") & lines["patient_id"].isin(sub["patient_id"])]
     want = want.sort_values(["patient_id", "line"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, check_categorical=False)
+    pd.testing.assert_frame_equal(got[want.columns], want, check_dtype=False, check_categorical=False, rtol=1e-12)
 
 
 @pytest.mark.parametrize("chunk", [7, 399])
@@ -111,3 +112,32 @@ def test_results_do_not_depend_on_chunk_size(default_run, simulate, chunk):
     model, *frames = default_run
     for got, want in zip(simulate(model, chunk), frames):
         pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("chunk", [1, 37])
+def test_vectorised_results_do_not_depend_on_chunk_size(default_run, chunk):
+    """The vectorised executor with chunks of 1 or 37 patients reproduces the default run's frames."""
+    model, *frames = default_run
+    rec = simulate_with(model.cohort.iloc[:80], model.strategies, model.therapies, model.rules, model.lifetable,
+                        model.seed, engine="vectorised", chunk_size=chunk)
+    whole = simulate_with(model.cohort.iloc[:80], model.strategies, model.therapies, model.rules, model.lifetable,
+                          model.seed, engine="vectorised")
+    for got, want in zip(rec.frames(), whole.frames()):
+        pd.testing.assert_frame_equal(got, want)
+    lines = frames[1][frames[1]["patient_id"] < 80].reset_index(drop=True)
+    pd.testing.assert_frame_equal(whole.frames()[1][lines.columns], lines, rtol=1e-12)
+
+
+def test_psa_sample_selects_other_streams_and_zero_is_the_base_case(default_run):
+    """simulate(sample=0) equals the default; sample=1 draws other uniforms (different PFS), same in both executors."""
+    model, *_ = default_run
+    args = (model.cohort.iloc[:40], {"switch": model.strategies["switch"]}, model.therapies, model.rules,
+            model.lifetable, model.seed)
+    base = simulate_with(*args).frames()[1]
+    zero = simulate_with(*args, sample=0).frames()[1]
+    one = simulate_with(*args, sample=1).frames()[1]
+    one_simpy = simulate_with(*args, engine="simpy", sample=1).frames()[1]
+    pd.testing.assert_frame_equal(base, zero)
+    pd.testing.assert_frame_equal(one, one_simpy, rtol=1e-12)
+    first = lambda df: df[df["line"] == 1]["pfs_true"].to_numpy()  # noqa: E731
+    assert not np.any(first(base) == first(one))

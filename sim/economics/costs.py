@@ -1,6 +1,6 @@
 """Costs per patient x strategy from the lines and events tables of a run (vectorised).
 
-Accounting rules (``docs/economics.md``), each cost discounted exactly (:mod:`sim.economics.discount`)
+Accounting rules (summarised in ``docs/outputs.md``), each cost discounted exactly (:mod:`sim.economics.discount`)
 and truncated at the economic horizon ``H`` (``spec.horizon_months``; flows stop at ``H``,
 one-offs after ``H`` are dropped):
 
@@ -63,7 +63,16 @@ def _drug_table(lines: pd.DataFrame, spec: EconomicsSpec) -> pd.DataFrame:
 
 def _daily_drug_cost(lines: pd.DataFrame, drug: pd.DataFrame, events: pd.DataFrame, annual: float,
                      horizon: float) -> np.ndarray:
-    """Discounted dose-level-weighted on-treatment time x cost per month, per line (daily drugs)."""
+    """Discounted dose-level-weighted on-treatment time x cost per month, per line (daily drugs).
+
+    The dose level ``L(t)`` on ``[start, start + on_treatment_months)`` is piecewise constant:
+    ``L = R(t) * (1 - I(t))`` where ``R(t)`` is the value of the last dose reduction
+    (``dose_change`` event other than ``resume``, value = cumulative relative dose; 1 before
+    any) and ``I(t) = 1`` while interrupted (the last ``interruption`` / ``resume`` event before
+    ``t`` is an interruption). A reduction during an interruption therefore costs nothing until
+    the resumption, as in the engine's relative dose intensity. Returns
+    ``c_m * sum_segments L * D(t0, t1)`` with ``D`` the discount integral, clipped at ``horizon``.
+    """
     out = np.zeros(len(lines))
     daily = (drug["schedule"] == "daily").to_numpy() & (lines["on_treatment_months"].to_numpy(float) > 0)
     if not daily.any():
@@ -71,16 +80,24 @@ def _daily_drug_cost(lines: pd.DataFrame, drug: pd.DataFrame, events: pd.DataFra
     li = lines.loc[daily, KEYS + ["line", "start", "on_treatment_months"]].copy()
     li["row"] = np.flatnonzero(daily)
     li["treat_end"] = li["start"] + li["on_treatment_months"]
-    base = li[KEYS + ["line", "row", "treat_end"]].assign(time=li["start"], level=1.0, order=0)
-    ch = events[events["event"].isin(("dose_change", "interruption"))][KEYS + ["line", "time", "value"]]
+    base = li[KEYS + ["line", "row", "treat_end"]].assign(time=li["start"], red=1.0, off=0.0, order=0)
+    ch = events[events["event"].isin(("dose_change", "interruption"))][KEYS + ["line", "time", "event", "detail",
+                                                                             "value"]]
     ch = ch.merge(li[KEYS + ["line", "row", "treat_end"]], on=KEYS + ["line"], how="inner")
-    ch = ch.rename(columns={"value": "level"}).assign(order=1)
+    is_int = (ch["event"] == "interruption").to_numpy()
+    is_resume = (ch["event"] == "dose_change").to_numpy() & (ch["detail"].astype(str) == "resume").to_numpy()
+    is_red = (ch["event"] == "dose_change").to_numpy() & ~is_resume
+    ch = ch.assign(red=np.where(is_red, ch["value"].to_numpy(float), np.nan),
+                   off=np.where(is_int, 1.0, np.where(is_resume, 0.0, np.nan)), order=1)
     seg = pd.concat([base, ch[base.columns]], ignore_index=True)
     seg = seg.sort_values(["row", "time", "order"], kind="stable")
-    nxt = seg.groupby("row", sort=False)["time"].shift(-1)
+    g = seg.groupby("row", sort=False)
+    seg["red"] = g["red"].ffill()
+    seg["off"] = g["off"].ffill()
+    nxt = g["time"].shift(-1)
     seg["t1"] = np.minimum(nxt.fillna(seg["treat_end"]).to_numpy(float), seg["treat_end"].to_numpy(float))
     scale = drug["scale"].to_numpy(bool)[seg["row"].to_numpy()]
-    lvl = np.where(scale, seg["level"].to_numpy(float), 1.0)
+    lvl = np.where(scale, seg["red"].to_numpy(float) * (1.0 - seg["off"].to_numpy(float)), 1.0)
     t0 = np.minimum(seg["time"].to_numpy(float), horizon)
     t1 = np.minimum(seg["t1"].to_numpy(float), horizon)
     val = lvl * interval_factor(t0, t1, annual)

@@ -54,16 +54,15 @@ def point_factor(t, annual: float) -> np.ndarray:
 def series_factor(t0, step, n, annual: float) -> np.ndarray:
     """``sum_{k=0}^{n-1} exp(-r (t0 + k step))`` elementwise (``n`` when ``annual == 0``).
 
-    ``n`` may be fractional-free floats (counts); ``n <= 0`` gives 0.
+    ``n`` holds whole counts as floats; ``n <= 0`` gives 0.
     """
     r = monthly_rate(annual)
     t0, step, n = (np.asarray(x, dtype=float) for x in (t0, step, n))
     n = np.clip(np.nan_to_num(n, nan=0.0), 0.0, None)
     if r == 0.0:
         return n * np.ones_like(t0)
-    q = np.exp(-r * step)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # (1 - q^n) / (1 - q) = expm1(-r step n) / expm1(-r step)
+        # (1 - q^n) / (1 - q) with q = exp(-r step), computed as expm1(-r step n) / expm1(-r step)
         ratio = np.expm1(-r * step * n) / np.expm1(-r * step)
     ratio = np.where(step > 0, ratio, n)
     return np.exp(-r * t0) * np.where(n > 0, ratio, 0.0)

@@ -55,18 +55,18 @@ def evaluate(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, 
                                      "progression_detected", "on_treatment_months", "dose_intensity", "n_scans"])
     _require(events, "events", KEYS + ["time", "line", "event", "detail", "value"])
     patients = patients.reset_index(drop=True)
-    out = patients[KEYS].copy()
+    cols = {k: patients[k].to_numpy() for k in KEYS}
     n_ae = events[events["event"] == "adverse_event"].groupby(KEYS).size()
-    out["n_ae"] = n_ae.reindex(pd.MultiIndex.from_frame(patients[KEYS]), fill_value=0).to_numpy()
+    cols["n_ae"] = n_ae.reindex(pd.MultiIndex.from_frame(patients[KEYS]), fill_value=0).to_numpy()
     eff0 = patient_effects(patients, lines, events, spec, 0.0)
     effd = patient_effects(patients, lines, events, spec, spec.discount_effects)
     c0 = patient_costs(patients, lines, events, spec, 0.0, imaging_interval_months)
     cd = patient_costs(patients, lines, events, spec, spec.discount_costs, imaging_interval_months)
     for m in EFFECT_COLUMNS:
-        out[m], out[f"{m}_disc"] = eff0[m].to_numpy(), effd[m].to_numpy()
+        cols[m], cols[f"{m}_disc"] = eff0[m].to_numpy(), effd[m].to_numpy()
     for m in COST_COLUMNS:
-        out[m], out[f"{m}_disc"] = c0[m].to_numpy(), cd[m].to_numpy()
-    return out
+        cols[m], cols[f"{m}_disc"] = c0[m].to_numpy(), cd[m].to_numpy()
+    return pd.DataFrame(cols)
 
 
 def outcome_columns(per_patient: pd.DataFrame) -> list[str]:
@@ -108,3 +108,61 @@ def paired_differences(per_patient: pd.DataFrame, reference: str) -> pd.DataFram
             row[c], row[f"{c}_se"] = m[c], se[c]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def economics_summary(per_patient: pd.DataFrame, spec: EconomicsSpec | None = None,
+                      labels: dict | None = None) -> pd.DataFrame:
+    """The per-strategy table ``economics_summary.csv``: :func:`summarise` with a label and the
+    currency / price year of the costs (``docs/outputs.md``)."""
+    s = summarise(per_patient)
+    s.insert(1, "label", [(labels or {}).get(x, x) for x in s["strategy"]])
+    if spec is not None:
+        s.insert(2, "currency", spec.currency)
+        s.insert(3, "price_year", spec.price_year)
+    return s
+
+
+def incremental_with_se(per_patient: pd.DataFrame, wtp, cost: str = "cost_total_disc",
+                        effect: str = "qaly_disc") -> pd.DataFrame:
+    """Full incremental analysis (:func:`sim.economics.incremental.incremental`) of the
+    per-strategy means, with Monte Carlo standard errors.
+
+    Added columns: ``cost_se``, ``effect_se`` (``sd / sqrt(n)`` per strategy);
+    ``inc_cost_se``, ``inc_effect_se``: paired SE of the mean per-patient difference against
+    the comparator, ``sd(x_i(s) - x_i(c)) / sqrt(n)`` (the same patients under both strategies,
+    common random numbers); ``nmb_<l>_se``, ``nhb_<l>_se``: SE of the mean of the per-patient
+    ``l * E_i - C_i`` and ``E_i - C_i / l``. The ICER has no SE (a ratio of means); judge it by
+    ``inc_cost_se`` and ``inc_effect_se``.
+    """
+    from sim.economics.incremental import incremental
+
+    means = per_patient.groupby("strategy", sort=False)[[cost, effect]].mean().reset_index()
+    out = incremental(means, wtp, cost=cost, effect=effect)
+    g = per_patient.groupby("strategy", sort=False)
+    n = g.size()
+    se = g[[cost, effect]].std(ddof=1).div(np.sqrt(n), axis=0).fillna(0.0)
+    out["cost_se"] = out["strategy"].map(se[cost])
+    out["effect_se"] = out["strategy"].map(se[effect])
+    wide_c = per_patient.pivot(index="patient_id", columns="strategy", values=cost)
+    wide_e = per_patient.pivot(index="patient_id", columns="strategy", values=effect)
+    inc_c_se, inc_e_se = [], []
+    for s, comp in zip(out["strategy"], out["comparator"]):
+        if comp is None or (isinstance(comp, float) and np.isnan(comp)):
+            inc_c_se.append(np.nan)
+            inc_e_se.append(np.nan)
+            continue
+        dc = (wide_c[s] - wide_c[comp]).dropna()
+        de = (wide_e[s] - wide_e[comp]).dropna()
+        inc_c_se.append(dc.std(ddof=1) / np.sqrt(len(dc)))
+        inc_e_se.append(de.std(ddof=1) / np.sqrt(len(de)))
+    pos = list(out.columns).index("icer") + 1
+    out.insert(pos, "inc_effect_se", inc_e_se)
+    out.insert(pos, "inc_cost_se", inc_c_se)
+    for w in np.atleast_1d(np.asarray(wtp, dtype=float)):
+        tag = f"{w:g}"
+        x = per_patient.assign(_nmb=w * per_patient[effect] - per_patient[cost],
+                               _nhb=per_patient[effect] - per_patient[cost] / w).groupby("strategy", sort=False)
+        sd = x[["_nmb", "_nhb"]].std(ddof=1).div(np.sqrt(n), axis=0).fillna(0.0)
+        out.insert(list(out.columns).index(f"nmb_{tag}") + 1, f"nmb_{tag}_se", out["strategy"].map(sd["_nmb"]))
+        out.insert(list(out.columns).index(f"nhb_{tag}") + 1, f"nhb_{tag}_se", out["strategy"].map(sd["_nhb"]))
+    return out

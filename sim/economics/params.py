@@ -13,6 +13,7 @@ the path's *current* (base-case) value and described in ``psa.parameters`` (see
     <path>: {dist: gamma, range: economics}         # costs: method of moments
     <path>: {dist: uniform | loguniform, range: "assumption:<id>", low: .., high: ..}
     <name>: {dist: mvnormal, paths: [p1, p2], cov: [[..]], scale: log | identity}
+    <pfs node>: {dist: fit, fit: <therapy>, file: data/fits/pfs_fits.yaml}   # Weibull fit covariance
 
 ``range: "assumption:<id>"`` reads ``low`` / ``high`` of row ``id`` in
 ``data/evidence/assumptions.csv``; when that file or row is missing the ``low`` / ``high``
@@ -42,7 +43,7 @@ from sim.errors import UserError, check
 from sim.rng import uniforms
 
 Z95 = 1.959963984540054
-DISTS = ("lognormal", "normal", "beta", "gamma", "uniform", "loguniform", "mvnormal", "fixed")
+DISTS = ("lognormal", "normal", "beta", "gamma", "uniform", "loguniform", "mvnormal", "fit", "fixed")
 ASSUMPTIONS = Path(__file__).resolve().parents[2] / "data" / "evidence" / "assumptions.csv"
 MISSING = object()
 
@@ -150,10 +151,73 @@ class MvNormal:
     source: str = ""
 
     def draw(self, u: np.ndarray) -> np.ndarray:
+        """Values of ``paths`` at the uniforms ``u`` (one per path): ``m + L ndtri(u)`` on the
+        chosen scale, ``L`` the Cholesky factor of ``cov``."""
         z = self.chol @ ndtri(u)
         m = np.log(self.base) if self.scale == "log" else np.asarray(self.base)
         x = m + z
         return np.exp(x) if self.scale == "log" else x
+
+    def table_rows(self) -> list[dict]:
+        sd = np.sqrt(np.sum(self.chol ** 2, axis=1))
+        rows = []
+        for p, b, s in zip(self.paths, self.base, sd):
+            lo, hi = ((b * math.exp(-Z95 * s), b * math.exp(Z95 * s)) if self.scale == "log"
+                      else (b - Z95 * s, b + Z95 * s))
+            rows.append(dict(path=p, distribution=f"MvNormal[{self.name}] ({self.scale})", base=b, low=lo, high=hi,
+                             q025=lo, q975=hi, source=self.source))
+        return rows
+
+
+LN2 = math.log(2.0)
+FITS = Path(__file__).resolve().parents[2] / "data" / "fits" / "pfs_fits.yaml"
+
+
+@dataclass(frozen=True)
+class WeibullFit:
+    """A Weibull PFS curve drawn from the multivariate normal of a fit's unconstrained
+    parameters ``theta = (log scale, log shape)`` with the fit's covariance (``data/fits``,
+    written by ``pnetsim-fit``), centred on the *configured* curve.
+
+    ``S(t) = exp(-(t / scale)^shape)``. The configured node (``path``) is either
+    ``{median, shape}`` or ``{median, landmark_months, landmark_survival}`` (a curve through the
+    median and one landmark); its ``theta0`` follows from ``median = scale (ln 2)^(1/shape)`` and,
+    for the landmark form, ``shape = ln(ln(1/S_L) / ln 2) / ln(L / median)``. A draw is
+    ``theta = theta0 + C z`` (``C`` Cholesky factor of the fit's covariance, ``z`` standard
+    normal), returned in the node's own keys: ``median`` and ``shape`` or ``landmark_survival``.
+    """
+
+    name: str
+    paths: tuple[str, ...]
+    theta0: tuple[float, float]
+    chol: np.ndarray
+    form: str          # "shape" or "landmark"
+    landmark: float = math.nan
+    source: str = ""
+
+    def values(self, theta: np.ndarray) -> np.ndarray:
+        scale, shape = math.exp(theta[0]), math.exp(theta[1])
+        median = scale * LN2 ** (1.0 / shape)
+        other = shape if self.form == "shape" else math.exp(-(self.landmark / scale) ** shape)
+        return np.array([median, other])
+
+    def draw(self, u: np.ndarray) -> np.ndarray:
+        return self.values(np.asarray(self.theta0) + self.chol @ ndtri(np.asarray(u, float)))
+
+    def table_rows(self) -> list[dict]:
+        """Rows of :meth:`ParamSet.table`: base values and the 2.5 / 97.5 % quantiles of each
+        drawn value, by quasi-Monte Carlo over 2^14 - 1 unscrambled Sobol points (deterministic)."""
+        from scipy.stats import qmc
+
+        u = qmc.Sobol(d=2, scramble=False).random_base2(14)[1:]      # the first point is (0, 0)
+        theta = np.asarray(self.theta0)[:, None] + self.chol @ ndtri(u).T
+        scale, shape = np.exp(theta[0]), np.exp(theta[1])
+        vals = [scale * LN2 ** (1.0 / shape),
+                shape if self.form == "shape" else np.exp(-(self.landmark / scale) ** shape)]
+        base = self.values(np.asarray(self.theta0))
+        return [dict(path=p, distribution=f"MvNormal[{self.name}] (Weibull log scale, log shape)",
+                     base=float(b), low=float(lo), high=float(hi), q025=float(lo), q975=float(hi), source=self.source)
+                for p, b, v in zip(self.paths, base, vals) for lo, hi in [np.quantile(v, [0.025, 0.975])]]
 
 
 def _num(key, v, lo=None, lo_open=False) -> float:
@@ -185,13 +249,17 @@ def _range(key: str, path: str, spec: Mapping, cfg: Mapping, assumptions) -> tup
     return _num(f"{key}.low", spec["low"]), _num(f"{key}.high", spec["high"]), str(spec.get("source", "psa config range"))
 
 
-def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=None) -> Param:
-    """Build one :class:`Param` from its ``psa.parameters`` entry and the base config."""
+def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING) -> Param:
+    """Build one :class:`Param` from its ``psa.parameters`` entry and the base config
+    (``assumptions``: the table of :func:`load_assumptions`, read when not given)."""
+    if assumptions is MISSING:
+        assumptions = load_assumptions()
     key = f"psa.parameters.{path}"
     check(isinstance(spec, Mapping), key, spec, "must be a mapping with 'dist'")
     dist = spec.get("dist")
-    check(dist in DISTS and dist != "mvnormal", f"{key}.dist", dist, f"must be one of {[d for d in DISTS if d != 'mvnormal']}")
-    base = get_path(cfg, path)
+    check(dist in DISTS and dist not in ("mvnormal", "fit"), f"{key}.dist", dist, f"must be one of {list(DISTS)}")
+    base = get_path(cfg, path, None)
+    check(base is not None, key, path, "must name an existing configuration key")
     check(isinstance(base, (int, float)) and not isinstance(base, bool), path, base, "must be a number to be varied")
     base = float(base)
     src = str(spec.get("source", ""))
@@ -258,12 +326,53 @@ def make_mvnormal(name: str, spec: Mapping, cfg: Mapping) -> MvNormal:
     return MvNormal(name, paths, base, chol, scale, str(spec.get("source", "")))
 
 
+def make_weibull_fit(path: str, spec: Mapping, cfg: Mapping) -> WeibullFit:
+    """:class:`WeibullFit` for the PFS node ``path`` from ``{dist: fit, fit: <name>, file: <yaml>}``."""
+    import yaml
+
+    key = f"psa.parameters.{path}"
+    node = get_path(cfg, path, None)
+    check(node is not None, key, path, "must name an existing configuration key")
+    check(isinstance(node, Mapping) and node.get("family") == "weibull", path, node,
+          "must be a Weibull PFS node ({family: weibull, ...}) for dist: fit")
+    file = Path(spec.get("file") or FITS)
+    if not file.is_absolute():
+        file = Path(__file__).resolve().parents[2] / file
+    check(file.is_file(), f"{key}.file", str(file), "must be an existing fit file (pnetsim-fit writes data/fits)")
+    fits = yaml.safe_load(file.read_text()) or {}
+    name = spec.get("fit")
+    check(name in fits, f"{key}.fit", name, f"must be a fit of {file.name}: {sorted(fits)}")
+    th = (fits[name] or {}).get("theta") or {}
+    check(th.get("names") == ["log_scale", "log_shape"], f"{key}.fit", name, "must be a Weibull fit (log_scale, log_shape)")
+    cov = np.asarray([[np.nan if v is None else v for v in row] for row in th.get("cov") or []], float)
+    check(cov.shape == (2, 2) and np.all(np.isfinite(cov)), f"{key}.fit", name,
+          "has no finite covariance (a median without CI); use dist: lognormal with a stated se_log")
+    try:
+        chol = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise UserError(f"{key}.fit {name} covariance is not positive definite: {cov.tolist()!r}") from None
+    med = _num(f"{path}.median", node.get("median"), 0, lo_open=True)
+    if "shape" in node and node.get("landmark_months") is None:
+        shape, form, lm = _num(f"{path}.shape", node["shape"], 0, lo_open=True), "shape", math.nan
+        paths = (f"{path}.median", f"{path}.shape")
+    else:
+        lm = _num(f"{path}.landmark_months", node.get("landmark_months"), 0, lo_open=True)
+        sl = _num(f"{path}.landmark_survival", node.get("landmark_survival"), 0, lo_open=True)
+        check(sl < 1 and lm != med, path, dict(node), "needs landmark_survival < 1 at a time other than the median")
+        shape, form = math.log(math.log(1 / sl) / LN2) / math.log(lm / med), "landmark"
+        check(shape > 0, path, dict(node), "landmark and median are inconsistent (survival must fall after the median)")
+        paths = (f"{path}.median", f"{path}.landmark_survival")
+    scale = med / LN2 ** (1 / shape)
+    src = str(spec.get("source") or f"fit {name} of {file.name} (covariance of log scale, log shape)")
+    return WeibullFit(path, paths, (math.log(scale), math.log(shape)), chol, form, lm, src)
+
+
 @dataclass(frozen=True)
 class ParamSet:
     """All uncertain parameters of a PSA, drawn by sample number."""
 
     params: tuple[Param, ...]
-    joint: tuple[MvNormal, ...]
+    joint: tuple[MvNormal | WeibullFit, ...]
     seed: int
 
     @property
@@ -281,16 +390,15 @@ class ParamSet:
         return out
 
     def table(self) -> pd.DataFrame:
-        """One row per parameter: path, distribution, base, 95 % range, source."""
-        rows = [dict(path=p.path, distribution=p.describe(), base=p.base, low=p.low, high=p.high, source=p.source)
+        """One row per parameter: ``path, distribution, base`` (base-case value), ``low, high``
+        (the range that set the spread: the stated range, or base-case +- 1.96 SE), ``q025, q975``
+        (2.5 % and 97.5 % quantiles of the distribution actually sampled), ``source``."""
+        rows = [dict(path=p.path, distribution=p.describe(), base=p.base, low=p.low, high=p.high,
+                     q025=float(p.ppf(0.025)), q975=float(p.ppf(0.975)), source=p.source)
                 for p in self.params]
         for j in self.joint:
-            sd = np.sqrt(np.sum(j.chol ** 2, axis=1))
-            for p, b, s in zip(j.paths, j.base, sd):
-                lo, hi = ((b * math.exp(-Z95 * s), b * math.exp(Z95 * s)) if j.scale == "log" else (b - Z95 * s, b + Z95 * s))
-                rows.append(dict(path=p, distribution=f"MvNormal[{j.name}] ({j.scale})", base=b, low=lo, high=hi,
-                                 source=j.source))
-        return pd.DataFrame(rows, columns=["path", "distribution", "base", "low", "high", "source"])
+            rows += j.table_rows()
+        return pd.DataFrame(rows, columns=["path", "distribution", "base", "low", "high", "q025", "q975", "source"])
 
 
 def build_paramset(cfg: Mapping, spec: Mapping, seed: int, assumptions=MISSING) -> ParamSet:
@@ -302,6 +410,8 @@ def build_paramset(cfg: Mapping, spec: Mapping, seed: int, assumptions=MISSING) 
     for path, s in spec.items():
         if isinstance(s, Mapping) and s.get("dist") == "mvnormal":
             joint.append(make_mvnormal(path, s, cfg))
+        elif isinstance(s, Mapping) and s.get("dist") == "fit":
+            joint.append(make_weibull_fit(path, s, cfg))
         else:
             params.append(make_param(path, s, cfg, assumptions))
     ps = ParamSet(tuple(params), tuple(joint), int(seed))

@@ -1,31 +1,31 @@
 """Probabilistic sensitivity analysis (PSA): parameter uncertainty propagated through the
-simulation, one PSA sample at a time.
+simulation, one PSA sample at a time (experiment kind ``psa``, ``pnetsim experiment=psa``).
 
 For sample ``s``: draw the parameter overrides (:mod:`sim.economics.params`, named streams
 ``"psa/<path>"`` at sample ``s``), set them in the composed config *before* interpolations
 are resolved, build the model, simulate every strategy with the sample's own random streams
-(common random numbers across strategies within the sample; see :func:`simulate_sample`),
+(``simulate(..., sample=s)``: common random numbers across strategies within the sample),
 evaluate costs and QALYs, and keep only the per-strategy means plus the parameter values:
 one row per (sample, strategy). Memory therefore does not grow with the number of samples
 beyond these rows. Sample ``s`` depends only on (master seed, ``s``), not on how many
-samples are run, in which order, in which block or worker.
+samples are run, in which order, in which block (``psa.first_sample``) or worker.
 
 The cohort is the base-case cohort (generated from the master seed) in every sample:
 PSA varies parameters and the patients' event streams, not who the patients are.
 
-Outputs of :func:`analyse`: per-strategy summary with 95 % intervals, incremental results
-against the comparator, CE-plane points, CEAC, CEAF with EVPI by WTP, EVPPI by parameter
-group at the report WTPs, convergence of the mean incremental net benefit.
+Net monetary benefit of strategy ``d`` in sample ``s`` at willingness to pay ``lambda``:
+``NB[s, d] = lambda * QALY[s, d] - cost[s, d]`` (discounted). Outputs of :func:`analyse`
+(schemas: ``docs/outputs_psa.md``): per-strategy summary with 95 % percentile intervals,
+incremental results against the comparator, CE-plane points, CEAC, CEAF with EVPI by WTP,
+EVPPI by parameter group at the report WTPs (Strong, Oakley & Brennan, Med Decis Making
+2014;34:311-326; :mod:`sim.economics.voi`), convergence of the mean incremental net benefit.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
-import sys
 import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -40,13 +40,35 @@ from sim.errors import UserError, check
 
 SAMPLE_COLUMNS = ["sample", "strategy", "cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted",
                   "ly_undiscounted"]
-Evaluator = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, object], pd.DataFrame]
+#: (patients, lines, events, economics spec, model) -> per-strategy means with the columns of SUMMARY_SOURCES
+Evaluator = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, object, object], pd.DataFrame]
 
 
 # --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class PsaSettings:
-    """``psa`` config group, validated."""
+    """The ``psa`` config group, validated by :func:`psa_settings`.
+
+    Attributes
+    ----------
+    samples, first_sample : int
+        Run samples ``first_sample .. first_sample + samples - 1`` (``samples >= 2``).
+    intervention, comparator : str
+        Contrast of the incremental table, the convergence plot and the CE plane.
+    wtp_grid : ndarray
+        WTPs of the CEAC / CEAF (per QALY).
+    report_wtp, primary_wtp : tuple of float, float
+        WTPs of the tables and EVPPI; WTP of the convergence plot.
+    groups : mapping
+        EVPPI groups, name -> fnmatch patterns over parameter paths.
+    evppi_method : {"auto", "gam", "gp"}
+    n_boot : int
+        Bootstrap resamples of the EVPPI interval.
+    workers, chunk_size : int
+        Worker processes (results do not depend on them); patients per SimPy environment.
+    progress
+        Progress-bar setting (``output.progress``).
+    """
 
     samples: int
     first_sample: int
@@ -68,6 +90,23 @@ def _int(key, v, lo):
     return v
 
 
+def wtp_grid(key: str, g) -> np.ndarray:
+    """Sorted WTP grid (per QALY) from a list or ``{start, stop, step}`` (stop included);
+    an empty or negative grid is a :class:`UserError` naming ``key``."""
+    if isinstance(g, Mapping):
+        for f in ("start", "stop", "step"):
+            check(isinstance(g.get(f), (int, float)) and not isinstance(g.get(f), bool), f"{key}.{f}", g.get(f),
+                  "must be a number")
+        check(g["step"] > 0, f"{key}.step", g["step"], "must be > 0")
+        check(g["stop"] >= g["start"] >= 0, key, dict(g), "must have 0 <= start <= stop")
+        n = int(math.floor((g["stop"] - g["start"]) / g["step"] + 1e-9)) + 1
+        return float(g["start"]) + float(g["step"]) * np.arange(n)
+    check(isinstance(g, (list, tuple)) and len(g) > 0, key, g, "must be a non-empty list of WTP values")
+    check(all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in g),
+          key, g, "must hold numbers >= 0")
+    return np.unique(np.asarray(g, float))
+
+
 def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     """Validate ``psa.*`` of the plain config (WTPs default to the economics spec's)."""
     p = plain.get("psa")
@@ -80,15 +119,20 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     check(comp in strategies, "psa.comparator", comp, f"must be one of the compared strategies {strategies}")
     check(inter != comp, "psa.intervention", inter, "must differ from psa.comparator")
     if p.get("wtp_grid") is not None:
-        from sim.economics.spec import _grid
-        grid = _grid(p["wtp_grid"])
+        grid = wtp_grid("psa.wtp_grid", p["wtp_grid"])
     else:
-        grid = np.asarray(spec.wtp_grid if spec is not None else np.arange(0, 100001, 1000), float)
+        check(spec is not None, "psa.wtp_grid", None, "must be given when there is no economics.wtp_grid")
+        grid = wtp_grid("economics.wtp_grid", list(np.asarray(spec.wtp_grid, float)))
     rw = p.get("report_wtp")
-    rw = list(spec.wtp) if (rw is None and spec is not None) else list(rw or [20000, 30000])
+    if rw is None:
+        check(spec is not None, "psa.report_wtp", None, "must be given when there is no economics.wtp")
+        rw = list(spec.wtp)
+    check(isinstance(rw, (list, tuple)) and len(rw) > 0, "psa.report_wtp", rw, "must be a non-empty list of numbers >= 0")
     for w in rw:
-        check(isinstance(w, (int, float)) and w >= 0, "psa.report_wtp", rw, "must be numbers >= 0")
-    prim = p.get("primary_wtp", max(rw))
+        check(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0, "psa.report_wtp", rw,
+              "must be numbers >= 0")
+    prim = p.get("primary_wtp")
+    prim = max(rw) if prim is None else prim
     check(isinstance(prim, (int, float)) and prim >= 0, "psa.primary_wtp", prim, "must be a number >= 0")
     ev = p.get("evppi") or {}
     method = ev.get("method", "auto")
@@ -131,76 +175,55 @@ def with_economics(cfg):
 
 # --------------------------------------------------------------------------- evaluation
 def economics_spec(plain: Mapping):
+    """Validated :class:`~sim.economics.spec.EconomicsSpec` of the ``economics`` group."""
     from sim.economics.spec import EconomicsSpec
     return EconomicsSpec.from_config(plain["economics"])
 
 
-def default_evaluator(patients, lines, events, spec) -> pd.DataFrame:
-    """Per-strategy mean costs, QALYs and LYs (discounted and undiscounted) via
-    :func:`sim.economics.evaluate.evaluate` and :func:`~sim.economics.evaluate.summarise`."""
-    try:
-        from sim.economics.evaluate import evaluate, summarise
-    except ImportError as exc:  # pragma: no cover - until sim.economics.evaluate lands
-        raise UserError(f"economics evaluation is not available ({exc})") from None
-    per = evaluate(patients, lines, events, spec)
+#: per-sample summary column -> column of the per-patient table of :func:`sim.economics.evaluate.evaluate`
+SUMMARY_SOURCES = {"cost": "cost_total_disc", "qaly": "qaly_disc", "ly": "ly_disc",
+                   "cost_undiscounted": "cost_total", "qaly_undiscounted": "qaly", "ly_undiscounted": "ly"}
+
+
+def default_evaluator(patients, lines, events, spec, model) -> pd.DataFrame:
+    """Per-strategy means of discounted and undiscounted costs, QALYs and LYs of one sample:
+    :func:`sim.economics.evaluate.evaluate` (scan costs timed on the model's imaging interval),
+    then :func:`means_from_per_patient`."""
+    from sim.economics.evaluate import evaluate
+
+    per = evaluate(patients, lines, events, spec, imaging_interval_months=model.rules.imaging_interval_months)
     return means_from_per_patient(per)
 
 
-def _pick(df: pd.DataFrame, *names):
-    for n in names:
-        if n in df.columns:
-            return df[n]
-    raise UserError(f"economics output lacks any of the columns {list(names)}; has {list(df.columns)}")
-
-
 def means_from_per_patient(per: pd.DataFrame) -> pd.DataFrame:
-    """Per-strategy means of the per-patient economics table (column names of
-    :mod:`sim.economics.evaluate`, with fallbacks)."""
-    cols = {
-        "cost": ("cost_total", "total_cost", "cost", "costs_total_discounted", "cost_total_disc"),
-        "qaly": ("qaly", "qalys", "qaly_discounted", "qalys_discounted", "qaly_disc"),
-        "ly": ("ly", "lys", "ly_discounted", "lys_discounted", "ly_disc"),
-        "cost_undiscounted": ("cost_total_undiscounted", "total_cost_undiscounted", "cost_undiscounted",
-                              "costs_total_undiscounted", "cost_total_undisc"),
-        "qaly_undiscounted": ("qaly_undiscounted", "qalys_undiscounted", "qaly_undisc"),
-        "ly_undiscounted": ("ly_undiscounted", "lys_undiscounted", "ly_undisc"),
-    }
+    """Per-strategy means of the per-patient economics table.
+
+    ``cost, qaly, ly`` are the discounted means (``cost_total_disc, qaly_disc, ly_disc``) and
+    ``*_undiscounted`` the undiscounted ones (``cost_total, qaly, ly``), see :data:`SUMMARY_SOURCES`.
+    """
+    missing = [c for c in SUMMARY_SOURCES.values() if c not in per.columns]
+    if missing:
+        raise UserError(f"economics output lacks columns {missing}; has {list(per.columns)}")
     out = pd.DataFrame({"strategy": per["strategy"].astype(str).to_numpy()})
-    for k, names in cols.items():
-        out[k] = _pick(per, *names).to_numpy(float)
+    for k, c in SUMMARY_SOURCES.items():
+        out[k] = per[c].to_numpy(float)
     return out.groupby("strategy", sort=False).mean().reset_index()
 
 
 # --------------------------------------------------------------------------- one sample
-def sample_seed(master_seed: int, s: int) -> int:
-    """Master seed of the simulation streams of PSA sample ``s`` when the engine has no
-    ``sample`` argument (a SeedSequence child keyed by ("psa-sample", s))."""
-    ss = np.random.SeedSequence(int(master_seed), spawn_key=(zlib.crc32(b"psa-sample"), int(s)))
-    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
 def simulate_sample(model, s: int, chunk_size: int):
     """(patients, lines, events) of ``model`` with the random streams of PSA sample ``s``.
 
-    Uses ``simulate(..., sample=s)`` when the engine supports it (streams keyed by
-    (master seed, name, sample)), else the master seed :func:`sample_seed` ``(seed, s)``;
-    either way every strategy meets the same streams (common random numbers)."""
+    ``simulate(..., sample=s)`` keys every stream by (master seed, name, ``s``): every
+    strategy meets the same streams within the sample (common random numbers), and sample
+    ``s`` is the same whatever else is run. Sample 0 uses the base-case streams."""
     from sim.engine import simulate
 
-    if "sample" in inspect.signature(simulate).parameters:
-        rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable, model.seed,
-                       chunk_size=chunk_size, sample=s)
-    else:
-        rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable,
-                       sample_seed(model.seed, s), chunk_size=chunk_size)
+    rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable, model.seed,
+                   chunk_size=chunk_size, sample=s)
     patients, lines, events = rec.frames()
     patients = patients.merge(model.cohort, on="patient_id", how="left")
     return patients, lines, events
-
-
-def stream_mode() -> str:
-    from sim.engine import simulate
-    return "engine-sample" if "sample" in inspect.signature(simulate).parameters else "derived-seed"
 
 
 class SampleRunner:
@@ -225,7 +248,7 @@ class SampleRunner:
         model = replace(build_model(cfg_s), cohort=self._cohort)
         spec = economics_spec(to_container(cfg_s))
         patients, lines, events = simulate_sample(model, s, self.chunk_size)
-        m = self.evaluator(patients, lines, events, spec)
+        m = self.evaluator(patients, lines, events, spec, model)
         del patients, lines, events
         m = m.set_index("strategy").reindex(list(model.strategies)).reset_index()
         m.insert(0, "sample", s)
@@ -234,19 +257,32 @@ class SampleRunner:
         return m
 
 
-def _worker_run(args):
-    runner, samples = args
-    return [runner.run(s) for s in samples]
+_WORKER_RUNNER: SampleRunner | None = None
+
+
+def _init_worker(runner: SampleRunner) -> None:
+    """Process-pool initializer: keep one runner (config, cohort, parameters) per worker."""
+    global _WORKER_RUNNER
+    _WORKER_RUNNER = runner
+
+
+def _worker_sample(s: int) -> pd.DataFrame:
+    return _WORKER_RUNNER.run(s)
 
 
 def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], chunk_size: int = 500,
                 evaluator: Evaluator | None = None, workers: int = 1, progress=None) -> pd.DataFrame:
     """One row per (sample, strategy) for the PSA samples ``samples`` (see module doc).
 
-    ``workers > 1`` runs samples in worker processes; the rows are the same. ``progress`` is
-    an optional callable receiving the number of samples just finished.
+    Only the per-sample summaries are kept (``len(strategies)`` rows of
+    :data:`SAMPLE_COLUMNS` plus the parameter values per sample): each sample's patient,
+    line and event tables are dropped as soon as they are evaluated, so memory does not grow
+    with the number of samples beyond these rows. ``workers > 1`` runs samples in worker
+    processes (each sample is one task, the runner is sent once per worker); the rows are
+    identical to a sequential run because sample ``s`` depends only on (seed, ``s``).
+    ``progress`` is an optional callable receiving the number of samples just finished.
     """
-    samples = list(samples)
+    samples = [int(s) for s in samples]
     runner = SampleRunner(cfg, paramset, chunk_size, evaluator)
     out = []
     if workers <= 1 or len(samples) <= 1:
@@ -255,12 +291,12 @@ def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], chunk_size: int
             if progress:
                 progress(1)
     else:
-        blocks = [samples[i:i + 1] for i in range(len(samples))]
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for rows in ex.map(_worker_run, [(runner, b) for b in blocks]):
-                out.extend(rows)
+        with ProcessPoolExecutor(max_workers=min(workers, len(samples)), initializer=_init_worker,
+                                 initargs=(runner,)) as ex:
+            for rows in ex.map(_worker_sample, samples):
+                out.append(rows)
                 if progress:
-                    progress(len(rows))
+                    progress(1)
     if not out:
         return pd.DataFrame(columns=SAMPLE_COLUMNS + paramset.paths)
     df = pd.concat(out, ignore_index=True)
@@ -361,33 +397,37 @@ def evppi_table(samples: pd.DataFrame, strategies: list[str], groups: Mapping[st
 
 def analyse(samples: pd.DataFrame, strategies: list[str], st: PsaSettings, groups: Mapping[str, list[str]],
             labels: Mapping | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """All PSA result tables from the per-(sample, strategy) rows."""
+    """All PSA result tables from the per-(sample, strategy) rows (schemas: ``docs/outputs_psa.md``).
+
+    ``psa_summary``, ``psa_incremental`` (vs ``st.comparator``), ``ce_plane``, ``ceac`` and
+    ``ceaf`` (on the WTP grid plus the report WTPs), ``evppi`` (EVPI and EVPPI per group at the
+    report WTPs) and ``convergence`` (running mean INB of ``st.intervention`` vs
+    ``st.comparator`` at ``st.primary_wtp``).
+    """
     C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
     i, j = strategies.index(st.intervention), strategies.index(st.comparator)
     inb = st.primary_wtp * (Q[:, i] - Q[:, j]) - (C[:, i] - C[:, j])
     conv = voi.convergence(inb)
     conv.insert(0, "wtp", st.primary_wtp)
     conv.insert(0, "comparison", f"{st.intervention} vs {st.comparator}")
+    grid = np.union1d(st.wtp_grid, np.asarray(st.report_wtp + (st.primary_wtp,), float))
     return {
         "psa_summary": summary_table(samples, strategies, labels),
         "psa_incremental": incremental_table(samples, strategies, st.comparator, st.report_wtp),
         "ce_plane": ce_plane(samples, strategies, st.comparator),
-        "ceac": voi.ceac(C, Q, st.wtp_grid, strategies),
-        "ceaf": voi.ce_frontier(C, Q, st.wtp_grid, strategies),
+        "ceac": voi.ceac(C, Q, grid, strategies),
+        "ceaf": voi.ce_frontier(C, Q, grid, strategies),
         "evppi": evppi_table(samples, strategies, groups, st.report_wtp, st.evppi_method, st.n_boot, seed),
         "convergence": conv,
     }
 
 
 # --------------------------------------------------------------------------- the run
-def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> tuple[Path, dict]:
-    """The PSA experiment: sample, simulate, analyse, write the run folder (atomic) with
-    ``psa_samples.parquet``, result tables (CSV + Parquet), figures, report and manifest.
-    Returns (folder, tables)."""
+def prepare(cfg):
+    """(DictConfig with economics, plain config, base model, settings, parameters, groups) of a PSA;
+    every input is validated here, before any simulation."""
     from sim.config import build_model, to_container
-    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
-    t0 = time.perf_counter()
     cfg = with_economics(cfg)
     plain = to_container(cfg)
     model = build_model(cfg)  # validates the base case
@@ -395,13 +435,23 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     st = psa_settings(plain, spec)
     paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed)
     groups = expand_groups(st.groups, paramset.paths)
+    return cfg, plain, model, st, paramset, groups
+
+
+def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> tuple[Path, dict]:
+    """The PSA experiment: sample, simulate, analyse, write the run folder (atomic) with
+    ``psa_samples.parquet``, result tables (CSV + Parquet), figures, ``report.html`` /
+    ``report.md`` and ``manifest.json``. Returns (folder, tables)."""
+    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
+
+    t0 = time.perf_counter()
+    cfg, plain, model, st, paramset, groups = prepare(cfg)
     strategies = list(model.strategies)
     labels = {s: v.label for s, v in model.strategies.items()}
     t1 = time.perf_counter()
     samples_ids = range(st.first_sample, st.first_sample + st.samples)
-    bar = progress_bar(st.progress, st.samples, "PSA samples")
-    bar.unit = "sample"
-    with bar:
+    with progress_bar(st.progress, st.samples, "PSA samples") as bar:
+        bar.unit = "sample"
         samples = run_samples(cfg, paramset, samples_ids, st.chunk_size, evaluator, st.workers, bar.update)
     t2 = time.perf_counter()
     tables = analyse(samples, strategies, st, groups, labels, model.seed)
@@ -411,39 +461,55 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         samples.to_parquet(tmp / "psa_samples.parquet", index=False)
+        samples.to_csv(tmp / "psa_samples.csv", index=False, float_format="%.10g")
         write_tables(tmp, tables)
         figs = {}
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.html import psa_figures
             figs = psa_figures(tables, tmp, labels, st)
-        timings = {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t1 - (t2 - t1), "total": time.perf_counter() - t0}
-        extra = {"kind": "psa", "n_samples": st.samples, "n_patients": len(model.cohort), "strategies": strategies,
-                 "psa_streams": stream_mode(), "evppi_groups": groups,
-                 "samples_per_second": st.samples / max(t2 - t1, 1e-9)}
-        write_manifest(tmp, plain, model.seed, timings, extra)
         from sim.report.html import write_report
         write_report(tmp, "psa", plain, tables, figs, labels)
+        timings = {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": time.perf_counter() - t3,
+                   "total": time.perf_counter() - t0}
+        extra = {"kind": "psa", "n_samples": st.samples, "first_sample": st.first_sample,
+                 "n_patients": len(model.cohort), "strategies": strategies, "workers": st.workers,
+                 "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
+                 "evppi_groups": groups, "samples_per_second": st.samples / max(t2 - t1, 1e-9), "report": True}
+        write_manifest(tmp, plain, model.seed, timings, extra)
     return final, tables
 
 
 def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame]) -> None:
     """Every table as ``<name>.csv`` and ``<name>.parquet``."""
     for name, t in tables.items():
-        t.to_csv(Path(folder) / f"{name}.csv", index=False, float_format="%.6g")
+        t.to_csv(Path(folder) / f"{name}.csv", index=False, float_format="%.10g")
         t.to_parquet(Path(folder) / f"{name}.parquet", index=False)
 
 
-def format_psa(tables: Mapping[str, pd.DataFrame], st_wtp: Iterable[float] = (20000, 30000)) -> str:
-    """Console summary: incremental table, CEAC at the report WTPs, EVPI/EVPPI."""
-    out = []
+def format_psa(tables: Mapping[str, pd.DataFrame], wtps: Iterable[float] | None = None) -> str:
+    """Console summary: incremental table, CEAC and CEAF at the report WTPs (those of the
+    ``evppi`` table unless ``wtps`` is given), EVPI / EVPPI per person."""
+    ev = tables["evppi"]
+    wtps = sorted(set(ev["wtp"])) if wtps is None else list(wtps)
     inc = tables["psa_incremental"]
     cols = ["strategy", "comparator", "delta_cost", "delta_qaly", "icer", "status"] + \
         [c for c in inc.columns if c.startswith(("inmb_", "p_ce_")) and not c.endswith(("_lo", "_hi", "_se"))]
-    out.append(inc[cols].to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+    out = ["Incremental results vs the comparator (discounted; means over PSA samples):\n"
+           + inc[cols].to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
     ce = tables["ceac"]
-    ce = ce[ce["wtp"].isin(list(st_wtp))].pivot(index="wtp", columns="strategy", values="probability")
-    out.append("\nCEAC (probability cost-effective):\n" + ce.to_string(float_format=lambda v: f"{v:.3f}"))
-    ev = tables["evppi"]
-    out.append("\nEVPI / EVPPI per person:\n" + ev[["wtp", "group", "evppi", "se", "method"]].to_string(
-        index=False, float_format=lambda v: f"{v:,.1f}"))
+    ce = ce[ce["wtp"].isin(wtps)].pivot(index="wtp", columns="strategy", values="probability")
+    out.append("\nCEAC (probability that each strategy has the highest net monetary benefit):\n"
+               + ce.to_string(float_format=lambda v: f"{v:.3f}"))
+    f = tables["ceaf"]
+    f = f[f["wtp"].isin(wtps)][["wtp", "optimal_strategy", "expected_nmb", "probability_cost_effective"]]
+    out.append("\nCEAF (strategy with the highest expected NMB):\n"
+               + f.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    out.append("\nEVPI / EVPPI per person (NMB units; SE: Monte Carlo / bootstrap):\n" + ev[
+        ["wtp", "group", "evppi", "se", "method"]].to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     return "\n".join(out)
+
+
+def run(cfg, job: int | None = None) -> tuple[Path, str]:
+    """Entry of ``experiment.kind=psa`` (``experiments/run.py``): run folder and printed text."""
+    folder, tables = run_psa(cfg, job)
+    return folder, format_psa(tables)

@@ -26,7 +26,7 @@ import numpy as np
 from sim.distributions import FAMILIES, SurvivalDistribution, make_distribution
 from sim.errors import UserError
 
-__all__ = ["THETA_NAMES", "check_family", "from_theta", "to_natural", "to_theta"]
+__all__ = ["THETA_NAMES", "check_family", "from_theta", "natural_index", "to_natural", "to_theta"]
 
 #: Names of the unconstrained parameters per family (order of ``estimate`` and ``cov``).
 THETA_NAMES: dict[str, tuple[str, ...]] = {
@@ -75,3 +75,11 @@ def to_theta(family: str, params: Mapping[str, float]) -> np.ndarray:
 def from_theta(family: str, theta) -> SurvivalDistribution:
     """Distribution of ``family`` at the unconstrained parameters ``theta``."""
     return make_distribution(family, **to_natural(family, theta))
+
+
+def natural_index(family: str, name: str, key: str = "fixed") -> int:
+    """Position in :math:`\\theta` of the natural parameter ``name`` of ``family`` (UserError if unknown)."""
+    names = [nat for nat, _, _ in _MAP[family]]
+    if name not in names:
+        raise UserError(f"{key} must name {family} parameters {names}, got {name!r}")
+    return names.index(name)

@@ -18,7 +18,7 @@ from scipy import stats
 
 from sim.distributions import SurvivalDistribution
 from sim.errors import UserError
-from sim.fitting.parameterisation import from_theta
+from sim.fitting.parameterisation import from_theta, to_natural
 
 __all__ = ["FitResult", "ParametricFit", "SummaryFit", "numerical_gradient", "numerical_hessian"]
 
@@ -167,17 +167,42 @@ class ParametricFit:
         """Median with its delta-method interval on the log scale: ``(median, lower, upper)``."""
         return self.quantity_ci(lambda d: d.median(), level=level, log=True)
 
-    def draw(self, rng: np.random.Generator, size: int) -> list[SurvivalDistribution]:
-        """``size`` distributions with :math:`\\theta^{(s)} \\sim N(\\hat\\theta, \\hat\\Sigma)`.
+    def draw_theta(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` x k draws :math:`\\theta^{(s)} \\sim N(\\hat\\theta, \\hat\\Sigma)` (unconstrained scale).
 
-        Correlation between parameters is kept (probabilistic sensitivity analysis).
+        Components with zero variance (parameters fixed by assumption, see
+        ``fixed`` of :func:`sim.fitting.summary.fit_summary`) stay at their estimate;
+        the others are drawn jointly with the Cholesky factor of their covariance block,
+        :math:`\\theta_F = \\hat\\theta_F + L z`, :math:`L L^\\top = \\hat\\Sigma_{FF}`, :math:`z \\sim N(0, I)`.
         """
-        if not isinstance(size, (int, np.integer)) or size < 0:
-            raise UserError(f"size must be a non-negative integer, got {size!r}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise UserError(f"n must be a non-negative integer, got {n!r}")
         if not np.all(np.isfinite(self.cov)):
-            raise UserError(f"cov of the {self.family} fit is not available (NaN), got {self.cov!r}")
-        draws = rng.multivariate_normal(self.estimate, self.cov, size=int(size), method="cholesky")
-        return [from_theta(self.family, th) for th in draws]
+            raise UserError(
+                f"cov of the {self.family} fit must be finite to draw (no uncertainty was reported), "
+                f"got {np.asarray(self.cov).tolist()!r}"
+            )
+        est = np.asarray(self.estimate, dtype=float)
+        cov = np.asarray(self.cov, dtype=float)
+        free = np.diag(cov) > 0.0
+        out = np.tile(est, (int(n), 1))
+        if free.any():
+            L = np.linalg.cholesky(cov[np.ix_(free, free)])
+            z = rng.standard_normal((int(n), int(free.sum())))
+            out[:, free] += z @ L.T
+        return out
+
+    def draw(self, n: int, rng: np.random.Generator) -> list[SurvivalDistribution]:
+        """``n`` distributions at correlated parameter draws (see :meth:`draw_theta`).
+
+        Used by a probabilistic sensitivity analysis: the correlation between the
+        parameters of the fit is kept.
+        """
+        return [from_theta(self.family, th) for th in self.draw_theta(n, rng)]
+
+    def draw_params(self, n: int, rng: np.random.Generator) -> pd.DataFrame:
+        """``n`` draws of the natural parameters (one column per constructor keyword)."""
+        return pd.DataFrame([to_natural(self.family, th) for th in self.draw_theta(n, rng)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,12 +225,14 @@ class SummaryFit(ParametricFit):
 
     Adds ``constraints`` (one row per piece of information: target, fitted value,
     standard error, z, whether it binds), ``exact`` (as many constraints as free
-    parameters) and, for a fit against a reference arm, the joint parameter vector
+    parameters), ``fixed`` (names of the unconstrained parameters held at an assumed
+    value, zero variance) and, for a fit against a reference arm, the joint parameter vector
     (reference :math:`\\theta` + log effect) with its covariance.
     """
 
     constraints: pd.DataFrame
     exact: bool
+    fixed: tuple = ()
     joint_names: tuple = ()
     joint_estimate: np.ndarray | None = None
     joint_cov: np.ndarray | None = None

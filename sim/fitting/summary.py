@@ -24,6 +24,9 @@ the maximum is the exact solution :math:`r = 0` and the covariance is
 :math:`(J^\\top J)^{-1}`, :math:`J = \\partial r/\\partial\\theta`; in general it is the
 inverse of the numerical Hessian of :math:`-\\ell`.
 
+Parameters stated by assumption (``fixed``, e.g. a Weibull shape of 1 where only a median
+is reported) are held at their value and carry zero variance; the others are fitted.
+
 Treated arm against a fitted reference arm (:func:`fit_summary` with ``reference``):
 the free parameters are :math:`(\\theta_{ref}, e)` with :math:`e` the log effect, and the
 reference fit enters as its normal approximation
@@ -42,7 +45,7 @@ landmarks/median.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +55,14 @@ from scipy import optimize, stats
 from sim.distributions import SurvivalDistribution
 from sim.errors import UserError
 from sim.distributions import FAMILIES
-from sim.fitting.parameterisation import THETA_NAMES, check_family, from_theta, to_natural, to_theta
+from sim.fitting.parameterisation import (
+    THETA_NAMES,
+    check_family,
+    from_theta,
+    natural_index,
+    to_natural,
+    to_theta,
+)
 from sim.fitting.result import (
     ParametricFit,
     SummaryFit,
@@ -238,6 +248,7 @@ def fit_summary(
     time_ratio: TimeRatio | None = None,
     reference: ParametricFit | None = None,
     effect: str | None = None,
+    fixed: Mapping[str, float] | None = None,
     level: float = 0.95,
 ) -> SummaryFit:
     """Fit ``family`` by maximum likelihood to reported summary statistics.
@@ -261,6 +272,10 @@ def fit_summary(
     effect : {"ph", "aft"}, optional
         How the treated arm relates to ``reference``; default ``"ph"`` with a hazard
         ratio (or none given), ``"aft"`` with a time ratio.
+    fixed : mapping, optional
+        Natural parameters held at a stated value (e.g. ``{"shape": 1.0}`` for a Weibull
+        with an assumed shape); they are not estimated and have zero variance in ``cov``.
+        Not allowed together with ``reference``.
     level : float
         Confidence level of the reported intervals (default 0.95, z = 1.96).
 
@@ -305,41 +320,50 @@ def fit_summary(
     landmarks = tuple(landmarks)
     terms = _terms(median, landmarks, ratio, level)
     k = len(THETA_NAMES[family])
+    fixed_theta = _fixed_theta(family, fixed)
+    if fixed_theta and reference is not None:
+        raise UserError(f"fixed must be empty for a fit against a reference arm, got {dict(fixed)!r}")
 
-    # ---- free parameters and residuals
+    # ---- free parameters x and the map x -> (theta of this arm, log effect)
+    ref_resid = None
     if reference is None:
-        n_free = k
-        ref_resid = None
+        free = np.array([i not in fixed_theta for i in range(k)])
+        base = _start(family, median, landmarks, fixed)
+        for i, v in fixed_theta.items():
+            base[i] = v
+        n_free = int(free.sum())
 
         def split(x):
-            return x, 0.0
+            th = base.copy()
+            th[free] = x
+            return th, 0.0
 
-        x0 = _start(family, median, landmarks)
+        x0 = base[free]
     else:
         th_ref = np.asarray(reference.estimate, dtype=float)
         ref_cov = np.asarray(reference.cov, dtype=float)
-        use_ref_cov = bool(np.all(np.isfinite(ref_cov)))
-        if use_ref_cov:
-            L = np.linalg.cholesky(ref_cov)
-            n_free = k + 1
+        e0 = math.log(ratio.value) if ratio is not None else 0.0
+        ref_free = (np.diag(ref_cov) > 0.0) if np.all(np.isfinite(ref_cov)) else np.zeros(k, dtype=bool)
+        n_ref_free = int(ref_free.sum())
+        n_free = n_ref_free + 1
+        if n_ref_free:
+            L = np.linalg.cholesky(ref_cov[np.ix_(ref_free, ref_free)])
 
-            def split(x):
-                return treated_theta(family, x[:k], x[k], effect), x[k]
+            def _ref_resid(x):
+                return np.linalg.solve(L, x[:n_ref_free] - th_ref[ref_free])
 
-            def ref_resid(x):
-                return np.linalg.solve(L, x[:k] - th_ref)
+            ref_resid = _ref_resid
 
-            x0 = np.append(th_ref, math.log(ratio.value) if ratio is not None else 0.0)
-        else:  # reference without covariance: held fixed
-            n_free = 1
-            ref_resid = None
+        def split(x):
+            th = th_ref.copy()
+            th[ref_free] = x[:n_ref_free]
+            return treated_theta(family, th, x[n_ref_free], effect), x[n_ref_free]
 
-            def split(x):
-                return treated_theta(family, th_ref, x[0], effect), x[0]
+        x0 = np.append(th_ref[ref_free], e0)
 
-            x0 = np.array([math.log(ratio.value) if ratio is not None else 0.0])
-
-    n_constraints = len(terms) + (k if (reference is not None and ref_resid is not None) else 0)
+    if n_free == 0:
+        raise UserError(f"fixed must leave at least one {family} parameter free, got {dict(fixed)!r}")
+    n_constraints = len(terms) + (n_ref_free if reference is not None else 0)
     if n_constraints < n_free:
         raise UserError(
             f"{family} has {n_free} free parameter(s) but only {n_constraints} constraint(s) were given "
@@ -375,7 +399,8 @@ def fit_summary(
 
     th, e = split(x)
     if reference is None:
-        cov = joint_cov
+        cov = np.zeros((k, k))
+        cov[np.ix_(free, free)] = joint_cov
     else:
         # delta method: cov(theta_trt) = J cov(x) J^T, J = d theta_trt / d x
         J = np.empty((k, n_free))
@@ -401,9 +426,10 @@ def fit_summary(
         rows.append({"constraint": tm.name, "scale": tm.scale, "target": tgt, "fitted": fit_v,
                      "se": tm.se, "z": zval,
                      "binds": bool(abs(fit_v - tgt) <= BIND_TOL * max(1.0, abs(tgt)))})
-    if reference is not None and ref_resid is not None:
-        ref_se = np.sqrt(np.diag(ref_cov))
-        for name, tgt, fv, se in zip(reference.param_names, th_ref, x[:k], ref_se, strict=True):
+    if reference is not None and n_ref_free:
+        ref_se = np.sqrt(np.diag(ref_cov))[ref_free]
+        ref_names = [nm for nm, f in zip(reference.param_names, ref_free, strict=True) if f]
+        for name, tgt, fv, se in zip(ref_names, th_ref[ref_free], x[:n_ref_free], ref_se, strict=True):
             rows.append({"constraint": f"reference:{name}", "scale": name, "target": tgt, "fitted": fv,
                          "se": se, "z": (fv - tgt) / se,
                          "binds": bool(abs(fv - tgt) <= BIND_TOL * max(1.0, abs(tgt)))})
@@ -411,10 +437,9 @@ def fit_summary(
 
     if reference is None:
         joint_names: tuple = ()
-    elif use_ref_cov:
-        joint_names = (*(f"reference:{n}" for n in reference.param_names), f"log_{_effect_name(effect)}")
     else:
-        joint_names = (f"log_{_effect_name(effect)}",)
+        joint_names = (*(f"reference:{n}" for n, f in zip(reference.param_names, ref_free, strict=True) if f),
+                       f"log_{_effect_name(effect)}")
     return SummaryFit(
         family=family,
         params=to_natural(family, th),
@@ -426,6 +451,7 @@ def fit_summary(
         converged=bool(res.success and pd_ok),
         constraints=report,
         exact=n_constraints == n_free,
+        fixed=tuple(THETA_NAMES[family][i] for i in sorted(fixed_theta)),
         joint_names=joint_names,
         joint_estimate=_frozen_array(x) if reference is not None else None,
         joint_cov=_frozen_array(joint_cov) if reference is not None else None,
@@ -436,8 +462,31 @@ def _effect_name(effect: str) -> str:
     return "hazard_ratio" if effect == "ph" else "time_ratio"
 
 
-def _start(family: str, median: Median | None, landmarks: Sequence[Landmark]) -> np.ndarray:
-    """Starting values: the family's ``from_median`` at a unit-ish shape (median from the data)."""
+def _fixed_theta(family: str, fixed: Mapping[str, float] | None) -> dict[int, float]:
+    """``{theta index: value}`` of the natural parameters in ``fixed`` (checked)."""
+    if not fixed:
+        return {}
+    if not isinstance(fixed, Mapping):
+        raise UserError(f"fixed must be a mapping of parameter names to values, got {fixed!r}")
+    out = {}
+    for name, value in fixed.items():
+        i = natural_index(family, name)
+        try:
+            th = to_theta(family, {**FAMILIES[family].from_median(1.0, **_UNIT_SHAPES[family]).params(),
+                                   name: float(value)})
+        except (TypeError, ValueError):
+            raise UserError(f"fixed.{name} must be a valid {family} {name}, got {value!r}") from None
+        out[i] = float(th[i])
+    return out
+
+
+_UNIT_SHAPES = {"exponential": {}, "weibull": {"shape": 1.0}, "gompertz": {"shape": 0.0},
+                "loglogistic": {"shape": 1.5}, "lognormal": {"sigma": 1.0}, "gengamma": {"sigma": 1.0, "Q": 0.5}}
+
+
+def _start(family: str, median: Median | None, landmarks: Sequence[Landmark],
+           fixed: Mapping[str, float] | None = None) -> np.ndarray:
+    """Starting values: the family's ``from_median`` at a unit-ish (or the fixed) shape."""
     if median is not None:
         m = median.value
     elif landmarks:
@@ -445,7 +494,9 @@ def _start(family: str, median: Median | None, landmarks: Sequence[Landmark]) ->
         m = lm.time * math.log(2.0) / -math.log(lm.survival)  # exponential through the landmark
     else:
         m = 12.0
-    shapes = {"exponential": {}, "weibull": {"shape": 1.0}, "gompertz": {"shape": 0.0},
-              "loglogistic": {"shape": 1.5}, "lognormal": {"sigma": 1.0}, "gengamma": {"sigma": 1.0, "Q": 0.5}}
-    dist: SurvivalDistribution = FAMILIES[family].from_median(m, **shapes[family])
+    shapes = dict(_UNIT_SHAPES[family])
+    for name, value in (fixed or {}).items():
+        if name in shapes:
+            shapes[name] = float(value)
+    dist: SurvivalDistribution = FAMILIES[family].from_median(m, **shapes)
     return to_theta(family, dist.params())

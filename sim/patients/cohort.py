@@ -28,7 +28,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from sim.errors import UserError, check
-from sim.patients.schema import FUNCTIONAL, GRADES, HEPATIC
+from sim.patients.schema import FUNCTIONAL, GRADES, HEPATIC, normalise_prior
 from sim.rng import Draws
 
 #: latent coordinates, in slot order of the "baseline" stream (append only: never reorder)
@@ -38,17 +38,39 @@ LATENT = (
 )
 
 
-def _probs(key: str, mapping: Mapping, names: tuple[str, ...]) -> np.ndarray:
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _get(cfg: Mapping, key: str, name: str):
+    """``cfg[name]``, or a :class:`UserError` naming ``key`` when it is missing."""
+    check(isinstance(cfg, Mapping), key.rsplit(".", 1)[0], cfg, "must be a mapping")
+    check(name in cfg, key, None, "is required")
+    return cfg[name]
+
+
+def _mapping(key: str, v) -> Mapping:
+    check(isinstance(v, Mapping), key, v, "must be a mapping")
+    return v
+
+
+def _sequence(key: str, v) -> list:
+    check(isinstance(v, (list, tuple)), key, v, "must be a list")
+    return list(v)
+
+
+def _probs(key: str, mapping, names: tuple[str, ...]) -> np.ndarray:
+    _mapping(key, mapping)
     check(set(mapping) == set(names), key, dict(mapping), f"must give exactly the categories {list(names)}")
+    for n in names:
+        _prob(f"{key}.{n}", mapping[n])
     p = np.array([float(mapping[n]) for n in names])
-    for n, v in zip(names, p):
-        check(0.0 <= v <= 1.0, f"{key}.{n}", v, "must be a probability in [0, 1]")
     check(abs(p.sum() - 1.0) < 1e-6, key, dict(mapping), "must sum to 1")
     return p
 
 
 def _prob(key: str, value) -> float:
-    check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "must be a number")
+    check(_is_number(value), key, value, "must be a number")
     check(0.0 <= float(value) <= 1.0, key, value, "must be a probability in [0, 1]")
     return float(value)
 
@@ -84,25 +106,42 @@ class CohortSpec:
     @classmethod
     def from_config(cls, cfg: Mapping) -> "CohortSpec":
         """Build from the ``cohort`` config group, naming any bad key and value."""
-        n = cfg["n"]
+        _mapping("cohort", cfg)
+        n = _get(cfg, "cohort.n", "n")
         check(isinstance(n, int) and not isinstance(n, bool), "cohort.n", n, "must be an integer")
         check(n >= 1, "cohort.n", n, "must be >= 1 (an empty cohort cannot be simulated)")
-        age = cfg["age"]
+        age = _mapping("cohort.age", _get(cfg, "cohort.age", "age"))
         for k in ("mean", "sd", "min", "max"):
-            check(isinstance(age[k], (int, float)), f"cohort.age.{k}", age[k], "must be a number")
+            check(_is_number(_get(age, f"cohort.age.{k}", k)), f"cohort.age.{k}", age[k], "must be a number")
         check(age["sd"] > 0, "cohort.age.sd", age["sd"], "must be > 0")
         check(18 <= age["min"] < age["max"] <= 100, "cohort.age", dict(age), "needs 18 <= min < max <= 100")
-        ecog = tuple(float(x) for x in cfg["ecog"])
-        check(len(ecog) in (3, 4, 5) and abs(sum(ecog) - 1) < 1e-6 and min(ecog) >= 0,
-              "cohort.ecog", list(cfg["ecog"]), "must list probabilities of ECOG 0, 1, 2[, 3, 4] summing to 1")
-        grade = tuple(_probs("cohort.grade", cfg["grade"], GRADES))
+        raw_ecog = _sequence("cohort.ecog", _get(cfg, "cohort.ecog", "ecog"))
+        for i, x in enumerate(raw_ecog):
+            _prob(f"cohort.ecog[{i}]", x)
+        ecog = tuple(float(x) for x in raw_ecog)
+        check(len(ecog) in (3, 4, 5) and abs(sum(ecog) - 1) < 1e-6,
+              "cohort.ecog", raw_ecog, "must list probabilities of ECOG 0, 1, 2[, 3, 4] summing to 1")
+        grade = tuple(_probs("cohort.grade", _get(cfg, "cohort.grade", "grade"), GRADES))
+        ki_cfg = _mapping("cohort.ki67_range", _get(cfg, "cohort.ki67_range", "ki67_range"))
         ki = []
         for g in GRADES:
-            lo, hi = (float(x) for x in cfg["ki67_range"][g])
-            check(0 < lo < hi <= 100, f"cohort.ki67_range.{g}", [lo, hi], "needs 0 < low < high <= 100")
+            key = f"cohort.ki67_range.{g}"
+            pair = _sequence(key, _get(ki_cfg, key, g))
+            check(len(pair) == 2 and all(_is_number(x) for x in pair), key, pair, "must be [low, high] numbers")
+            lo, hi = (float(x) for x in pair)
+            check(0 < lo < hi <= 100, key, [lo, hi], "needs 0 < low < high <= 100")
             ki.append((lo, hi))
-        mix = tuple(_probs("cohort.functional_mix", cfg["functional_mix"], FUNCTIONAL[1:]))
-        sstr = cfg["sstr_positive"]
+        mix = tuple(_probs("cohort.functional_mix", _get(cfg, "cohort.functional_mix", "functional_mix"),
+                           FUNCTIONAL[1:]))
+        sstr = _mapping("cohort.sstr_positive", _get(cfg, "cohort.sstr_positive", "sstr_positive"))
+        for k in ("default", "insulinoma"):
+            _get(sstr, f"cohort.sstr_positive.{k}", k)
+        for k in ("male", "non_functioning", "hepatic_burden", "rapid_tempo", "symptomatic_bulk", "diabetes",
+                  "mgmt_low"):
+            _get(cfg, f"cohort.{k}", k)
+        prior = cfg.get("prior_therapies")
+        check(prior is None or isinstance(prior, str), "cohort.prior_therapies", prior,
+              "must be a string of ';'-separated therapy names")
         spec = cls(
             n=int(n), age_mean=float(age["mean"]), age_sd=float(age["sd"]),
             age_min=float(age["min"]), age_max=float(age["max"]),
@@ -115,8 +154,8 @@ class CohortSpec:
             symptomatic_bulk=_prob("cohort.symptomatic_bulk", cfg["symptomatic_bulk"]),
             diabetes=_prob("cohort.diabetes", cfg["diabetes"]),
             mgmt_low=_prob("cohort.mgmt_low", cfg["mgmt_low"]),
-            prior_therapies=str(cfg.get("prior_therapies") or ""),
-            correlation=_correlation(cfg.get("correlations") or []),
+            prior_therapies=normalise_prior(prior or ""),
+            correlation=_correlation(_sequence("cohort.correlations", cfg.get("correlations") or [])),
         )
         return spec
 
@@ -127,10 +166,14 @@ def _correlation(pairs) -> np.ndarray:
     r = np.eye(len(LATENT))
     for j, pair in enumerate(pairs):
         key = f"cohort.correlations[{j}]"
+        _mapping(key, pair)
+        for end in ("a", "b", "rho"):
+            _get(pair, f"{key}.{end}", end)
         for end in ("a", "b"):
-            check(pair[end] in idx, f"{key}.{end}", pair[end], f"must be one of {list(LATENT)}")
+            check(isinstance(pair[end], str) and pair[end] in idx, f"{key}.{end}", pair[end],
+                  f"must be one of {list(LATENT)}")
         rho = pair["rho"]
-        check(isinstance(rho, (int, float)) and -1 < rho < 1, f"{key}.rho", rho, "must be in (-1, 1)")
+        check(_is_number(rho) and -1 < rho < 1, f"{key}.rho", rho, "must be in (-1, 1)")
         check(pair["a"] != pair["b"], key, dict(pair), "must join two different covariates")
         r[idx[pair["a"]], idx[pair["b"]]] = r[idx[pair["b"]], idx[pair["a"]]] = float(rho)
     try:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.patients.schema import COLUMNS
+from sim.patients.schema import COLUMNS, normalise_prior, prior_names
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 _FALSE = {"false", "0", "no", "n", "f"}
@@ -85,10 +85,29 @@ def validate_cohort(raw: pd.DataFrame, where: str = "<table>") -> pd.DataFrame:
                     raise _bad(where, col, i, v, f"must be one of {list(allowed)}")
             out[col] = pd.Categorical(values, categories=list(allowed))
         else:
-            out[col] = np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values], dtype=object)
+            out[col] = np.array([normalise_prior("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+                                 for v in values], dtype=object)
     df = pd.DataFrame(out)
     dup = df["patient_id"].duplicated()
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
         raise _bad(where, "patient_id", i, int(df["patient_id"].iloc[i]), "must be unique")
     return df
+
+
+def check_prior_therapies(cohort: pd.DataFrame, known, where: str | None = None) -> None:
+    """Raise unless every name in ``cohort.prior_therapies`` is a configured therapy.
+
+    An unknown name (e.g. a typo ``suntinib``) would otherwise be ignored silently and change
+    rechallenge eligibility. ``where`` is the cohort file (message names column and row);
+    ``None`` means a generated cohort (message names the key ``cohort.prior_therapies``).
+    """
+    known = set(known)
+    values = cohort["prior_therapies"].tolist()
+    for i, v in enumerate(values):
+        bad = [t for t in prior_names(v) if t not in known]
+        if bad:
+            requirement = f"names unknown therapy {bad[0]!r}; known therapies: {sorted(known)}"
+            if where is None:
+                raise UserError(f"cohort.prior_therapies {requirement}, got {v!r}")
+            raise _bad(where, "prior_therapies", i, v, requirement)

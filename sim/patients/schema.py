@@ -47,3 +47,14 @@ COLUMNS: dict[str, tuple[str, object]] = {
     "mgmt_low": ("bool", None),
     "prior_therapies": ("str", None),
 }
+
+
+def normalise_prior(value: str) -> str:
+    """``prior_therapies`` in canonical form: names stripped of spaces, empty names dropped,
+    joined by ``;`` (so ``" ssa ; sunitinib;"`` is ``"ssa;sunitinib"``)."""
+    return ";".join(x.strip() for x in str(value).split(";") if x.strip())
+
+
+def prior_names(value: str) -> list[str]:
+    """The therapy names of one ``prior_therapies`` value."""
+    return [x for x in normalise_prior(value).split(";") if x]

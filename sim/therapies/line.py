@@ -1,22 +1,35 @@
-"""What happens to one patient on one line of therapy: the clinical rules, pure functions.
+"""What happens to patients on one line of therapy: the clinical rules, written once, over arrays.
 
-:func:`plan_line` turns a patient's uniforms for a line into the line's dated events
-(start, grade 3/4 toxicities and their consequences, end of a fixed course, true
-progression, progression detected at a scan, death) and the line's summary record. The
-engine only replays those dates on its clock; nothing here knows about SimPy.
+:func:`plan_lines` turns the uniforms of a *batch* of patients starting the same therapy
+into the line's dated events (start, grade 3/4 toxicities and their consequences, end of a
+fixed course, true progression, progression detected at a scan, death) and the line's
+summary columns, all as NumPy arrays with no Python loop over patients. Both executors call
+it: the vectorised executor (:mod:`sim.vectorised`) with every patient who reaches the line
+at once, the SimPy engine (:mod:`sim.engine`) with a batch of one patient when its process
+reaches the line. Nothing here knows about SimPy. :func:`plan_line` is the one-patient form
+(a mapping, a list of :class:`LineHistory`, and a callable ``U(stream, slot)``).
 
-Randomness, all by inverse transform of the patient's named streams (slot = line - 1):
+Randomness, all by inverse transform of the patient's named streams (slot ``k = line - 1``):
 
 * ``pfs``: PFS uniform, tied across lines by the patient's frailty (Gaussian copula:
-  ``u = Phi(sqrt(rho) z + sqrt(1 - rho) Phi^{-1}(u_raw))``, ``z`` from stream ``frailty``),
-  so PFS on successive lines is rank-correlated while each line keeps its fitted marginal;
-* ``pfs_event``: whether the PFS event is a death rather than a progression;
-* ``response``: objective response; ``ae/<name>`` (slots ``2(line-1)`` occurrence and
-  ``2(line-1)+1`` onset) and ``ae_consequence/<name>``: toxicity.
+  ``u = Phi(sqrt(rho) z + sqrt(1 - rho) Phi^{-1}(u_raw))``, ``z = Phi^{-1}`` of stream
+  ``frailty`` slot 0), so PFS on successive lines is rank-correlated while each line keeps
+  its fitted marginal (:func:`frailty_uniforms`);
+* ``pfs_event`` (slot k): the PFS event is a death rather than a progression when
+  ``u < model.pre_progression_death_share``;
+* ``response`` (slot k): objective response when ``u < p_response``;
+* ``ae/<name>``: occurrence (slot ``2k``, ``u < p``) and onset (slot ``2k + 1``);
+  ``ae_consequence/<name>`` (slot k): the consequence.
 
 Covariates act on the PFS hazard proportionally, centred on the reference population of
 the fit: ``HR_i = prod_c hr_c^(x_ic - ref_c)`` so a cohort like the trials' keeps the
-fitted PFS on average.
+fitted PFS on average. The true PFS time is ``T = TR * H^{-1}(-log(u) / HR_i)`` with ``TR``
+the rechallenge time ratio (1 otherwise).
+
+Dose level while on treatment (relative dose intensity = its time average over the time on
+treatment): ``level(t) = prod_{reductions with onset <= t} r_j`` times 0 inside any
+interruption window ``[onset_i, onset_i + w_i)``. A reduction that happens during an
+interruption therefore applies from the resumption on.
 """
 
 from __future__ import annotations
@@ -25,11 +38,23 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from sim.fastdraw import scalar_sampler
-from sim.therapies.definition import Therapy
+from sim.events import EVENT_CODE, VOCAB
+from sim.rng import WIDTH
+from sim.therapies.definition import CONSEQUENCES, Therapy
 from sim.units import weeks
+
+#: line end reasons (codes are indices)
+REASONS = ("progression", "death", "toxicity", "horizon")
+PROGRESSION, DEATH, TOXICITY, HORIZON = range(4)
+#: cause of death codes (0: alive)
+CAUSES = ("", "disease", "other")
+NO_DEATH, DISEASE, OTHER = range(3)
+_CONS = {c: i for i, c in enumerate(CONSEQUENCES)}
+_NONE, _RED, _INT, _DISC = (_CONS[c] for c in ("none", "dose_reduction", "interruption", "discontinuation"))
+_E = EVENT_CODE
 
 
 @dataclass(frozen=True)
@@ -56,7 +81,7 @@ class LineHistory:
 
 @dataclass(slots=True)
 class LineResult:
-    """The resolved line: dated events and the summary row of ``lines.parquet``."""
+    """One patient's resolved line: dated events and the summary row of ``lines.parquet``."""
 
     events: list = field(default_factory=list)   # (abs time, event, detail, value)
     record: dict = field(default_factory=dict)
@@ -66,179 +91,647 @@ class LineResult:
     death_cause: str = ""
 
 
+# ------------------------------------------------------------------ patients as arrays
 def covariates(p) -> dict:
-    """Binary covariates that modify PFS hazards, from a cohort row (mapping)."""
+    """Binary covariates that modify PFS hazards or response, from cohort columns.
+
+    ``p`` is a cohort row (mapping of scalars) or a frame / mapping of column arrays; the
+    values are booleans or boolean arrays accordingly.
+    """
     return {
-        "rapid_tempo": p["tempo"] == "rapid",
-        "ki67_ge10": p["ki67"] >= 10.0,
-        "hepatic_gt25": p["hepatic_burden"] != "le25",
-        "grade_g3": p["grade"] == "G3",
-        "ecog_ge2": p["ecog"] >= 2,
-        "mgmt_low": bool(p["mgmt_low"]),
+        "rapid_tempo": np.asarray(p["tempo"]) == "rapid",
+        "ki67_ge10": np.asarray(p["ki67"], dtype=float) >= 10.0,
+        "hepatic_gt25": np.asarray(p["hepatic_burden"]) != "le25",
+        "grade_g3": np.asarray(p["grade"]) == "G3",
+        "ecog_ge2": np.asarray(p["ecog"], dtype=float) >= 2,
+        "mgmt_low": np.asarray(p["mgmt_low"]).astype(bool),
     }
 
 
-def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict) -> float:
+def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict):
     """``prod_c hr_c^(x_c - ref_c)`` over the therapy's covariate hazard ratios."""
-    return math.exp(float(therapy.log_hazard_multiplier(cov, reference)))
+    return np.exp(therapy.log_hazard_multiplier(cov, reference))
+
+
+def response_probability(therapy: Therapy, cov: dict, n: int) -> np.ndarray:
+    """Objective response probability per patient (``response_by`` overrides the flat one)."""
+    for c, (p_true, p_false) in therapy.response_by.items():
+        return np.where(np.broadcast_to(cov[c], (n,)), p_true, p_false).astype(float)
+    return np.full(n, therapy.response_probability)
+
+
+class Patients:
+    """The baseline of a chunk of patients as arrays, with per-therapy constants cached.
+
+    Attributes: ``n``, ``patient_id``, ``sstr_positive``, ``diabetes`` (bool), ``functional``
+    (vocabulary codes), ``cov`` (covariate arrays), ``prior`` (``{therapy: mask of the patients
+    reporting it as prior therapy}``), ``death_bg`` (absolute other-cause death time, set by the executor) and
+    ``z`` (frailty normal deviate).
+    """
+
+    def __init__(self, cohort, rules: ModelRules):
+        self.rules = rules
+        self.n = n = len(np.asarray(cohort["patient_id"]))
+        self.patient_id = np.asarray(cohort["patient_id"], dtype=np.int64).reshape(n)
+        self.sstr_positive = np.asarray(cohort["sstr_positive"]).astype(bool).reshape(n)
+        self.diabetes = np.asarray(cohort["diabetes"]).astype(bool).reshape(n)
+        codes, uniq = pd.factorize(np.asarray(cohort["functional_status"]).reshape(n))
+        self.functional = np.array([VOCAB.code(str(f)) for f in uniq], dtype=np.int64)[codes]
+        self.cov = {c: np.broadcast_to(v, (n,)) for c, v in covariates(cohort).items()}
+        codes, uniq = pd.factorize(np.asarray(cohort["prior_therapies"]).reshape(n))
+        self.prior: dict[str, np.ndarray] = {}
+        for c, s in enumerate(uniq):
+            for t in (x for x in str(s).split(";") if x):
+                self.prior[t] = self.prior.get(t, np.zeros(n, bool)) | (codes == c)
+        self.death_bg = np.full(n, math.inf)
+        self.z = np.zeros(n)
+        self._hr: dict[str, np.ndarray] = {}
+        self._resp: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def one(cls, patient, rules: ModelRules) -> "Patients":
+        """A batch of the single patient ``patient`` (a mapping of baseline columns)."""
+        cols = {k: [patient[k]] for k in ("tempo", "ki67", "hepatic_burden", "grade", "ecog", "mgmt_low",
+                                          "sstr_positive", "diabetes", "functional_status")}
+        cols["patient_id"] = [patient.get("patient_id", 0)]
+        cols["prior_therapies"] = [patient.get("prior_therapies", "")]
+        return cls(cols, rules)
+
+    def hr(self, therapy: Therapy) -> np.ndarray:
+        """PFS hazard multiplier of every patient on ``therapy``."""
+        v = self._hr.get(therapy.name)
+        if v is None:
+            v = self._hr[therapy.name] = np.broadcast_to(
+                hazard_multiplier(therapy, self.cov, self.rules.covariate_reference), (self.n,)).astype(float)
+        return v
+
+    def response(self, therapy: Therapy) -> np.ndarray:
+        """Objective response probability of every patient on ``therapy``."""
+        v = self._resp.get(therapy.name)
+        if v is None:
+            v = self._resp[therapy.name] = response_probability(therapy, self.cov, self.n)
+        return v
+
+
+class History:
+    """What later lines need to know about earlier ones, per therapy name, over a chunk.
+
+    For each therapy name: ``progressed`` (ever progressed on it, or reported as prior
+    therapy), ``exposed`` (ever given), ``prior`` (the most recent exposure is a prior
+    therapy), ``end`` and ``pfs`` (end and detected PFS of the most recent exposure; NaN for
+    prior therapy or when it did not end by progression or death).
+    """
+
+    def __init__(self, n: int, prior: dict[str, np.ndarray] | None = None):
+        self.n = n
+        self.progressed: dict[str, np.ndarray] = {}
+        self.exposed: dict[str, np.ndarray] = {}
+        self.prior: dict[str, np.ndarray] = {}
+        self.end: dict[str, np.ndarray] = {}
+        self.pfs: dict[str, np.ndarray] = {}
+        for t, mask in (prior or {}).items():
+            self._ensure(t)
+            self.progressed[t][mask] = self.exposed[t][mask] = self.prior[t][mask] = True
+            self.end[t][mask] = 0.0
+
+    def _ensure(self, name: str) -> None:
+        if name not in self.exposed:
+            n = self.n
+            self.progressed[name], self.exposed[name], self.prior[name] = (np.zeros(n, bool) for _ in range(3))
+            self.end[name], self.pfs[name] = np.full(n, math.nan), np.full(n, math.nan)
+
+    def get(self, attr: str, name: str, rows) -> np.ndarray:
+        self._ensure(name)
+        return getattr(self, attr)[name][rows]
+
+    def record(self, name: str, rows, end, reason, pfs) -> None:
+        """Append a line of ``name`` given to ``rows`` that ended at ``end`` for ``reason``."""
+        self._ensure(name)
+        self.exposed[name][rows] = True
+        self.prior[name][rows] = False
+        self.progressed[name][rows] |= reason == PROGRESSION
+        self.end[name][rows], self.pfs[name][rows] = end, pfs
+
+    @classmethod
+    def from_list(cls, history: list[LineHistory]) -> "History":
+        """A one-patient history from :class:`LineHistory` entries (oldest first)."""
+        h = cls(1)
+        rows = np.zeros(1, dtype=np.int64)
+        for e in history:
+            h._ensure(e.therapy)
+            if e.reason == "prior":
+                for d in (h.progressed, h.exposed, h.prior):
+                    d[e.therapy][0] = True
+                h.end[e.therapy][0], h.pfs[e.therapy][0] = e.end, math.nan
+            else:
+                code = REASONS.index(e.reason) if e.reason in REASONS else -1
+                h.record(e.therapy, rows, e.end, np.array([code]), e.pfs)
+        return h
+
+
+def eligibility(therapy: Therapy, pat: Patients, rows: np.ndarray, history: History) -> np.ndarray:
+    """Vocabulary code of ``"<therapy>:<reason>"`` why each patient may not receive ``therapy``
+    now (0 where eligible). Reasons by priority: ``sstr_negative``, ``excluded_<functional
+    status>``, ``no_prior_progression_on_<therapy>`` (a progression on it, or prior therapy)."""
+    why = np.zeros(rows.size, dtype=np.int64)
+    need = therapy.requires_prior_progression_on
+    if need:
+        why[~history.get("progressed", need, rows)] = VOCAB.code(f"{therapy.name}:no_prior_progression_on_{need}")
+    for f in therapy.exclude_functional:
+        why[pat.functional[rows] == VOCAB.code(f)] = VOCAB.code(f"{therapy.name}:excluded_{f}")
+    if therapy.requires_sstr_positive:
+        why[~pat.sstr_positive[rows]] = VOCAB.code(f"{therapy.name}:sstr_negative")
+    return why
 
 
 def eligible(therapy: Therapy, patient, history: list[LineHistory]) -> str | None:
-    """``None`` if the patient may receive ``therapy`` now, else the reason not."""
-    if therapy.requires_sstr_positive and not patient["sstr_positive"]:
-        return "sstr_negative"
-    if patient["functional_status"] in therapy.exclude_functional:
-        return f"excluded_{patient['functional_status']}"
-    need = therapy.requires_prior_progression_on
-    if need and not any(h.therapy == need and h.reason in ("progression", "prior") for h in history):
-        return f"no_prior_progression_on_{need}"
-    return None
+    """``None`` if the patient (a mapping) may receive ``therapy`` now, else the reason not."""
+    pat = Patients.one(patient, ModelRules(1.0, 0.0, 0.0, {}, 1.0))
+    why = int(eligibility(therapy, pat, np.zeros(1, dtype=np.int64), History.from_list(history))[0])
+    return None if why == 0 else VOCAB.string(why).split(":", 1)[1]
 
 
 def frailty_uniforms(u_raw, z, rho: float):
-    """Gaussian-copula mixing of PFS uniforms with the patient frailty ``z`` (vectorised).
+    """Gaussian-copula mixing of PFS uniforms with the patient frailty ``z`` (elementwise).
 
     ``u = Phi(sqrt(rho) z + sqrt(1 - rho) Phi^{-1}(u_raw))``: exactly uniform for each line,
     with correlation ``rho`` between the latent normals of any two lines of a patient.
-    ``u_raw`` has shape (n, slots), ``z`` shape (n,).
+    ``u_raw`` and ``z`` broadcast (e.g. shapes (n, slots) and (n, 1), or both (n,)).
     """
     u_raw = np.asarray(u_raw, float)
     if rho <= 0.0:
         return u_raw
-    x = math.sqrt(rho) * np.asarray(z, float)[:, None] + math.sqrt(1.0 - rho) * ndtri(u_raw)
+    x = math.sqrt(rho) * np.asarray(z, float) + math.sqrt(1.0 - rho) * ndtri(u_raw)
     return np.clip(ndtr(x), 1e-300, 1.0 - 1e-16)
+
+
+def frailty_z(u_frailty) -> np.ndarray:
+    """The patient frailty ``z = Phi^{-1}(u)`` from stream ``frailty`` slot 0."""
+    return ndtri(np.asarray(u_frailty, float))
+
+
+def line_pfs_uniform(draws, rows: np.ndarray, k: np.ndarray, z: np.ndarray, rho: float) -> np.ndarray:
+    """Frailty-mixed PFS uniform of slot ``k`` for chunk rows ``rows`` (``z`` per row)."""
+    return frailty_uniforms(draws["pfs"][rows, k], z, rho)
+
+
+def time_ratio(rc, pfs_first, time_off) -> np.ndarray:
+    """Vectorised :meth:`~sim.therapies.definition.Rechallenge.time_ratio_for`:
+    ``TR = time_ratio (pfs_first / ref_pfs)^beta_prior_pfs (time_off / ref_off)^beta_time_off``
+    (both arguments floored at 1e-6 months)."""
+    tr = np.full(np.shape(pfs_first), rc.time_ratio)
+    if rc.beta_prior_pfs:
+        tr = tr * (np.maximum(pfs_first, 1e-6) / rc.reference_pfs_first) ** rc.beta_prior_pfs
+    if rc.beta_time_off:
+        tr = tr * (np.maximum(time_off, 1e-6) / rc.reference_time_off) ** rc.beta_time_off
+    return tr
+
+
+# ------------------------------------------------------------------ one line, a batch of patients
+@dataclass
+class LineBatch:
+    """A line resolved for a batch of ``m`` patients (arrays of length ``m``).
+
+    ``reason`` and ``cause`` are codes into :data:`REASONS` and :data:`CAUSES`;
+    ``ae_types`` holds vocabulary codes of the ``;``-joined AE names in onset order. The events are
+    flat arrays: batch row ``ev_row``, rank ``ev_pos`` within the row's line (its output
+    order: by time, ties in the fixed candidate order line_start, then per AE in onset order
+    adverse_event, its consequence, resume; then course_end, progression,
+    progression_detected / death / line_end), time, event code, detail code and value. They
+    are grouped but not necessarily sorted by row.
+    """
+
+    therapy: str
+    line: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    reason: np.ndarray
+    death: np.ndarray          # absolute time of death ending the line (inf if none)
+    cause: np.ndarray
+    pfs_true: np.ndarray
+    progression_true: np.ndarray
+    progression_detected: np.ndarray
+    pfs_months: np.ndarray
+    on_treatment_months: np.ndarray
+    dose_intensity: np.ndarray
+    response: np.ndarray
+    n_ae: np.ndarray
+    ae_types: np.ndarray
+    n_scans: np.ndarray
+    time_ratio: np.ndarray
+    ev_row: np.ndarray
+    ev_pos: np.ndarray
+    ev_time: np.ndarray
+    ev_code: np.ndarray
+    ev_detail: np.ndarray
+    ev_value: np.ndarray
+
+    def row_record(self, j: int) -> dict:
+        """Record (``lines.parquet`` columns except patient and strategy) of batch row ``j``."""
+        return dict(
+            line=int(self.line[j]), therapy=self.therapy, start=float(self.start[j]), end=float(self.end[j]),
+            reason=REASONS[self.reason[j]], pfs_true=float(self.pfs_true[j]),
+            progression_true=float(self.progression_true[j]),
+            progression_detected=float(self.progression_detected[j]), pfs_months=float(self.pfs_months[j]),
+            on_treatment_months=float(self.on_treatment_months[j]), dose_intensity=float(self.dose_intensity[j]),
+            response=bool(self.response[j]), n_ae=int(self.n_ae[j]), ae_types=VOCAB.string(int(self.ae_types[j])),
+            n_scans=int(self.n_scans[j]), time_ratio=float(self.time_ratio[j]))
+
+    def row_events(self, j: int) -> list[tuple[float, str, str, float]]:
+        """Events ``(time, event, detail, value)`` of batch row ``j``, in output order."""
+        sel = np.flatnonzero(self.ev_row == j)
+        sel = sel[np.argsort(self.ev_pos[sel], kind="stable")]
+        return [(float(t), _EVENT_NAMES[c], VOCAB.string(d), float(v)) for t, c, d, v in
+                zip(self.ev_time[sel].tolist(), self.ev_code[sel].tolist(), self.ev_detail[sel].tolist(),
+                    self.ev_value[sel].tolist())]
+
+
+_EVENT_NAMES = list(EVENT_CODE)
+
+
+@dataclass(frozen=True)
+class _TherapyArrays:
+    """Per-therapy constants precomputed once (AE parameters as arrays over AE types)."""
+
+    name_code: int
+    ae_codes: np.ndarray          # vocabulary codes of AE names
+    ae_duration: np.ndarray
+    ae_onset_scale: np.ndarray    # months: onset = -scale * log(u)
+    ae_p: np.ndarray
+    ae_p_diab: np.ndarray
+    ae_cum: np.ndarray            # (A, 4) cumulative consequence probabilities
+    ae_cons: np.ndarray           # (A, 4) consequence codes in config order
+    ae_reduced: np.ndarray
+    ae_interrupt: np.ndarray      # months
+    ae_types_table: np.ndarray    # AE-set code -> vocabulary code of "a;b;..."
+
+
+#: per-process cache of :class:`_TherapyArrays` by therapy object (bounded: PSA builds many)
+_CACHE: dict[int, tuple] = {}
+_CACHE_MAX = 512
+
+
+def _arrays(therapy: Therapy) -> _TherapyArrays:
+    key = id(therapy)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is therapy:
+        return hit[1]
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    aes = therapy.adverse_events
+    a = len(aes)
+    cum = np.ones((a, 4))
+    cons = np.zeros((a, 4), dtype=np.int64)
+    for i, ae in enumerate(aes):
+        names = [c for c, _ in ae.consequence]
+        acc = np.cumsum([p for _, p in ae.consequence])
+        cum[i, :len(names)] = acc
+        cum[i, len(names) - 1:] = np.inf  # the last consequence takes the rest (u >= sum of the others)
+        cons[i, :len(names)] = [_CONS[c] for c in names]
+        cons[i, len(names):] = _CONS[names[-1]]
+    # ae_types code: sum over onset-order position p of (index + 1) * (A + 1)^p
+    table = np.zeros((a + 1) ** a if a else 1, dtype=np.int64)
+    for code in range(table.size):
+        parts, c = [], code
+        for _ in range(a):
+            c, d = divmod(c, a + 1)
+            if d:
+                parts.append(aes[d - 1].name)
+        table[code] = VOCAB.code(";".join(parts))
+    arr = _TherapyArrays(
+        name_code=VOCAB.code(therapy.name),
+        ae_codes=np.array([VOCAB.code(ae.name) for ae in aes], dtype=np.int64),
+        ae_duration=np.array([ae.duration_weeks for ae in aes], dtype=float),
+        ae_onset_scale=np.array([weeks(ae.onset_median_weeks) / math.log(2) for ae in aes], dtype=float),
+        ae_p=np.array([ae.probability for ae in aes], dtype=float),
+        ae_p_diab=np.array([ae.probability_for(True) for ae in aes], dtype=float),
+        ae_cum=cum, ae_cons=cons,
+        ae_reduced=np.array([ae.reduced_intensity for ae in aes], dtype=float),
+        ae_interrupt=np.array([weeks(ae.interruption_weeks) for ae in aes], dtype=float),
+        ae_types_table=table,
+    )
+    _CACHE[key] = (therapy, arr)
+    return arr
+
+
+def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarray, line: np.ndarray,
+               start: np.ndarray, history: History, draws, u_pfs: np.ndarray, rules: ModelRules) -> LineBatch:
+    """Resolve line ``line`` (1-based, per patient) of ``therapy`` for chunk rows ``rows``.
+
+    Parameters
+    ----------
+    therapy, therapies
+        The line's therapy, and all therapies by name (for rechallenge).
+    pat : Patients
+        Baseline arrays of the chunk (``pat.death_bg``: absolute other-cause death time).
+    rows : int array (m,)
+        Chunk rows of the batch (index into ``pat`` arrays, ``history`` and ``draws``).
+    line, start : arrays (m,)
+        Line number and start time (months) per patient.
+    history : History
+        Earlier lines of the chunk's patients (rechallenge time ratio).
+    draws
+        ``draws[stream]`` is the chunk's ``(n, WIDTH)`` uniform array of ``stream``.
+    u_pfs : array (m,)
+        Frailty-mixed PFS uniforms (:func:`line_pfs_uniform`).
+    rules : ModelRules
+
+    Returns
+    -------
+    LineBatch
+        ``T = TR H^{-1}(-log u_pfs / HR)``; a PFS event is a death w.p. the pre-progression
+        death share, else a progression detected at the first scan at or after it,
+        ``start + ceil(T / dt) dt``; AEs count in onset order while on treatment
+        (before course end, detection, death, horizon and any discontinuation); the line ends
+        at the first of toxicity discontinuation, detection, death and the horizon.
+    """
+    m = rows.size
+    line = np.asarray(line, dtype=np.int64)
+    k = line - 1
+    start = np.asarray(start, dtype=float).reshape(m)
+    death_bg = pat.death_bg[rows]
+    ta = _arrays(therapy)
+    hr = pat.hr(therapy)[rows]
+    tr = np.ones(m)
+    p_resp = pat.response(therapy)[rows]
+    if therapy.rechallenge is not None:
+        rc = therapy.rechallenge
+        real = history.get("exposed", rc.of, rows) & ~history.get("prior", rc.of, rows)
+        pf = history.get("pfs", rc.of, rows)
+        pfs_first = np.where(real & np.isfinite(pf), pf, rc.reference_pfs_first)
+        with np.errstate(invalid="ignore"):
+            time_off = np.where(real, start - history.get("end", rc.of, rows), rc.reference_time_off)
+        tr = time_ratio(rc, pfs_first, time_off)
+        p_resp = np.minimum(1.0, pat.response(therapies[rc.of])[rows] * rc.response_ratio)
+    t_event = tr * np.asarray(therapy.pfs.sample(u_pfs, hr), dtype=float).reshape(m)
+    horizon = rules.horizon_months
+    nan = np.full(m, math.nan)
+
+    if therapy.kind == "terminal":
+        dis = start + t_event
+        death = np.minimum(dis, death_bg)
+        end = np.minimum(death, horizon)
+        dies = death <= horizon
+        cause = np.where(dies, np.where(dis <= death_bg, DISEASE, OTHER), NO_DEATH)
+        r = np.arange(m)
+        nd = int(dies.sum())
+        ev = (np.concatenate([r, r[dies]]), np.concatenate([np.zeros(m, np.int64), np.ones(nd, np.int64)]),
+              np.concatenate([start, end[dies]]),
+              np.concatenate([np.full(m, _E["line_start"]), np.full(nd, _E["death"])]),
+              np.concatenate([np.full(m, ta.name_code), _CAUSE_CODES()[cause[dies]]]),
+              np.concatenate([line.astype(float), np.full(nd, math.nan)]))
+        return LineBatch(
+            therapy.name, line, start, end, np.where(dies, DEATH, HORIZON), np.where(dies, death, math.inf), cause,
+            nan, nan, nan, nan, np.zeros(m), nan, np.zeros(m, bool), np.zeros(m, np.int64),
+            np.zeros(m, np.int64), np.zeros(m, np.int64), tr, *ev)
+
+    event_is_death = draws["pfs_event"][rows, k] < rules.pre_progression_death_share
+    dt = rules.imaging_interval_months
+    n_scans_prog = np.maximum(1.0, np.ceil(t_event / dt - 1e-12))
+    detect = np.where(event_is_death, t_event, n_scans_prog * dt)
+    disease_death = np.where(event_is_death, start + t_event, math.inf)
+    death = np.minimum(death_bg, disease_death)
+    responded = draws["response"][rows, k] < p_resp
+    on_drug = therapy.kind == "active"
+    stop = np.minimum(np.minimum(start + therapy.course_months, start + detect), np.minimum(death, horizon))
+
+    # ---- toxicity, in onset order, while on treatment (AE types are columns)
+    tox = _toxicity(therapy, ta, pat, rows, k, start, stop, draws) if on_drug and therapy.adverse_events else None
+    if tox is not None:
+        tox_stop, treat_end = tox.tox_stop, tox.treat_end
+    else:
+        tox_stop = np.full(m, math.inf)
+        treat_end = stop if on_drug else start
+    tot = treat_end - start
+    if not on_drug:
+        rdi = nan
+    elif tox is not None:
+        rdi = tox.rdi
+    else:
+        rdi = np.where(tot > 0, 1.0, math.nan)
+
+    course_end = start + therapy.course_months
+    course_ok = np.zeros(m, bool)
+    if on_drug and math.isfinite(therapy.course_months):
+        course_ok = course_end <= np.minimum(np.minimum(start + detect, death), np.minimum(horizon, tox_stop))
+
+    # ---- how the line ends: first of toxicity stop, detection, death, horizon
+    end = np.minimum(np.minimum(tox_stop, start + detect), np.minimum(death, horizon))
+    is_death = (end == death) & (death <= horizon)
+    is_hor = ~is_death & (end == horizon)
+    is_tox = ~is_death & ~is_hor & (end == tox_stop)
+    reason = np.where(is_death, DEATH, np.where(is_hor, HORIZON, np.where(is_tox, TOXICITY, PROGRESSION)))
+    cause = np.where(is_death, np.where(disease_death <= death_bg, DISEASE, OTHER), NO_DEATH)
+    is_prog = reason == PROGRESSION
+    true_prog = start + t_event
+    prog_ok = ~event_is_death & (true_prog <= end)
+
+    # ---- the line's events: (time, ok, event code, detail code, value) candidates in tie order
+    cause_code = _CAUSE_CODES()[cause]
+    end_code = np.where(is_prog, _E["progression_detected"], np.where(is_death, _E["death"], _E["line_end"]))
+    end_detail = np.where(is_prog, VOCAB.code("scan"), np.where(is_death, cause_code, VOCAB.code("toxicity")))
+    end_value = np.where(is_prog, detect, math.nan)
+    head = [(start, True, _E["line_start"], ta.name_code, line.astype(float))]
+    tail = [(course_end, course_ok, _E["course_end"], ta.name_code, float(therapy.doses or 0)),
+            (true_prog, prog_ok, _E["progression"], VOCAB.code("true"), t_event),
+            (end, is_prog | is_death | is_tox, end_code, end_detail, end_value)]
+    hit = tox.hit if tox is not None else np.zeros(0, np.int64)
+    plain = np.ones(m, bool)
+    plain[hit] = False
+    groups = [_plain_events(np.flatnonzero(plain) if hit.size else None, head, tail)]
+    if hit.size:
+        sub = [(_take(t, hit), _take(ok, hit), _take(c, hit), _take(d, hit), _take(v, hit)) for t, ok, c, d, v in head]
+        sub += tox.events
+        sub += [(_take(t, hit), _take(ok, hit), _take(c, hit), _take(d, hit), _take(v, hit)) for t, ok, c, d, v in tail]
+        groups.append(_sorted_events(hit, sub))
+    ev = [np.concatenate(x) for x in zip(*groups)] if len(groups) > 1 else groups[0]
+
+    n_scans = np.where(is_prog, n_scans_prog, np.floor_divide(end - start, dt)).astype(np.int64)
+    return LineBatch(
+        therapy.name, line, start, end, reason, np.where(is_death, death, math.inf), cause,
+        t_event, np.where(event_is_death, math.nan, true_prog), np.where(is_prog, start + detect, math.nan),
+        np.where(is_prog | is_death, end - start, math.nan), tot if on_drug else np.zeros(m),
+        rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
+        tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, tr, *ev)
+
+
+def _CAUSE_CODES() -> np.ndarray:
+    return np.array([0, VOCAB.code("disease"), VOCAB.code("other")])
+
+
+def _take(x, idx):
+    return x[idx] if isinstance(x, np.ndarray) and x.ndim else x
+
+
+def _plain_events(sel, head, tail):
+    """Events of rows without a counted AE (all rows if ``sel`` is None), ordered without a sort:
+    line_start; course_end and the true progression by time (course_end first on ties); the
+    line's end event (at ``end``, not before either)."""
+    (t0, _, c0, d0, v0), = head
+    (tc, okc, cc, dc, vc), (tp, okp, cp, dp, vp), (te, oke, ce, de, ve) = tail
+    if sel is not None:
+        t0, v0, tc, okc, tp, okp, vp, te, oke, ce, de, ve = (
+            _take(x, sel) for x in (t0, v0, tc, okc, tp, okp, vp, te, oke, ce, de, ve))
+    m = t0.size
+    r = np.arange(m) if sel is None else sel
+    pos_c = 1 + (okp & (tp < tc))
+    pos_p = 1 + (okc & (tc <= tp))
+    pos_e = 1 + okc.astype(np.int64) + okp
+    rows = np.concatenate([r, r[okc], r[okp], r[oke]])
+    pos = np.concatenate([np.zeros(m, np.int64), pos_c[okc], pos_p[okp], pos_e[oke]])
+    n_c, n_p = int(okc.sum()), int(okp.sum())
+    time = np.concatenate([t0, tc[okc] if tc.ndim else np.full(n_c, tc), tp[okp], te[oke]])
+    code = np.concatenate([np.full(m, c0), np.full(n_c, cc), np.full(n_p, cp), ce[oke]])
+    detail = np.concatenate([np.full(m, d0), np.full(n_c, dc), np.full(n_p, dp), de[oke]])
+    value = np.concatenate([v0, np.full(n_c, vc), vp[okp], ve[oke]])
+    return rows, pos, time, code, detail, value
+
+
+def _sorted_events(rows_g, cols):
+    """Events of the rows ``rows_g`` from candidate columns ``(time, ok, code, detail, value)``
+    (arrays over the rows or scalars): per row, valid candidates sorted by time, ties in column
+    order. Returns flat arrays (row, position within the row, time, code, detail, value)."""
+    m, c = rows_g.size, len(cols)
+    T, OK = np.empty((c, m)), np.empty((c, m), bool)
+    CODE, DET, VAL = np.empty((c, m), np.int64), np.empty((c, m), np.int64), np.empty((c, m))
+    for j, (t, ok, code, det, val) in enumerate(cols):
+        T[j], OK[j], CODE[j], DET[j], VAL[j] = t, ok, code, det, val
+    order = np.argsort(np.where(OK, T, math.inf).T, axis=1, kind="stable")
+    flat = order * m + np.arange(m)[:, None]
+    rr, pp = np.nonzero(OK.ravel()[flat])
+    sel = flat[rr, pp]
+    return rows_g[rr], pp, T.ravel()[sel], CODE.ravel()[sel], DET.ravel()[sel], VAL.ravel()[sel]
+
+
+@dataclass
+class _Toxicity:
+    """Grade 3/4 AEs of a line for a batch: per row ``tox_stop``, ``treat_end``, ``rdi``,
+    ``n_ae``, ``ae_types``; ``hit`` (rows with a counted AE) and ``events`` (candidate event
+    columns over the ``hit`` rows, in tie order)."""
+
+    tox_stop: np.ndarray
+    treat_end: np.ndarray
+    rdi: np.ndarray
+    n_ae: np.ndarray
+    ae_types: np.ndarray
+    hit: np.ndarray
+    events: list
+
+
+def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
+    """AEs in onset order while on treatment (see :func:`plan_lines`), computed only for rows
+    where some AE occurs; the dose level and RDI follow the module docstring."""
+    m, a = rows.size, len(therapy.adverse_events)
+    occ = np.empty((m, a), bool)
+    diab = pat.diabetes[rows]
+    for i, ae in enumerate(therapy.adverse_events):
+        occ[:, i] = draws[ae.stream][rows, 2 * k] < np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
+    tox_stop = np.full(m, math.inf)
+    treat_end = stop.copy()
+    rdi = np.where(stop - start > 0, 1.0, math.nan)
+    n_ae = np.zeros(m, np.int64)
+    ae_types = np.zeros(m, np.int64)
+    h = np.flatnonzero(occ.any(axis=1))
+    if h.size == 0:
+        return _Toxicity(tox_stop, treat_end, rdi, n_ae, ae_types, h, [])
+    rh, kh, s0, st_h = rows[h], k[h], start[h], stop[h]
+    nh = h.size
+    onset = np.empty((nh, a))
+    cons = np.empty((nh, a), np.int64)
+    for i, ae in enumerate(therapy.adverse_events):
+        onset[:, i] = s0 - ta.ae_onset_scale[i] * np.log(draws[ae.stream][rh, 2 * kh + 1])
+        uc = draws[ae.consequence_stream][rh, kh]
+        cons[:, i] = ta.ae_cons[i][(uc[:, None] >= ta.ae_cum[i][None, :]).sum(axis=1)]
+    onset = np.where(occ[h], onset, math.inf)
+    order = np.argsort(onset, axis=1, kind="stable") if a > 1 else np.zeros((nh, 1), np.int64)
+    ar = np.arange(nh)[:, None]
+    so, sc = onset[ar, order], cons[ar, order]
+    counted = np.empty((nh, a), bool)
+    ts = np.full(nh, math.inf)
+    for p in range(a):  # sequential over onset positions (few), vectorised over patients
+        c = so[:, p] < np.minimum(st_h, ts)
+        counted[:, p] = c
+        ts = np.where(c & (sc[:, p] == _DISC), so[:, p], ts)
+    te = np.minimum(st_h, ts)
+    red = counted & (sc == _RED)
+    intr = counted & (sc == _INT)
+    factor = np.where(red, ta.ae_reduced[order], 1.0)
+    back = so + ta.ae_interrupt[order]
+    # resumption: before the end of treatment and not inside another interruption window
+    inside_other = np.zeros((nh, a), bool)
+    for q in range(a):
+        w = intr[:, q:q + 1] & (so[:, q:q + 1] <= back) & (back < back[:, q:q + 1])
+        w[:, q] = False
+        inside_other |= w
+    resume_ok = intr & (back < te[:, None]) & ~inside_other
+    # dose level at resumption: product of the reductions with onset <= resumption
+    resume_level = np.prod(np.where(red[:, None, :] & (so[:, None, :] <= back[:, :, None]), factor[:, None, :], 1.0),
+                           axis=2)
+    # relative dose intensity: integral of level(t) over [start, treat_end] / time on treatment
+    tot = te - s0
+    r_h = np.where(tot > 0, 1.0, math.nan)
+    ch = np.flatnonzero((red | intr).any(axis=1) & (tot > 0))
+    if ch.size:
+        s1, e1, so1, bk1, rd1, in1, f1 = s0[ch], te[ch], so[ch], back[ch], red[ch], intr[ch], factor[ch]
+        pts = np.concatenate([s1[:, None], e1[:, None], np.where(rd1 | in1, so1, e1[:, None]),
+                              np.where(in1, bk1, e1[:, None])], axis=1)
+        pts = np.sort(np.clip(pts, s1[:, None], e1[:, None]), axis=1)
+        t0 = pts[:, :-1, None]
+        lvl = np.prod(np.where(rd1[:, None, :] & (so1[:, None, :] <= t0), f1[:, None, :], 1.0), axis=2)
+        off = (in1[:, None, :] & (so1[:, None, :] <= t0) & (t0 < bk1[:, None, :])).any(axis=2)
+        r_h[ch] = (np.where(off, 0.0, lvl) * np.diff(pts, axis=1)).sum(axis=1) / tot[ch]
+    code = ((order + 1) * counted * (a + 1) ** np.arange(a)).sum(axis=1)
+    tox_stop[h], treat_end[h], rdi[h] = ts, te, r_h
+    n_ae[h] = counted.sum(axis=1)
+    ae_types[h] = ta.ae_types_table[code]
+    # event columns over the rows with a counted AE
+    keep = counted[:, 0]  # counted AEs are a prefix of the onset order
+    hit = h[keep]
+    so, sc, order, counted, back, resume_ok, resume_level, factor = (
+        x[keep] for x in (so, sc, order, counted, back, resume_ok, resume_level, factor))
+    level_after = np.cumprod(factor, axis=1)
+    ae_name = ta.ae_codes[order]
+    cons_code = np.where(sc == _RED, _E["dose_change"], np.where(sc == _INT, _E["interruption"], _E["discontinuation"]))
+    cons_value = np.where(sc == _RED, level_after, np.where(sc == _INT, 0.0, math.nan))
+    resume = VOCAB.code("resume")
+    events = []
+    for p in range(a):
+        events += [
+            (so[:, p], counted[:, p], _E["adverse_event"], ae_name[:, p], ta.ae_duration[order[:, p]]),
+            (so[:, p], counted[:, p] & (sc[:, p] != _NONE), cons_code[:, p], ae_name[:, p], cons_value[:, p]),
+            (back[:, p], resume_ok[:, p], _E["dose_change"], resume, resume_level[:, p]),
+        ]
+    return _Toxicity(tox_stop, treat_end, rdi, n_ae, ae_types, hit, events)
+
+
+# ------------------------------------------------------------------ one patient
+class _CallableDraws:
+    """``draws[stream]`` as a (1, WIDTH) array filled from a callable ``U(stream, slot)``."""
+
+    def __init__(self, U):
+        self.U, self._cache = U, {}
+
+    def __getitem__(self, stream):
+        arr = self._cache.get(stream)
+        if arr is None:
+            arr = self._cache[stream] = np.array([[self.U(stream, s) for s in range(WIDTH)]], dtype=float)
+        return arr
 
 
 def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: float, death_bg: float,
               history: list[LineHistory], U, u_pfs: float, rules: ModelRules) -> LineResult:
-    """Resolve line number ``line`` (1-based) of ``therapy`` starting at time ``start``.
+    """One patient's line: :func:`plan_lines` on a batch of one.
 
-    ``U(stream, slot)`` returns the patient's uniform; ``u_pfs`` is the line's PFS uniform
-    after frailty mixing (:func:`frailty_uniforms` of stream ``pfs`` at slot ``line - 1``);
-    ``death_bg`` is the absolute time of other-cause death; ``therapies`` maps names to
-    :class:`Therapy` (for rechallenge).
+    ``patient`` is a mapping of baseline columns; ``U(stream, slot)`` returns the patient's
+    uniform; ``u_pfs`` is the line's frailty-mixed PFS uniform; ``death_bg`` the absolute
+    time of other-cause death; ``history`` the earlier lines (oldest first).
     """
-    k = line - 1
-    res = LineResult()
-    ev = res.events
-    ev.append((start, "line_start", therapy.name, float(line)))
-    u = u_pfs
-    cov = patient["_cov"] if "_cov" in patient else covariates(patient)
-    hrs = patient.get("_hr")
-    hr = hrs[therapy.name] if hrs is not None else hazard_multiplier(therapy, cov, rules.covariate_reference)
-    p_resp = therapy.response_probability_for(cov)
-    tr = 1.0
-    if therapy.rechallenge is not None:
-        rc = therapy.rechallenge
-        first = next((h for h in reversed(history) if h.therapy == rc.of), None)
-        pfs_first = first.pfs if first is not None and math.isfinite(first.pfs) else rc.reference_pfs_first
-        time_off = start - first.end if first is not None and first.reason != "prior" else rc.reference_time_off
-        tr = rc.time_ratio_for(pfs_first, time_off)
-        p_resp = min(1.0, therapies[rc.of].response_probability_for(cov) * rc.response_ratio)
-    t_event = tr * scalar_sampler(therapy.pfs)(u, hr)
-    horizon = rules.horizon_months
-
-    if therapy.kind == "terminal":
-        death = min(start + t_event, death_bg)
-        end = min(death, horizon)
-        res.end, res.reason = end, ("death" if death <= horizon else "horizon")
-        if death <= horizon:
-            res.death_time, res.death_cause = death, ("disease" if start + t_event <= death_bg else "other")
-            ev.append((death, "death", res.death_cause, math.nan))
-        res.record = dict(line=line, therapy=therapy.name, start=start, end=end, reason=res.reason,
-                          pfs_true=math.nan, progression_true=math.nan, progression_detected=math.nan,
-                          pfs_months=math.nan, on_treatment_months=0.0, dose_intensity=math.nan,
-                          response=False, n_ae=0, ae_types="", n_scans=0, time_ratio=tr)
-        return res
-
-    event_is_death = U("pfs_event", k) < rules.pre_progression_death_share
-    dt = rules.imaging_interval_months
-    if event_is_death:
-        detect = t_event
-        n_scans = int(t_event // dt)
-    else:
-        n_scans = max(1, math.ceil(t_event / dt - 1e-12))
-        detect = n_scans * dt
-    disease_death = start + t_event if event_is_death else math.inf
-    death = min(death_bg, disease_death)
-    responded = U("response", k) < p_resp
-
-    # toxicity, in onset order, while on treatment
-    on_drug = therapy.kind == "active"
-    stop = min(start + therapy.course_months, start + detect, death, horizon)
-    aes = []
-    if on_drug:
-        for ae in therapy.adverse_events:
-            stream = ae.stream
-            if U(stream, 2 * k) < ae.probability_for(bool(patient["diabetes"])):
-                onset = start + ae.onset_months(U(stream, 2 * k + 1))
-                aes.append((onset, ae, ae.pick_consequence(U(ae.consequence_stream, k))))
-        aes.sort(key=lambda a: a[0])
-    level, changes, ae_names, tox_stop = 1.0, [(start, 1.0)], [], math.inf
-    for onset, ae, cons in aes:
-        if onset >= min(stop, tox_stop):
-            break
-        ae_names.append(ae.name)
-        ev.append((onset, "adverse_event", ae.name, ae.duration_weeks))
-        if cons == "dose_reduction":
-            level *= ae.reduced_intensity
-            changes.append((onset, level))
-            ev.append((onset, "dose_change", ae.name, level))
-        elif cons == "interruption":
-            back = onset + weeks(ae.interruption_weeks)
-            changes.append((onset, 0.0))
-            ev.append((onset, "interruption", ae.name, 0.0))
-            if back < min(stop, tox_stop):
-                changes.append((back, level))
-                ev.append((back, "dose_change", "resume", level))
-        elif cons == "discontinuation":
-            tox_stop = onset
-            ev.append((onset, "discontinuation", ae.name, math.nan))
-    treat_end = min(stop, tox_stop) if on_drug else start
-
-    if on_drug and math.isfinite(therapy.course_months) and start + therapy.course_months <= min(
-            start + detect, death, horizon, tox_stop):
-        ev.append((start + therapy.course_months, "course_end", therapy.name, float(therapy.doses or 0)))
-
-    # how the line ends: first of toxicity stop, detection, death, horizon
-    end = min(tox_stop, start + detect, death, horizon)
-    if end == death and death <= horizon:
-        reason = "death"
-        res.death_time, res.death_cause = death, ("disease" if disease_death <= death_bg else "other")
-    elif end == horizon:
-        reason = "horizon"
-    elif end == tox_stop:
-        reason = "toxicity"
-    else:
-        reason = "progression"
-    if not event_is_death and start + t_event <= end:
-        ev.append((start + t_event, "progression", "true", t_event))
-    if reason == "progression":
-        ev.append((end, "progression_detected", "scan", detect))
-    if reason == "death":
-        ev.append((end, "death", res.death_cause, math.nan))
-    if reason == "toxicity":
-        ev.append((end, "line_end", "toxicity", math.nan))
-    ev.sort(key=lambda e: e[0])
-
-    # relative dose intensity: time-weighted dose level over the time on treatment
-    tot = treat_end - start
-    if on_drug and tot > 0 and len(changes) == 1:
-        rdi = 1.0
-    elif on_drug and tot > 0:
-        pts = sorted(changes) + [(treat_end, None)]
-        rdi = sum(lvl * (min(t1, treat_end) - t0) for (t0, lvl), (t1, _) in zip(pts, pts[1:]) if t0 < treat_end) / tot
-    else:
-        rdi = math.nan
-    res.end, res.reason = end, reason
-    res.record = dict(
-        line=line, therapy=therapy.name, start=start, end=end, reason=reason,
-        pfs_true=t_event if not event_is_death else t_event,
-        progression_true=start + t_event if not event_is_death else math.nan,
-        progression_detected=start + detect if reason == "progression" else math.nan,
-        pfs_months=(end - start) if reason in ("progression", "death") else math.nan,
-        on_treatment_months=tot if on_drug else 0.0, dose_intensity=rdi, response=bool(responded),
-        n_ae=len(ae_names), ae_types=";".join(ae_names), n_scans=n_scans if reason == "progression" else int((end - start) // dt),
-        time_ratio=tr,
-    )
-    return res
+    pat = Patients.one(patient, rules)
+    pat.death_bg[0] = death_bg
+    rows = np.zeros(1, dtype=np.int64)
+    lb = plan_lines(therapy, therapies, pat, rows, np.array([line]), np.array([float(start)]),
+                    History.from_list(history), _CallableDraws(U), np.array([float(u_pfs)]), rules)
+    dies = lb.reason[0] == DEATH
+    return LineResult(events=lb.row_events(0), record=lb.row_record(0), end=float(lb.end[0]),
+                      reason=REASONS[lb.reason[0]], death_time=float(lb.death[0]) if dies else math.inf,
+                      death_cause=CAUSES[lb.cause[0]])

@@ -1,0 +1,92 @@
+"""``pnetsim-fit``: fit PFS distributions per therapy from the evidence table.
+
+Reads ``data/evidence/evidence.csv`` and the fit specification ``configs/fit/pfs.yaml`` and writes
+``data/fits/pfs_fits.yaml`` and ``data/fits/pfs_fits.csv`` (sim/fitting/evidence_fits.py;
+docs/fitting.md)::
+
+    pnetsim-fit                      # fit and write data/fits/pfs_fits.{yaml,csv}
+    pnetsim-fit --check              # exit 1 if configs/therapy/*.yaml or data/fits disagree with the fits
+    pnetsim-fit --spec my.yaml --out /tmp/fits.yaml
+
+Exit status: 0 = written / all agree; 1 = ``--check`` found a disagreement; 2 = bad input
+(one line on stderr naming the key and the value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _stale(fits, stored) -> list[str]:
+    """Therapies whose stored fit (``data/fits``) differs from a fresh one (pfs block, rel 1e-6)."""
+    out = []
+    for name, f in fits.items():
+        old = stored.get(name, {}).get("pfs")
+        new = f["record"]["pfs"]
+        if old is None or set(old) != set(new) or any(
+            (isinstance(v, float) and not math.isclose(v, old[k], rel_tol=1e-6)) or
+            (not isinstance(v, float) and v != old[k]) for k, v in new.items()
+        ):
+            out.append(name)
+    out += [name for name in stored if name not in fits]
+    return out
+
+
+def main(argv=None) -> int:
+    from sim.errors import UserError
+    from sim.fitting.evidence_fits import (
+        CHECK_RTOL,
+        DEFAULT_FITS,
+        DEFAULT_SPEC,
+        THERAPY_DIR,
+        compare_with_configs,
+        fit_all,
+        load_spec,
+        read_fits,
+        write_fits,
+    )
+
+    ap = argparse.ArgumentParser(prog="pnetsim-fit", description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="fit specification (configs/fit/pfs.yaml)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_FITS, help="output YAML (a .csv is written next to it)")
+    ap.add_argument("--therapy-dir", type=Path, default=THERAPY_DIR, help="therapy configs compared by --check")
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if the therapy configs or the written fits disagree with a fresh fit")
+    a = ap.parse_args(argv)
+    try:
+        fits = fit_all(load_spec(a.spec))
+        if a.check:
+            problems = compare_with_configs(fits, a.therapy_dir)
+            stale = _stale(fits, read_fits(a.out))
+    except UserError as exc:
+        print(f"pnetsim-fit: error: {exc}", file=sys.stderr)
+        return 2
+    for name, f in fits.items():
+        r = f["record"]
+        shape = {k: v for k, v in r["pfs"].items() if k not in ("family", "median")}
+        print(f"{name:>18}: {r['family']:<11} median {r['pfs']['median']:8.4g}  {shape}"
+              f"  {'exact' if r['fit']['exact'] else 'wls'}")
+    if not a.check:
+        paths = write_fits(fits, a.out)
+        print(f"written {paths[0]} and {paths[1]}")
+        return 0
+    for p in problems:
+        print(f"DISAGREE {p['therapy']}: {p['problem']} config={p.get('config')} fit={p.get('fit')} "
+              f"(config pfs {p.get('config_pfs')}, fitted pfs {p.get('fit_pfs')}; rel tol {CHECK_RTOL})")
+    for name in stale:
+        print(f"STALE {name}: {a.out} differs from a fresh fit; run pnetsim-fit")
+    if problems or stale:
+        return 1
+    print(f"therapy configs and {a.out} agree with the fits (rel tol {CHECK_RTOL})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""Deterministic sensitivity analysis (DSA): one-way ranges (tornado) and scenario analyses.
+
+``pnetsim experiment=dsa`` (``configs/experiment/dsa.yaml``). Every *arm* is the base-case
+configuration with some config paths overridden (:func:`sim.economics.params.apply_overrides`,
+set before interpolations are resolved, so a value other keys interpolate changes everywhere).
+Each arm is simulated with the master seed (common random numbers: the same patients meet
+the same random numbers in every arm and every strategy), evaluated with
+:func:`sim.economics.evaluate.evaluate`, and summarised by the contrast of
+``experiment.intervention`` (``I``) against ``experiment.comparator`` (``C``) at the primary
+willingness to pay ``lambda``::
+
+    dC = mean_i [C_i(I) - C_i(C)],   dE = mean_i [Q_i(I) - Q_i(C)]        (discounted)
+    INB(lambda) = lambda * dE - dC,  ICER = dC / dE
+    SE(INB) = sd_i(lambda * dQ_i - dC_i) / sqrt(n)                         (paired Monte Carlo SE)
+
+Arms that change only ``economics.*`` reuse the base-case simulation (the event records do not
+depend on costs or utilities), so their differences from the base case carry no Monte Carlo
+noise at all; arms that change the model are re-simulated with the same seed.
+
+One-way ranges come from (``experiment.parameters``, each entry in the syntax of
+``psa.parameters``, :func:`sim.economics.params.make_param`, default ``dist: uniform``):
+``range: "assumption:<id>"`` (low / high of ``data/evidence/assumptions.csv``),
+``range: economics`` (``economics.ranges``), ``dist: lognormal, ci: "evidence:<id>"`` (the
+95 % interval of a published CI, centred on the base value), ``se_log`` (2.5 / 97.5 %
+quantiles) or explicit ``low`` / ``high`` with a ``source``; with
+``experiment.economics_ranges: true`` every entry of ``economics.ranges`` is added (for the
+utility set in use only). ``experiment.select`` (fnmatch patterns, null = all) keeps a subset.
+
+ICERs are reported as numbers with a ``quadrant`` (``NE``: more costly, more effective -- the
+ICER is meaningful; ``SW``: cheaper, less effective; ``dominant``; ``dominated``), since a
+negative ICER alone does not say which.
+
+Outputs (``docs/outputs.md``): ``tornado.csv|parquet`` (one row per parameter, sorted by
+swing), ``scenarios.csv|parquet`` (one row per scenario), ``scenario_incremental.csv|parquet``
+(full incremental analysis of every scenario), ``tornado.png``, ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import check
+
+KEY = "experiment"
+
+
+@dataclass(frozen=True)
+class OneWay:
+    """One parameter of the tornado: config ``path``, base value, ``low`` / ``high`` and source."""
+
+    path: str
+    base: object
+    low: float
+    high: float
+    source: str
+
+    def __post_init__(self):
+        check(math.isfinite(self.low) and math.isfinite(self.high) and self.low <= self.high,
+              f"{KEY}.parameters.{self.path}", (self.low, self.high), "must have finite low <= high")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of overrides ``{config path: value}``."""
+
+    name: str
+    description: str
+    overrides: Mapping[str, object]
+
+    def __post_init__(self):
+        check(isinstance(self.overrides, Mapping) and len(self.overrides) > 0,
+              f"{KEY}.scenarios.{self.name}.overrides", self.overrides, "must map config paths to values")
+
+
+@dataclass(frozen=True)
+class DsaSettings:
+    """``experiment.*`` of a DSA run, validated."""
+
+    intervention: str
+    comparator: str
+    primary_wtp: float
+    parameters: tuple[OneWay, ...]
+    scenarios: tuple[Scenario, ...]
+    chunk_size: int
+    progress: object
+
+    def __post_init__(self):
+        check(self.intervention != self.comparator, f"{KEY}.intervention", self.intervention,
+              "must differ from experiment.comparator")
+        check(math.isfinite(self.primary_wtp) and self.primary_wtp > 0, f"{KEY}.primary_wtp", self.primary_wtp,
+              "must be > 0")
+        names = [p.path for p in self.parameters]
+        check(len(set(names)) == len(names), f"{KEY}.parameters", names, "lists a path twice")
+
+
+def _economics_ranges(plain: Mapping) -> list[OneWay]:
+    """Every ``economics.ranges`` entry as a one-way parameter (other utility sets skipped)."""
+    from sim.economics.params import get_path
+
+    econ = plain.get("economics") or {}
+    in_use = (econ.get("utilities") or {}).get("set")
+    out = []
+    for rel, r in (econ.get("ranges") or {}).items():
+        parts = rel.split(".")
+        if parts[:2] == ["utilities", "sets"] and len(parts) > 2 and parts[2] != in_use:
+            continue
+        path = f"economics.{rel}"
+        base = get_path(plain, path)
+        check(isinstance(r, Mapping) and "low" in r and "high" in r, f"economics.ranges.{rel}", r,
+              "must give low and high")
+        out.append(OneWay(path, base, float(r["low"]), float(r["high"]),
+                          f"economics.ranges: {r.get('why', '')}".strip()))
+    return out
+
+
+def dsa_settings(plain: Mapping, spec) -> DsaSettings:
+    """Validate the DSA keys of ``experiment`` (``spec``: the base-case economics spec)."""
+    from sim.economics.params import load_assumptions, make_param
+
+    exp = plain.get("experiment") or {}
+    strategies = list(exp.get("strategies") or [])
+    inter = exp.get("intervention", "rechallenge")
+    comp = exp.get("comparator", exp.get("reference"))
+    check(inter in strategies, f"{KEY}.intervention", inter, f"must be one of the compared strategies {strategies}")
+    check(comp in strategies, f"{KEY}.comparator", comp, f"must be one of the compared strategies {strategies}")
+    wtp = exp.get("primary_wtp")
+    wtp = max(spec.wtp) if wtp is None else wtp
+    check(isinstance(wtp, (int, float)) and not isinstance(wtp, bool), f"{KEY}.primary_wtp", wtp, "must be a number")
+    params: list[OneWay] = []
+    if exp.get("economics_ranges", True):
+        params += _economics_ranges(plain)
+    entries = exp.get("parameters") or {}
+    check(isinstance(entries, Mapping), f"{KEY}.parameters", entries, "must map config paths to ranges")
+    assumptions = load_assumptions()
+    for path, e in entries.items():
+        check(isinstance(e, Mapping), f"{KEY}.parameters.{path}", e, "must be a mapping (range, low/high, ci, ...)")
+        e = {"dist": "uniform", **e}
+        p = make_param(path, e, plain, assumptions)
+        params = [q for q in params if q.path != path]          # an explicit entry wins over economics.ranges
+        source = p.source.replace("in psa config", f"in {KEY}.parameters")   # make_param words it for the PSA
+        params.append(OneWay(path, p.base, float(p.low), float(p.high), source))
+    select = exp.get("select")
+    if select is not None:
+        pats = [select] if isinstance(select, str) else list(select)
+        check(all(isinstance(x, str) for x in pats), f"{KEY}.select", select, "must be a list of path patterns")
+        params = [p for p in params if any(fnmatchcase(p.path, pat) for pat in pats)]
+        check(len(params) > 0, f"{KEY}.select", select, "matches no parameter")
+    scen = exp.get("scenarios") or {}
+    check(isinstance(scen, Mapping), f"{KEY}.scenarios", scen, "must map names to {description, overrides}")
+    scenarios = []
+    for name, s in scen.items():
+        check(isinstance(s, Mapping), f"{KEY}.scenarios.{name}", s, "must be a mapping with overrides")
+        scenarios.append(Scenario(str(name), str(s.get("description", "")), dict(s.get("overrides") or {})))
+    chunk = plain.get("chunk_size", 500)
+    check(isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1, "chunk_size", chunk,
+          "must be a whole number >= 1")
+    return DsaSettings(inter, comp, float(wtp), tuple(params), tuple(scenarios), chunk,
+                       (plain.get("output") or {}).get("progress", "auto"))
+
+
+# --------------------------------------------------------------------------- arms
+class ArmRunner:
+    """Simulates and evaluates arms of one base configuration with common random numbers.
+
+    The simulation of an arm is reused when its resolved configuration differs from the base
+    case only in ``economics`` (costs, utilities, discounting, horizon, WTP).
+    """
+
+    def __init__(self, cfg, chunk_size: int):
+        self.cfg = cfg
+        self.chunk_size = chunk_size
+        self._cache: dict[str, tuple] = {}
+        self.n_simulations = 0
+
+    @staticmethod
+    def _model_key(plain: Mapping) -> str:
+        return json.dumps({k: v for k, v in plain.items() if k != "economics"}, sort_keys=True, default=str)
+
+    def per_patient(self, overrides: Mapping[str, object]) -> tuple[pd.DataFrame, object]:
+        """Per-patient economics (:func:`~sim.economics.evaluate.evaluate`) of the arm and its spec."""
+        from sim.config import build_model, to_container
+        from sim.economics.evaluate import evaluate
+        from sim.economics.params import apply_overrides
+        from sim.economics.spec import EconomicsSpec
+        from sim.pipeline import simulate_model
+
+        cfg = apply_overrides(self.cfg, dict(overrides)) if overrides else self.cfg
+        plain = to_container(cfg)
+        spec = EconomicsSpec.from_config(plain["economics"])
+        key = self._model_key(plain)
+        hit = self._cache.get(key)
+        if hit is None:
+            model = build_model(cfg)
+            frames = simulate_model(model, self.chunk_size, progress=False)
+            self.n_simulations += 1
+            hit = (model.rules.imaging_interval_months, frames)
+            if not self._cache:                     # keep the base case only (arms rarely share a model)
+                self._cache[key] = hit
+        dt, (patients, lines, events) = hit
+        return evaluate(patients, lines, events, spec, imaging_interval_months=dt), spec
+
+
+def contrast(per: pd.DataFrame, intervention: str, comparator: str, wtp: float,
+             cost: str = "cost_total_disc", effect: str = "qaly_disc") -> dict[str, float]:
+    """Paired contrast of two strategies (module docstring): ``delta_cost, delta_qaly, icer, inb``
+    and the Monte Carlo SEs ``delta_cost_se, delta_qaly_se, inb_se``."""
+    wc = per.pivot(index="patient_id", columns="strategy", values=cost)
+    we = per.pivot(index="patient_id", columns="strategy", values=effect)
+    dc = (wc[intervention] - wc[comparator]).to_numpy(float)
+    de = (we[intervention] - we[comparator]).to_numpy(float)
+    inb = wtp * de - dc
+    n = math.sqrt(len(dc))
+    mc, me = float(dc.mean()), float(de.mean())
+    return {"delta_cost": mc, "delta_cost_se": float(dc.std(ddof=1) / n),
+            "delta_qaly": me, "delta_qaly_se": float(de.std(ddof=1) / n),
+            "icer": mc / me if me != 0 else math.nan, "quadrant": quadrant(mc, me),
+            "inb": float(inb.mean()), "inb_se": float(inb.std(ddof=1) / n)}
+
+
+def quadrant(dc: float, de: float) -> str:
+    """Cost-effectiveness plane quadrant of ``(dE, dC)``: ``dominant`` (``dC <= 0 <= dE``, not both 0),
+    ``dominated`` (``dC >= 0 >= dE``), ``NE`` (more costly, more effective) or ``SW``."""
+    if dc <= 0 <= de and (dc < 0 or de > 0):
+        return "dominant"
+    if dc >= 0 >= de:
+        return "dominated"
+    return "NE" if de > 0 else "SW"
+
+
+def _icer_text(icer: float, quad: str) -> str:
+    if quad in ("dominant", "dominated"):
+        return quad
+    return "-" if pd.isna(icer) else f"{icer:,.0f}" + (" (SW)" if quad == "SW" else "")
+
+
+def tornado_table(base: dict, rows: list[dict]) -> pd.DataFrame:
+    """Tornado rows sorted by swing ``|INB(high) - INB(low)|`` (largest first)."""
+    t = pd.DataFrame(rows)
+    t["swing"] = (t["inb_high"] - t["inb_low"]).abs()
+    t["inb_base"] = base["inb"]
+    t["icer_base"] = base["icer"]
+    t["quadrant_base"] = base["quadrant"]
+    return t.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def draw_tornado(table: pd.DataFrame, path: Path, wtp: float, title: str = "") -> Path:
+    """Tornado figure: INB at the low (blue) and high (orange) end of each range, around the base case."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = table.head(20).iloc[::-1]
+    base = float(table["inb_base"].iloc[0]) if len(table) else 0.0
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(t) + 1.6))
+    y = np.arange(len(t))
+    ax.barh(y, t["inb_low"] - base, left=base, color="tab:blue", label="low value")
+    ax.barh(y, t["inb_high"] - base, left=base, color="tab:orange", alpha=0.8, label="high value")
+    ax.axvline(base, color="k", lw=0.8)
+    ax.set_yticks(y, [f"{p} [{lo:.4g}, {hi:.4g}]" for p, lo, hi in zip(t["parameter"], t["low"], t["high"])], fontsize=7)
+    ax.set_xlabel(f"incremental net monetary benefit at {wtp:,.0f} per QALY")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def tornado_figure(table: pd.DataFrame, path: Path, wtp: float, title: str = "") -> Path:
+    """``sim.report.econ_figures.tornado(table, path)`` when that module exists, else :func:`draw_tornado`."""
+    try:
+        from sim.report.econ_figures import tornado
+    except ImportError:
+        return draw_tornado(table, path, wtp, title)
+    out = tornado(table, path)
+    return Path(out) if out is not None else Path(path)
+
+
+def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """The DSA experiment (module docstring): simulate every arm, write the run folder atomically.
+
+    Returns (folder, tables) with tables ``tornado``, ``scenarios``, ``scenario_incremental``.
+    """
+    from sim.config import build_model, to_container
+    from sim.economics.incremental import incremental
+    from sim.economics.psa import with_economics
+    from sim.pipeline import write_report_if_available
+    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
+
+    t0 = time.perf_counter()
+    cfg = with_economics(cfg)
+    plain = to_container(cfg)
+    model = build_model(cfg)                         # validates the base case
+    from sim.economics.spec import EconomicsSpec
+    spec0 = EconomicsSpec.from_config(plain["economics"])
+    st = dsa_settings(plain, spec0)
+    labels = {s: v.label for s, v in model.strategies.items()}
+    runner = ArmRunner(cfg, st.chunk_size)
+    n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios
+    rows, scen_rows, scen_inc = [], [], []
+    with progress_bar(st.progress, n_arms, "DSA arms") as bar:
+        bar.unit = "arm"
+
+        def arm(overrides):
+            per, spec = runner.per_patient(overrides)
+            bar.update(1)
+            return per, spec
+
+        per0, _ = arm({})
+        base = contrast(per0, st.intervention, st.comparator, st.primary_wtp)
+        for p in st.parameters:
+            row = {"parameter": p.path, "base_value": p.base, "low": p.low, "high": p.high, "source": p.source}
+            for end, v in (("low", p.low), ("high", p.high)):
+                c = contrast(arm({p.path: v})[0], st.intervention, st.comparator, st.primary_wtp)
+                row |= {f"{k}_{end}": x for k, x in c.items()}
+            rows.append(row)
+        for name, desc, ov in [("base_case", "base case", {})] + [(s.name, s.description, s.overrides)
+                                                                   for s in st.scenarios]:
+            per, spec = arm(ov) if ov else (per0, spec0)
+            c = contrast(per, st.intervention, st.comparator, st.primary_wtp)
+            scen_rows.append({"scenario": name, "description": desc, "overrides": json.dumps(dict(ov), default=str),
+                              "intervention": st.intervention, "comparator": st.comparator,
+                              "wtp": st.primary_wtp} | c)
+            means = per.groupby("strategy", sort=False)[["cost_total_disc", "qaly_disc", "ly_disc"]].mean()
+            inc = incremental(means.reset_index(), spec.wtp)
+            inc.insert(0, "scenario", name)
+            inc.insert(4, "ly", inc["strategy"].map(means["ly_disc"]))
+            scen_inc.append(inc)
+    t1 = time.perf_counter()
+    tables = {"tornado": tornado_table(base, rows) if rows else pd.DataFrame(),
+              "scenarios": pd.DataFrame(scen_rows),
+              "scenario_incremental": pd.concat(scen_inc, ignore_index=True).rename(
+                  columns={"cost": "cost_total_disc", "effect": "qaly_disc"})}
+    final = run_folder_name(plain, job)
+    with atomic_run_dir(final) as tmp:
+        for name, t in tables.items():
+            t.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
+            t.to_parquet(tmp / f"{name}.parquet", index=False)
+        figures = {}
+        if (plain.get("output") or {}).get("figures", True) and rows:
+            figures["tornado"] = tornado_figure(
+                tables["tornado"], tmp / "tornado.png", st.primary_wtp,
+                f"{st.intervention} vs {st.comparator} (base case INB {base['inb']:,.0f})")
+        report = write_report_if_available(tmp, "dsa", plain, tables, figures, labels)
+        write_manifest(tmp, plain, model.seed, {"arms": t1 - t0, "total": time.perf_counter() - t0},
+                       {"kind": "dsa", "n_patients": len(model.cohort), "strategies": list(model.strategies),
+                        "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
+                        "n_arms": n_arms, "n_simulations": runner.n_simulations, "report": report})
+    return final, tables
+
+
+def format_dsa(tables: Mapping[str, pd.DataFrame], top: int = 15) -> str:
+    """Console text: the scenarios and the top of the tornado (INB and ICER at each end)."""
+    sc = tables["scenarios"]
+    wtp = float(sc["wtp"].iloc[0])
+    out = []
+    money = lambda v: "-" if pd.isna(v) else f"{v:,.0f}"          # noqa: E731
+    s = pd.DataFrame({"scenario": sc["scenario"],
+                      "dCost": [f"{m:,.0f} ± {e:,.0f}" for m, e in zip(sc["delta_cost"], sc["delta_cost_se"])],
+                      "dQALY": [f"{m:.3f} ± {e:.3f}" for m, e in zip(sc["delta_qaly"], sc["delta_qaly_se"])],
+                      "ICER": [_icer_text(v, q) for v, q in zip(sc["icer"], sc["quadrant"])],
+                      "INB": [f"{m:,.0f} ± {e:,.0f}" for m, e in zip(sc["inb"], sc["inb_se"])]})
+    out.append(f"Scenario analyses ({sc['intervention'].iloc[0]} - {sc['comparator'].iloc[0]}, discounted; "
+               f"± Monte Carlo SE; INB at {wtp:,.0f} per QALY):\n" + s.to_string(index=False))
+    t = tables.get("tornado")
+    if t is not None and len(t):
+        tt = pd.DataFrame({"parameter": t["parameter"].head(top),
+                           "range": [f"{lo:.4g} .. {hi:.4g}" for lo, hi in zip(t["low"].head(top), t["high"].head(top))],
+                           "INB low": [money(v) for v in t["inb_low"].head(top)],
+                           "INB high": [money(v) for v in t["inb_high"].head(top)],
+                           "ICER low": [_icer_text(v, q) for v, q in zip(t["icer_low"], t["quadrant_low"])][:top],
+                           "ICER high": [_icer_text(v, q) for v, q in zip(t["icer_high"], t["quadrant_high"])][:top]})
+        b = sc.iloc[0]
+        out.append(f"\nOne-way sensitivity (tornado, top {min(top, len(t))} of {len(t)} by swing; base INB "
+                   f"{money(t['inb_base'].iloc[0])}, ICER {_icer_text(b['icer'], b['quadrant'])}):\n"
+                   + tt.to_string(index=False))
+    return "\n".join(out)
+
+
+def run(cfg, job: int | None = None) -> tuple[Path, str]:
+    """Entry of ``experiment.kind=dsa`` (``experiments/run.py``): run folder and printed text."""
+    folder, tables = run_dsa(cfg, job)
+    return folder, format_dsa(tables)

@@ -1,0 +1,286 @@
+"""Emulation of the single-arm sunitinib rechallenge trial of seed 000.
+
+``pnetsim experiment=emulation`` (``configs/experiment/emulation.yaml``). Seed 000 registers
+a single-arm trial of sunitinib given again to patients with metastatic pNET whose disease
+progressed on sunitinib; primary endpoint: progression-free survival at 6 months.
+
+1. **Prediction.** The model's pathway brings patients to the rechallenge line
+   (``experiment.strategy``, default ``rechallenge``: SSA -> sunitinib -> everolimus ->
+   sunitinib rechallenge -> BSC), so each emulated trial patient carries their own
+   first-exposure PFS and time off sunitinib (which drive the rechallenge time ratio). From
+   the start of the rechallenge line, a patient has a 6-month PFS event if progression is
+   detected at a scheduled scan (every ``model.imaging_interval_weeks``) or the patient dies
+   within 6 months (intention to treat: a toxicity stop does not censor; the scan of the drawn
+   progression time is used). ``p6`` = share without an event; Monte Carlo 95 % interval
+   ``p6 +- 1.96 sqrt(p6 (1 - p6) / m)`` over the ``m`` emulated patients.
+2. **Parameter uncertainty.** ``S`` draws of the rechallenge parameters from their ranges
+   (``configs/psa/default.yaml``: ``dist`` uniform or loguniform over ``low``/``high``, or the
+   ``assumptions.csv`` row named by ``range: assumption:<id>`` when it exists), each simulated on
+   the same patients and uniforms (common random numbers); reported as the 2.5 / 50 / 97.5
+   percentiles of ``p6`` over the draws. Uniforms for the draws come from the named stream
+   ``emulation/uncertainty`` (:mod:`sim.rng`).
+3. **Power of the single-arm design.** Exact one-sided binomial test of ``H0: p6 <= p0`` at
+   level ``alpha``: reject when ``X >= c_n``, ``c_n = min{c : P(X >= c | n, p0) <= alpha}``; power
+   ``P(X >= c_n | n, p) = 1 - F_Binom(c_n - 1; n, p)``, for each sample size ``n`` and true rate
+   ``p`` (the configured grid plus the model-implied ``p6``), and the assurance (power averaged
+   over the parameter-uncertainty draws of ``p6``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.errors import check
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------- exact binomial design
+
+def critical_value(n: int, p0: float, alpha: float) -> int:
+    """Smallest ``c`` with ``P(X >= c | n, p0) <= alpha`` (``n + 1`` if none: never reject)."""
+    check(isinstance(n, (int, np.integer)) and n >= 1, "experiment.design.sample_sizes", n, "must be whole numbers >= 1")
+    check(0 < p0 < 1, "experiment.design.null_rate", p0, "must be in (0, 1)")
+    check(0 < alpha < 1, "experiment.design.alpha", alpha, "must be in (0, 1)")
+    c = np.arange(0, n + 2)
+    tail = stats.binom.sf(c - 1, n, p0)            # P(X >= c)
+    ok = np.nonzero(tail <= alpha)[0]
+    return int(c[ok[0]]) if ok.size else n + 1
+
+
+def power(n: int, p: float, p0: float, alpha: float) -> float:
+    """Exact power ``P(X >= c_n | n, p)`` of the one-sided binomial test of ``p <= p0``."""
+    c = critical_value(n, p0, alpha)
+    return float(stats.binom.sf(c - 1, n, p))
+
+
+def power_table(sample_sizes, rates: Mapping[str, float], p0: float, alpha: float) -> pd.DataFrame:
+    """Rows ``n, critical_value, actual_alpha, rate_label, true_rate, power``."""
+    rows = []
+    for n in sample_sizes:
+        c = critical_value(int(n), p0, alpha)
+        size = float(stats.binom.sf(c - 1, n, p0))
+        for label, p in rates.items():
+            rows.append(dict(n=int(n), critical_value=c, actual_alpha=size, rate_label=label, true_rate=float(p),
+                             power=float(stats.binom.sf(c - 1, n, p))))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- prediction
+
+def landmark_events(lines: pd.DataFrame, patients: pd.DataFrame, therapy: str, landmark: float, dt: float) -> pd.DataFrame:
+    """Per patient reaching ``therapy``: ``event`` (progression detected at a scan or death within
+    ``landmark`` months of the line start), from the drawn PFS time and the patient's OS."""
+    ln = lines[lines["therapy"] == therapy].drop_duplicates("patient_id")
+    pt = patients.set_index("patient_id").loc[ln["patient_id"]]
+    t = ln["pfs_true"].to_numpy(float)
+    progressed = ~np.isnan(ln["progression_true"].to_numpy(float))
+    detect = np.where(progressed, np.ceil(t / dt - 1e-12) * dt, np.inf)
+    detect = np.where(ln["reason"].to_numpy() == "progression", ln["progression_detected"].to_numpy(float)
+                      - ln["start"].to_numpy(float), detect)
+    death = np.where(pt["death"].to_numpy(bool), pt["os_months"].to_numpy(float) - ln["start"].to_numpy(float), np.inf)
+    return pd.DataFrame({"patient_id": ln["patient_id"].to_numpy(), "event": np.minimum(detect, death) <= landmark})
+
+
+def _range(spec: Mapping, assumptions: dict) -> tuple[str, float, float]:
+    dist = spec.get("dist", "uniform")
+    lo, hi = spec.get("low"), spec.get("high")
+    ref = str(spec.get("range", ""))
+    if ref.startswith("assumption:") and ref.split(":", 1)[1] in assumptions:
+        row = assumptions[ref.split(":", 1)[1]]
+        lo, hi = float(row["low"]), float(row["high"])
+    return dist, float(lo), float(hi)
+
+
+def parameter_ranges(paths, psa_file: Path) -> dict[str, tuple[str, float, float]]:
+    """``{path: (dist, low, high)}`` from the PSA parameter file (assumption rows win)."""
+    from omegaconf import OmegaConf
+
+    from sim.calibration import assumption_rows
+    check(psa_file.exists(), "experiment.uncertainty.ranges_from", str(psa_file), "must be an existing file")
+    params = OmegaConf.to_container(OmegaConf.load(psa_file), resolve=False).get("parameters") or {}
+    rows = assumption_rows()
+    out = {}
+    for p in paths:
+        check(p in params, "experiment.uncertainty.parameters", p, f"must be a parameter of {psa_file.name}")
+        dist, lo, hi = _range(params[p], rows)
+        check(dist in ("uniform", "loguniform"), f"parameters.{p}.dist", dist, "must be uniform or loguniform here")
+        check(lo <= hi and (dist == "uniform" or lo > 0), f"parameters.{p}", (lo, hi), "must be a valid range")
+        out[p] = (dist, lo, hi)
+    return out
+
+
+def draw_parameters(ranges: Mapping[str, tuple[str, float, float]], samples: int, seed: int) -> pd.DataFrame:
+    """``samples`` draws (rows) by inverse transform of stream ``emulation/uncertainty``."""
+    from sim.rng import WIDTH, uniforms
+    check(len(ranges) <= WIDTH, "experiment.uncertainty.parameters", list(ranges), f"at most {WIDTH} parameters")
+    u = uniforms(seed, "emulation/uncertainty", 0, samples)
+    cols = {}
+    for j, (p, (dist, lo, hi)) in enumerate(ranges.items()):
+        cols[p] = lo + (hi - lo) * u[:, j] if dist == "uniform" else np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u[:, j])
+    return pd.DataFrame(cols)
+
+
+class Emulator:
+    """The emulated trial population (cohort and strategy built once) and ``p6(parameters)``."""
+
+    def __init__(self, plain: Mapping):
+        from sim.config import build_cohort
+        exp = plain["experiment"]
+        self.plain = plain
+        self.strategy = exp.get("strategy", "rechallenge")
+        self.therapy = exp.get("therapy", "sunitinib_rechallenge")
+        self.landmark = float(exp.get("landmark_months", 6))
+        check(self.strategy in plain["strategies"], "experiment.strategy", self.strategy, "must name a configured strategy")
+        check(self.therapy in plain["strategies"][self.strategy]["lines"], "experiment.therapy", self.therapy,
+              f"must be a line of strategy {self.strategy}")
+        self.cohort = build_cohort(plain["cohort"], plain["seed"])
+
+    def simulate(self, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
+        """Per emulated patient: ``patient_id, event`` under the config with ``overrides``."""
+        from sim.config import build_rules
+        from sim.lifetable import LifeTable
+        from sim.strategies import Strategy
+        from sim.therapies import build_therapies
+        from sim.validation import run_engine, set_path
+        plain = self.plain
+        for k, v in (overrides or {}).items():
+            plain = set_path(plain, k, float(v))
+        therapies = build_therapies(plain["therapies"])
+        strategy = Strategy.from_config(self.strategy, plain["strategies"][self.strategy], therapies)
+        rules = build_rules(plain["model"])
+        bm = plain["model"].get("background_mortality") or {}
+        lt = LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), bm.get("max_age", 110))
+        rec = run_engine(plain, self.cohort, {self.strategy: strategy}, therapies, rules, lt, int(plain["seed"]),
+                        chunk_size=int(plain.get("chunk_size", 500)))
+        patients, lines, _ = rec.frames()
+        return landmark_events(lines, patients, self.therapy, self.landmark, rules.imaging_interval_months)
+
+
+def predict(plain: Mapping) -> tuple[dict, pd.DataFrame]:
+    """Base-case ``p6`` with its MC interval, and ``p6`` over the parameter-uncertainty draws."""
+    exp = plain["experiment"]
+    unc = exp.get("uncertainty") or {}
+    em = Emulator(plain)
+    base = em.simulate()
+    m = len(base)
+    check(m >= 1, "cohort.n", plain["cohort"]["n"], f"gives no patient reaching {em.therapy}; increase it")
+    p6 = 1.0 - float(base["event"].mean())
+    se = math.sqrt(p6 * (1 - p6) / m)
+    samples = int(unc.get("samples", 0))
+    draws = pd.DataFrame()
+    if samples > 0:
+        ranges = parameter_ranges(list(unc.get("parameters") or []), REPO / str(unc.get("ranges_from", "configs/psa/default.yaml")))
+        draws = draw_parameters(ranges, samples, int(plain["seed"]))
+        vals, ms = [], []
+        for row in draws.to_dict("records"):
+            ev = em.simulate(row)
+            vals.append(1.0 - float(ev["event"].mean()))
+            ms.append(len(ev))
+        draws = draws.assign(p6=vals, n_emulated=ms)
+    summary = {"landmark_months": em.landmark, "n_emulated": m, "p6": p6, "mc_lo": p6 - 1.96 * se,
+               "mc_hi": p6 + 1.96 * se}
+    if len(draws):
+        q = np.percentile(draws["p6"], [2.5, 50, 97.5])
+        summary |= {"unc_lo": float(q[0]), "unc_median": float(q[1]), "unc_hi": float(q[2]), "samples": len(draws)}
+    return summary, draws
+
+
+# ---------------------------------------------------------------- figure and entry point
+
+def power_figure(table: pd.DataFrame, summary: Mapping, draws: pd.DataFrame, p0: float, alpha: float, path: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    ax = axes[0]
+    for label, g in table.groupby("rate_label", sort=False):
+        style = "k-" if label == "model" else "-"
+        ax.plot(g["n"], g["power"], style, marker="o", ms=3, label=f"p6 = {g['true_rate'].iloc[0]:.2f}"
+                + (" (model)" if label == "model" else ""))
+    ax.axhline(0.8, color="grey", ls=":", lw=1)
+    ax.set_xlabel("patients (single arm)")
+    ax.set_ylabel("power")
+    ax.set_title(f"Exact binomial test of p6 <= {p0:.3f}, one-sided alpha {alpha:g}")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    if len(draws):
+        ax.hist(draws["p6"], bins=min(30, max(5, len(draws) // 3)), color="C0", alpha=0.7, label="parameter uncertainty")
+    ax.axvline(summary["p6"], color="k", label=f"model p6 = {summary['p6']:.3f}")
+    ax.axvspan(summary["mc_lo"], summary["mc_hi"], color="k", alpha=0.15, label="Monte Carlo 95 %")
+    ax.axvline(p0, color="r", ls="--", label=f"null rate {p0:.3f}")
+    ax.set_xlabel(f"{summary['landmark_months']:g}-month PFS on sunitinib rechallenge")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
+    d = exp.get("design") or {}
+    alpha, p0 = d.get("alpha", 0.05), d.get("null_rate")
+    for key, v in (("alpha", alpha), ("null_rate", p0)):
+        check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1, f"experiment.design.{key}", v,
+              "must be a number in (0, 1)")
+    sizes = list(d.get("sample_sizes") or [])
+    check(len(sizes) >= 1 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
+          "experiment.design.sample_sizes", sizes, "must be a list of whole numbers >= 1")
+    rates = list(d.get("true_rates") or [])
+    for r in rates:
+        check(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r <= 1, "experiment.design.true_rates",
+              r, "must be probabilities in [0, 1]")
+    return float(alpha), float(p0), sizes, {f"{r:g}": float(r) for r in rates}
+
+
+def run(cfg, job: int | None = None) -> tuple[Path, str]:
+    """Entry of ``experiment.kind=emulation``: run folder and printed summary."""
+    from sim.config import to_container
+    from sim.runio import atomic_run_dir, run_folder_name, write_manifest
+
+    t0 = time.perf_counter()
+    plain = to_container(cfg)
+    seed = plain.get("seed")
+    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
+    exp = plain["experiment"]
+    alpha, p0, sizes, rates = _design(exp)
+    summary, draws = predict(plain)
+    table = power_table(sizes, rates | {"model": summary["p6"]}, p0, alpha)
+    if len(draws):
+        assurance = {n: float(np.mean([power(n, p, p0, alpha) for p in draws["p6"]])) for n in sizes}
+        table["assurance"] = table["n"].map(assurance)
+    summary |= {"null_rate": p0, "alpha": alpha}
+    t1 = time.perf_counter()
+    final = run_folder_name(plain, job)
+    with atomic_run_dir(final) as tmp:
+        pd.DataFrame([summary]).to_csv(tmp / "emulation.csv", index=False, float_format="%.6g")
+        table.to_csv(tmp / "power.csv", index=False, float_format="%.6g")
+        if len(draws):
+            draws.to_csv(tmp / "uncertainty.csv", index=False, float_format="%.6g")
+        if plain.get("output", {}).get("figures", True):
+            power_figure(table, summary, draws, p0, alpha, tmp / "power.png")
+        t2 = time.perf_counter()
+        write_manifest(tmp, plain, seed, {"simulate": t1 - t0, "write": t2 - t1, "total": t2 - t0},
+                       {"n_emulated": summary["n_emulated"]})
+    wide = table.pivot(index="n", columns="rate_label", values="power")
+    wide = wide[[c for c in table["rate_label"].unique()]]
+    text = (f"{summary['landmark_months']:g}-month PFS on sunitinib rechallenge (model): {summary['p6']:.3f} "
+            f"(MC 95 % {summary['mc_lo']:.3f}-{summary['mc_hi']:.3f}, {summary['n_emulated']} emulated patients)")
+    if "unc_lo" in summary:
+        text += (f"\nover {summary['samples']} draws of the rechallenge parameters: median {summary['unc_median']:.3f}, "
+                 f"95 % {summary['unc_lo']:.3f}-{summary['unc_hi']:.3f}")
+    text += (f"\npower of the exact one-sided binomial test of p6 <= {p0:.3f} (alpha {alpha:g}) by n (rows) and true p6:\n"
+             + wide.round(3).to_string())
+    if "assurance" in table:
+        text += "\nassurance (power averaged over the parameter uncertainty): " + ", ".join(
+            f"n={n}: {a:.3f}" for n, a in table.drop_duplicates("n")[["n", "assurance"]].itertuples(index=False))
+    return final, text

@@ -1,0 +1,400 @@
+"""External validation: simulate published trials under their own designs and compare.
+
+``pnetsim experiment=validation`` runs every trial of ``experiment.trials``
+(``configs/trial/<key>.yaml``) through the model and writes, per trial arm and published
+figure, the published value, the simulated value with Monte Carlo intervals and a
+pass / accept / fail status against the goal tolerances of issue 3 (``experiment.tolerances``).
+See ``docs/validation.md``.
+
+Design of one trial (:class:`TrialDesign`): population overrides of the cohort config, the
+number of patients per arm, model overrides (e.g. the scan interval) and the arms as
+strategies (first line = trial drug or placebo, crossover through the strategy rule
+``uptake``, then best supportive care). Published figures are evidence ids, so every
+target is read from ``data/evidence/evidence.csv``.
+
+Replicates and random numbers: the trial cohort has ``R x N`` patients (``N`` = largest arm);
+replicate ``r`` is the block of patient ids ``[r N, r N + n_arm)``. Every random quantity is
+keyed by (master seed, stream name, patient id) (:mod:`sim.rng`), so replicates are
+independent trials, and the arms of one replicate meet the same patients and the same
+uniforms (common random numbers), exactly as in :func:`sim.engine.simulate`.
+
+Metrics (per replicate and arm, on the ``n_arm`` patients of the replicate):
+
+* ``median_pfs`` / ``median_os``: Kaplan-Meier median = the ``ceil(n/2)``-th order
+  statistic of ``pfs1_months`` / ``os_months`` (censoring only at the 40-year horizon);
+* ``pfs_rate_<N>m`` / ``os_rate_<N>m``: share with ``pfs1_months`` / ``os_months`` > N;
+* ``orr``: share with an objective response on line 1;
+* ``ae_g34:<type>``: share with at least one grade 3/4 AE of that type on line 1
+  (``any``: of any type).
+
+Summaries over the ``R`` replicates: ``simulated`` = mean of the replicate values with the
+Monte Carlo 95 % interval ``mean +- 1.96 sd / sqrt(R)`` (precision of the model's expected
+trial result), and ``trial_lo``/``trial_hi`` = 2.5th / 97.5th percentiles of the replicate
+values (where a trial of the published size would fall: a prediction interval).
+Status: ``pass`` if ``|simulated - published|`` is within the goal tolerance (medians
+relative 5 %, landmark rates 5 points, ORR and AE rates 3 points), ``accept`` if a median is
+within the wider relative 10 %, else ``fail``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import UserError, check
+
+METRIC = re.compile(r"^(median_pfs|median_os|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
+DEFAULT_TOLERANCES = {"median_relative": 0.05, "median_relative_accept": 0.10, "landmark_abs": 0.05, "rate_abs": 0.03}
+
+
+# ---------------------------------------------------------------- designs
+
+@dataclass(frozen=True)
+class TrialArm:
+    """One arm: a strategy (``lines`` + ``rules``) given to ``n`` patients."""
+
+    name: str
+    label: str
+    lines: tuple[str, ...]
+    rules: Mapping
+    n: int
+
+
+@dataclass(frozen=True)
+class TrialDesign:
+    """A published trial as data (``configs/trial/<key>.yaml``), validated at construction.
+
+    ``published[arm][metric]`` is an evidence id; :meth:`targets` reads the values.
+    """
+
+    key: str
+    name: str
+    arms: tuple[TrialArm, ...]
+    population: Mapping
+    model: Mapping
+    published: Mapping[str, Mapping[str, str]]
+
+    @property
+    def block(self) -> int:
+        """Patients per replicate block (the largest arm)."""
+        return max(a.n for a in self.arms)
+
+    @classmethod
+    def from_config(cls, key: str, cfg: Mapping) -> "TrialDesign":
+        k = f"trials.{key}"
+        check(isinstance(cfg, Mapping), k, cfg, "must be a trial design (mapping)")
+        n_default = cfg.get("n_per_arm")
+        arms_cfg = cfg.get("arms") or {}
+        check(isinstance(arms_cfg, Mapping) and len(arms_cfg) >= 1, f"{k}.arms", arms_cfg, "must define at least one arm")
+        arms = []
+        for a, spec in arms_cfg.items():
+            n = spec.get("n", n_default)
+            check(isinstance(n, int) and not isinstance(n, bool) and n >= 1, f"{k}.arms.{a}.n", n,
+                  "must be a whole number >= 1 (or set n_per_arm)")
+            lines = spec.get("lines")
+            check(isinstance(lines, (list, tuple)) and len(lines) >= 1, f"{k}.arms.{a}.lines", lines, "must list therapies")
+            arms.append(TrialArm(str(a), str(spec.get("label", a)), tuple(str(x) for x in lines),
+                                 dict(spec.get("rules") or {}), int(n)))
+        published = {}
+        for a, metrics in (cfg.get("published") or {}).items():
+            check(a in arms_cfg, f"{k}.published", a, f"must name an arm of the trial {list(arms_cfg)}")
+            for m in metrics:
+                check(METRIC.match(m) is not None, f"{k}.published.{a}", m,
+                      "must be median_pfs, median_os, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>")
+            published[str(a)] = {str(m): str(e) for m, e in metrics.items()}
+        return cls(key=key, name=str(cfg.get("name", key)), arms=tuple(arms),
+                   population=dict(cfg.get("population") or {}), model=dict(cfg.get("model") or {}),
+                   published=published)
+
+    def targets(self) -> pd.DataFrame:
+        """Published figures: ``trial, arm, metric, evidence_id, published``."""
+        from sim.evidence import lookup
+        rows = []
+        for arm, metrics in self.published.items():
+            for m, eid in metrics.items():
+                try:
+                    value = float(lookup(eid)["value"])
+                except KeyError:
+                    raise UserError(f"trials.{self.key}.published.{arm}.{m} names an unknown evidence id {eid!r}") from None
+                rows.append(dict(trial=self.key, arm=arm, metric=m, evidence_id=eid, published=value))
+        return pd.DataFrame(rows, columns=["trial", "arm", "metric", "evidence_id", "published"])
+
+
+def deep_merge(base: Mapping, over: Mapping) -> dict:
+    """``base`` updated recursively by ``over`` (new dict; mappings merged, other values replaced)."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+    return out
+
+
+def set_path(plain: dict, dotted: str, value) -> dict:
+    """Copy of ``plain`` with ``dotted`` (e.g. ``therapies.bsc.pfs.median``) set to ``value``."""
+    out = copy.deepcopy(plain)
+    node = out
+    *head, last = dotted.split(".")
+    for part in head:
+        check(isinstance(node, Mapping) and part in node, dotted, value, "must name an existing config path")
+        node = node[part]
+    check(isinstance(node, Mapping) and last in node, dotted, value, "must name an existing config path")
+    node[last] = value
+    return out
+
+
+def load_designs(plain: Mapping, keys) -> list[TrialDesign]:
+    """Designs of the trials ``keys`` from the composed config's ``trials`` group."""
+    trials = plain.get("trials") or {}
+    keys = list(keys)
+    check(len(keys) >= 1, "experiment.trials", keys, "must name at least one trial")
+    for t in keys:
+        if t not in trials:
+            raise UserError(f"experiment.trials names an unknown trial {t!r}; known trials: {sorted(trials)}")
+    return [TrialDesign.from_config(t, trials[t]) for t in keys]
+
+
+# ---------------------------------------------------------------- simulation
+
+@dataclass(frozen=True)
+class PreparedTrial:
+    """A trial's cohort (``replicates x block`` patients) and arms, ready to simulate.
+
+    The cohort does not depend on model or therapy parameters, so calibration builds it once
+    and re-simulates with new parameters on the same patients and uniforms.
+    """
+
+    design: TrialDesign
+    replicates: int
+    seed: int
+    cohort: pd.DataFrame
+
+
+def prepare_trial(plain: Mapping, design: TrialDesign, replicates: int) -> PreparedTrial:
+    """Generate the trial cohort: ``cohort`` config merged with the trial's ``population``."""
+    from sim.config import build_cohort
+    check(isinstance(replicates, int) and not isinstance(replicates, bool) and replicates >= 1,
+          "experiment.replicates", replicates, "must be a whole number >= 1")
+    cohort_cfg = deep_merge(plain["cohort"], design.population)
+    cohort_cfg["source"] = None
+    cohort_cfg["n"] = replicates * design.block
+    cohort = build_cohort(cohort_cfg, plain["seed"])
+    return PreparedTrial(design, replicates, int(plain["seed"]), cohort)
+
+
+def run_engine(plain: Mapping, *args, **kw):
+    """Simulate with :mod:`sim.executors` when present (``engine`` key), else :func:`sim.engine.simulate`."""
+    try:
+        from sim import executors
+    except ImportError:
+        from sim.engine import simulate
+        return simulate(*args, **kw)
+    return executors.simulate(*args, engine=plain.get("engine", "auto"), **kw)
+
+
+def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(patients, lines)`` of every arm, with columns ``replicate`` and ``arm``; patients
+    beyond an arm's ``n`` in a replicate block are dropped."""
+    from sim.config import build_rules
+    from sim.lifetable import LifeTable
+    from sim.strategies import Strategy
+    from sim.therapies import build_therapies
+
+    therapies = build_therapies(plain["therapies"])
+    d = prep.design
+    strategies = {a.name: Strategy.from_config(a.name, {"label": a.label, "lines": list(a.lines), "rules": a.rules},
+                                               therapies) for a in d.arms}
+    model_cfg = deep_merge(plain["model"], d.model)
+    rules = build_rules(model_cfg)
+    bm = model_cfg.get("background_mortality") or {}
+    lifetable = LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), bm.get("max_age", 110))
+    rec = run_engine(plain, prep.cohort, strategies, therapies, rules, lifetable, prep.seed,
+                    chunk_size=int(plain.get("chunk_size", 500)))
+    patients, lines, _ = rec.frames()
+    n_arm = {a.name: a.n for a in d.arms}
+    out = []
+    for df in (patients, lines):
+        df = df.rename(columns={"strategy": "arm"})
+        df["replicate"] = (df["patient_id"] // d.block).astype(int)
+        keep = (df["patient_id"] % d.block) < df["arm"].map(n_arm)
+        out.append(df[keep].reset_index(drop=True))
+    return out[0], out[1]
+
+
+def km_median(x: np.ndarray) -> float:
+    """Kaplan-Meier median of uncensored times: the ``ceil(n/2)``-th order statistic."""
+    return float(np.quantile(np.asarray(x, float), 0.5, method="inverted_cdf"))
+
+
+def replicate_metrics(patients: pd.DataFrame, lines: pd.DataFrame, metrics: Mapping[str, list[str]]) -> pd.DataFrame:
+    """Long table ``arm, replicate, metric, value`` for the requested ``{arm: [metric, ...]}``."""
+    first = lines[lines["line"] == 1]
+    rows = []
+    for arm, mlist in metrics.items():
+        p = patients[patients["arm"] == arm]
+        f = first[first["arm"] == arm]
+        f_by_rep = dict(tuple(f.groupby("replicate")))
+        for r, g in p.groupby("replicate"):
+            fl = f_by_rep.get(r, f.iloc[0:0])
+            n = len(g)
+            for m in mlist:
+                mm = METRIC.match(m)
+                if m == "median_pfs":
+                    v = km_median(g["pfs1_months"])
+                elif m == "median_os":
+                    v = km_median(g["os_months"])
+                elif mm.group(2):
+                    col = "pfs1_months" if mm.group(2) == "pfs" else "os_months"
+                    v = float((g[col] > float(mm.group(3))).mean())
+                elif m == "orr":
+                    v = float(fl["response"].sum()) / n
+                elif mm.group(4) == "any":
+                    v = float((fl["n_ae"] > 0).sum()) / n
+                else:
+                    ae = mm.group(4)
+                    v = float(sum(ae in str(s).split(";") for s in fl["ae_types"])) / n
+                rows.append((arm, int(r), m, v))
+    return pd.DataFrame(rows, columns=["arm", "replicate", "metric", "value"])
+
+
+def tolerance(metric: str, tol: Mapping) -> tuple[str, float, float]:
+    """``(kind, goal, accept)``: ``relative`` for medians, ``absolute`` otherwise."""
+    if metric.startswith("median_"):
+        return "relative", tol["median_relative"], tol["median_relative_accept"]
+    if "_rate_" in metric:
+        return "absolute", tol["landmark_abs"], tol["landmark_abs"]
+    return "absolute", tol["rate_abs"], tol["rate_abs"]
+
+
+def compare(targets: pd.DataFrame, reps: pd.DataFrame, tol: Mapping) -> pd.DataFrame:
+    """Published vs simulated per target (see the module docstring for the columns)."""
+    rows = []
+    for t in targets.itertuples():
+        v = reps.loc[(reps["arm"] == t.arm) & (reps["metric"] == t.metric), "value"].to_numpy(float)
+        R = len(v)
+        mean = float(v.mean())
+        se = float(v.std(ddof=1) / math.sqrt(R)) if R > 1 else math.nan
+        kind, goal, accept = tolerance(t.metric, tol)
+        err = (mean - t.published) / t.published if kind == "relative" else mean - t.published
+        if kind == "relative" and t.published == 0:
+            err = math.inf
+        status = "pass" if abs(err) <= goal + 1e-12 else ("accept" if abs(err) <= accept + 1e-12 else "fail")
+        lo, hi = (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) if R > 1 else (mean, mean)
+        rows.append(dict(trial=t.trial, arm=t.arm, metric=t.metric, evidence_id=t.evidence_id, published=t.published,
+                         simulated=mean, mc_lo=mean - 1.96 * se, mc_hi=mean + 1.96 * se, trial_lo=lo, trial_hi=hi,
+                         published_in_trial_interval=bool(lo <= t.published <= hi), error=err, error_kind=kind,
+                         tolerance=goal, status=status, replicates=R))
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- figures
+
+def km_figure(patients: pd.DataFrame, design: TrialDesign, arm: TrialArm, targets: pd.DataFrame, path: Path) -> Path:
+    """PFS and OS of one simulated arm: pooled survival curve, pointwise 95 % band of the
+    replicate trials' curves, and the published points (medians at S = 0.5, landmark rates)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = patients[patients["arm"] == arm.name]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, col, what in ((axes[0], "pfs1_months", "pfs"), (axes[1], "os_months", "os")):
+        tmax = float(np.quantile(p[col], 0.97))
+        grid = np.linspace(0.0, tmax, 200)
+        curves = np.array([(g[col].to_numpy()[:, None] > grid[None, :]).mean(axis=0) for _, g in p.groupby("replicate")])
+        pooled = (p[col].to_numpy()[:, None] > grid[None, :]).mean(axis=0)
+        if len(curves) > 1:
+            ax.fill_between(grid, np.percentile(curves, 2.5, axis=0), np.percentile(curves, 97.5, axis=0),
+                            step="post", alpha=0.25, label="95 % of simulated trials")
+        ax.step(grid, pooled, where="post", label="simulated (pooled)")
+        tg = targets[targets["arm"] == arm.name]
+        for t in tg.itertuples():
+            if t.metric == f"median_{what}":
+                ax.plot([t.published], [0.5], "kD", label=f"published median {t.published:g}")
+            m = METRIC.match(t.metric)
+            if m and m.group(2) == what:
+                ax.plot([float(m.group(3))], [t.published], "rs", label=f"published {t.metric} {t.published:g}")
+        ax.set_xlabel("months")
+        ax.set_title(f"{'PFS' if what == 'pfs' else 'OS'}")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("survival")
+    fig.suptitle(f"{design.name}: {arm.label} (n = {arm.n} per trial)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---------------------------------------------------------------- entry point
+
+def tolerances(exp: Mapping) -> dict:
+    tol = dict(DEFAULT_TOLERANCES) | dict(exp.get("tolerances") or {})
+    for k, v in tol.items():
+        check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, f"experiment.tolerances.{k}", v,
+              "must be a number >= 0")
+    return tol
+
+
+def validate(plain: Mapping, keys, replicates: int, tol: Mapping):
+    """Run the trials ``keys``: ``(table, replicate metrics, {trial: (design, patients)})``."""
+    tables, reps_all, sims = [], [], {}
+    for design in load_designs(plain, keys):
+        targets = design.targets()
+        prep = prepare_trial(plain, design, replicates)
+        patients, lines = simulate_trial(plain, prep)
+        wanted = {a: list(targets.loc[targets["arm"] == a, "metric"]) for a in targets["arm"].unique()}
+        reps = replicate_metrics(patients, lines, wanted)
+        tables.append(compare(targets, reps, tol))
+        reps_all.append(reps.assign(trial=design.key))
+        sims[design.key] = (design, patients, targets)
+    return pd.concat(tables, ignore_index=True), pd.concat(reps_all, ignore_index=True), sims
+
+
+def format_table(table: pd.DataFrame) -> str:
+    out = pd.DataFrame({
+        "trial": table["trial"], "arm": table["arm"], "metric": table["metric"],
+        "published": table["published"].map(lambda v: f"{v:.3g}"),
+        "simulated (MC 95% CI)": [f"{m:.3g} ({lo:.3g}-{hi:.3g})" for m, lo, hi in
+                                  zip(table["simulated"], table["mc_lo"], table["mc_hi"])],
+        "trial 95% range": [f"{lo:.3g}-{hi:.3g}" for lo, hi in zip(table["trial_lo"], table["trial_hi"])],
+        "status": table["status"],
+    })
+    counts = table["status"].value_counts().to_dict()
+    return out.to_string(index=False) + "\n" + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("pass", "accept", "fail"))
+
+
+def run(cfg, job: int | None = None) -> tuple[Path, str]:
+    """Entry of ``experiment.kind=validation``: run folder and printed table."""
+    from sim.config import to_container
+    from sim.runio import atomic_run_dir, run_folder_name, write_manifest
+
+    t0 = time.perf_counter()
+    plain = to_container(cfg)
+    seed = plain.get("seed")
+    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
+    exp = plain["experiment"]
+    replicates = exp.get("replicates", 200)
+    tol = tolerances(exp)
+    table, reps, sims = validate(plain, exp.get("trials") or [], replicates, tol)
+    t1 = time.perf_counter()
+    final = run_folder_name(plain, job)
+    with atomic_run_dir(final) as tmp:
+        table.to_csv(tmp / "validation.csv", index=False, float_format="%.6g")
+        table.to_parquet(tmp / "validation.parquet", index=False)
+        reps.to_parquet(tmp / "replicates.parquet", index=False)
+        if plain.get("output", {}).get("figures", True):
+            for key, (design, patients, targets) in sims.items():
+                for arm in design.arms:
+                    km_figure(patients, design, arm, targets, tmp / f"km_{key}_{arm.name}.png")
+        t2 = time.perf_counter()
+        write_manifest(tmp, plain, seed, {"simulate": t1 - t0, "write": t2 - t1, "total": t2 - t0},
+                       {"replicates": replicates, "trials": list(sims), "tolerances": tol,
+                        "status_counts": table["status"].value_counts().to_dict()})
+    return final, format_table(table)

@@ -1,0 +1,213 @@
+"""Vectorised executor: the model of :mod:`sim.engine` run over arrays of patients.
+
+Same signature and same output frames as :func:`sim.engine.simulate`. For each chunk of the
+cohort and each strategy, one pass over the strategy's positions ``0 .. L-1`` processes at
+once every patient whose pathway is still running at that position (a patient's position
+only moves forward), calling the clinical functions shared with the SimPy engine
+(:func:`sim.strategies.gate`, :func:`sim.strategies.holiday`,
+:func:`sim.therapies.line.plan_lines`, :func:`sim.strategies.after_line`). Both executors
+read the same named streams at the same slots, so for the same seed they give the same
+pathways (floats to round-off).
+
+Valid because no patient affects another in the shipped model (no shared resources, no
+capacity queues); see :mod:`sim.executors`.
+
+Row order of the frames: strategy (in the order given), patient id, line; a patient's events
+by position in the strategy, then (skip, holiday start, holiday end or death during it, the
+line's events in time order with the fixed tie order of
+:class:`~sim.therapies.line.LineBatch`) -- the order in which the SimPy engine appends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import numpy as np
+import pandas as pd
+
+from sim.engine import prepare_chunk
+from sim.events import EVENT_CODE, EVENT_DTYPES, EVENT_NAMES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB
+from sim.lifetable import LifeTable
+from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
+from sim.therapies.definition import Therapy
+from sim.therapies.line import CAUSES, REASONS, ModelRules, line_pfs_uniform, plan_lines
+
+#: default patients per chunk: bounds memory (~15 streams x 32 uniforms x 8 bytes per patient)
+CHUNK = 20_000
+#: event order within a patient: position in the strategy x _SEQ + rank within the position
+_SEQ = 1 << 12
+
+
+class _Buffer:
+    """Column chunks of one output table (lists of arrays, concatenated once)."""
+
+    def __init__(self, names):
+        self.cols = {c: [] for c in names}
+
+    def add(self, **arrays):
+        for c, v in arrays.items():
+            self.cols[c].append(v)
+
+    def arrays(self) -> dict:
+        return {c: (np.concatenate(v) if v else np.zeros(0, np.int64)) for c, v in self.cols.items()}
+
+
+class FrameRecords:
+    """Output of the vectorised executor (same API as :class:`sim.engine.Records`:
+    ``frames()`` and the ``patients``, ``lines``, ``events`` tables). The column arrays are
+    turned into typed, ordered frames on first use."""
+
+    def __init__(self, patients: dict, lines: dict, events: dict, strategies: list[str]):
+        self._arrays = (patients, lines, events, strategies)
+        self._frames = None
+
+    def __getstate__(self):  # vocabulary codes are per process: pickle the frames
+        return {"_arrays": None, "_frames": self.frames()}
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        if self._frames is None:
+            self._frames = _frames(*self._arrays)
+            self._arrays = None
+        return self._frames
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        return self.frames()[0]
+
+    @property
+    def lines(self) -> pd.DataFrame:
+        return self.frames()[1]
+
+    @property
+    def events(self) -> pd.DataFrame:
+        return self.frames()[2]
+
+
+def _run_strategy(si: int, strategy: Strategy, therapies, rules, pat, draws, order, buf_p, buf_l, buf_e) -> None:
+    """Every pathway of the chunk ``pat`` under ``strategy`` (index ``si``); ``order`` is the
+    output rank of each chunk patient (by patient id)."""
+    st = Pathways(pat)
+    terminal = therapies[strategy.lines[-1]]
+    horizon = rules.horizon_months
+    pid = pat.patient_id
+    for i, name in enumerate(strategy.lines):
+        rows = np.flatnonzero((st.pos == i) & ~st.done)
+        if rows.size == 0:
+            continue
+        th = therapies[name]
+        if th.kind != "terminal":
+            g = gate(strategy, th, pat, rows, st, draws)
+            if g.skip.any():
+                r = rows[g.skip]
+                buf_e.add(pid=pid[r], time=st.now[r], line=st.line[r], code=np.full(r.size, EVENT_CODE["line_skipped"]),
+                          detail=g.detail[g.skip], value=np.full(r.size, np.nan), rank=np.full(r.size, si),
+                          key=_key(si, order[r], i * _SEQ))
+            rows = rows[g.go]
+            if rows.size == 0:
+                continue
+            line_before = st.line[rows]
+            h = holiday(strategy, th, terminal, pat, rows, st, draws, horizon)
+            if h is not None:
+                m = rows.size
+                buf_e.add(pid=pid[rows], time=h.start, line=line_before, code=np.full(m, EVENT_CODE["holiday_start"]),
+                          detail=np.full(m, VOCAB.code(th.name)), value=np.full(m, h.months),
+                          rank=np.full(m, si), key=_key(si, order[rows], i * _SEQ + 1))
+                cause_code = np.array([0, VOCAB.code("disease"), VOCAB.code("other")])[h.cause]
+                shown = h.died | ~h.ends
+                buf_e.add(pid=pid[rows][shown], time=h.stop[shown], line=line_before[shown],
+                          code=np.where(h.died, EVENT_CODE["death"], EVENT_CODE["holiday_end"])[shown],
+                          detail=np.where(h.died, cause_code, VOCAB.code(th.name))[shown],
+                          value=np.where(h.died, np.nan, h.months)[shown],
+                          rank=np.full(int(shown.sum()), si), key=_key(si, order[rows][shown], i * _SEQ + 2))
+                rows = rows[~h.ends]
+                if rows.size == 0:
+                    continue
+        line = st.line[rows] + 1
+        u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
+        lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
+        m = rows.size
+        buf_l.add(line=line, therapy=np.full(m, VOCAB.code(th.name)), start=lb.start, end=lb.end, reason=lb.reason,
+                  pfs_true=lb.pfs_true, progression_true=lb.progression_true,
+                  progression_detected=lb.progression_detected, pfs_months=lb.pfs_months,
+                  on_treatment_months=lb.on_treatment_months, dose_intensity=lb.dose_intensity,
+                  response=lb.response, n_ae=lb.n_ae, ae_types=lb.ae_types, n_scans=lb.n_scans,
+                  time_ratio=lb.time_ratio, patient_id=pid[rows], rank=np.full(m, si), key=_key(si, order[rows], line))
+        rr = lb.ev_row
+        buf_e.add(pid=pid[rows][rr], time=lb.ev_time, line=line[rr], code=lb.ev_code, detail=lb.ev_detail,
+                  value=lb.ev_value, rank=np.full(rr.size, si), key=_key(si, order[rows][rr], i * _SEQ + 3 + lb.ev_pos))
+        after_line(strategy, th, rows, st, lb)
+    out = outcomes(st, horizon)
+    buf_p.add(patient_id=pid, rank=np.full(pat.n, si), key=_key(si, order, 0), **out)
+
+
+def _key(rank: int, order, seq) -> np.ndarray:
+    """Sort key of output rows: strategy rank, patient rank (by id), then ``seq`` (< 2^20)."""
+    return (np.int64(rank) << 50) | (np.asarray(order, np.int64) << 20) | np.asarray(seq, np.int64)
+
+
+def simulate_vectorised(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies: Mapping[str, Therapy],
+                        rules: ModelRules, lifetable: LifeTable, seed: int, chunk_size: int | None = None,
+                        progress=None, sample: int = 0) -> FrameRecords:
+    """Simulate every patient of ``cohort`` under every strategy, vectorised over patients.
+
+    Same model, streams and output as :func:`sim.engine.simulate`. ``chunk_size`` patients
+    are processed at once (default :data:`CHUNK`; results do not depend on it);
+    ``progress`` is an optional callable receiving the number of patients just finished;
+    ``sample`` selects the random streams of a PSA sample (0: base case).
+    """
+    chunk_size = CHUNK if chunk_size is None else int(chunk_size)
+    names = list(strategies)
+    buf_p = _Buffer(["patient_id", "rank", "key", "os_months", "death", "death_cause", "pfs1_months", "pfs1_event",
+                     "pfs2_months", "pfs2_event", "n_lines", "end_reason"])
+    buf_l = _Buffer([c for c in LINE_COLUMNS if c != "strategy"] + ["rank", "key"])
+    buf_e = _Buffer(["pid", "time", "line", "code", "detail", "value", "rank", "key"])
+    n = len(cohort)
+    ids = cohort["patient_id"].to_numpy(np.int64)
+    rank_of = np.empty(n, np.int64)
+    rank_of[np.argsort(ids, kind="stable")] = np.arange(n)
+    for a in range(0, n, chunk_size):
+        chunk = cohort.iloc[a:a + chunk_size]
+        pat, draws = prepare_chunk(chunk, rules, lifetable, seed, sample)
+        for si, strategy in enumerate(strategies.values()):
+            _run_strategy(si, strategy, therapies, rules, pat, draws, rank_of[a:a + chunk_size], buf_p, buf_l, buf_e)
+        if progress is not None:
+            progress(pat.n)
+    return FrameRecords(buf_p.arrays(), buf_l.arrays(), buf_e.arrays(), names)
+
+
+def _frames(p: dict, ln: dict, ev: dict, names: list[str]):
+    snames = np.array(names, dtype=object)
+    causes, reasons, ends = (np.array(x, dtype=object) for x in (CAUSES, REASONS, END_REASONS))
+    i = np.argsort(p["key"], kind="stable")
+    patients = pd.DataFrame({
+        "patient_id": p["patient_id"][i], "strategy": snames[p["rank"][i].astype(np.int64)],
+        "os_months": p["os_months"][i], "death": p["death"][i], "death_cause": causes[p["death_cause"][i].astype(int)],
+        "pfs1_months": p["pfs1_months"][i], "pfs1_event": p["pfs1_event"][i], "pfs2_months": p["pfs2_months"][i],
+        "pfs2_event": p["pfs2_event"][i], "n_lines": p["n_lines"][i],
+        "end_reason": ends[p["end_reason"][i].astype(int)]}, columns=list(PATIENT_COLUMNS))
+    i = np.argsort(ln["key"], kind="stable")
+    cols = {}
+    for c in LINE_COLUMNS:
+        if c == "strategy":
+            cols[c] = snames[ln["rank"][i].astype(np.int64)]
+        elif c in ("therapy", "ae_types"):
+            cols[c] = VOCAB.strings(ln[c][i].astype(np.int64))
+        elif c == "reason":
+            cols[c] = reasons[ln[c][i].astype(np.int64)]
+        else:
+            cols[c] = ln[c][i]
+    lines = pd.DataFrame(cols, columns=list(LINE_COLUMNS))
+    i = np.argsort(ev["key"], kind="stable")
+    events = pd.DataFrame({
+        "patient_id": ev["pid"][i], "strategy": snames[ev["rank"][i].astype(np.int64)], "time": ev["time"][i],
+        "line": ev["line"][i], "event": np.array(EVENT_NAMES, dtype=object)[ev["code"][i].astype(np.int64)],
+        "detail": VOCAB.strings(ev["detail"][i].astype(np.int64)), "value": ev["value"][i]},
+        columns=list(EVENT_DTYPES))
+    return tuple(_typed(df, dt) for df, dt in ((patients, PATIENT_COLUMNS), (lines, LINE_COLUMNS),
+                                               (events, EVENT_DTYPES)))
+
+
+def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
+    """``df`` with the schema dtypes (a no-op unless the frame is empty)."""
+    if all(str(df[c].dtype) == t for c, t in dtypes.items()):
+        return df
+    return df.astype(dtypes)

@@ -1,0 +1,68 @@
+"""The default experiment writes the economics tables and prints them (sim.pipeline.run)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sim.economics.incremental import FRONTIER
+from sim.errors import UserError
+from sim.pipeline import run
+
+
+def _compose(overrides):
+    from hydra import compose, initialize_config_dir
+
+    from sim.economics.spec import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR.parent), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.fixture(scope="module")
+def compare_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("compare")
+    cfg = _compose(["cohort.n=60", f"output.root={root}", "output.figures=false", "output.progress=false"])
+    return run(cfg)
+
+
+def test_compare_run_writes_economics_tables(compare_run):
+    """economics_summary, incremental (CSV + Parquet) and per-patient economics are in the run folder."""
+    folder, _ = compare_run
+    for name in ("economics_summary", "incremental", "economics_differences"):
+        assert (folder / f"{name}.csv").is_file() and (folder / f"{name}.parquet").is_file()
+    per = pd.read_parquet(folder / "economics_patients.parquet")
+    summ = pd.read_parquet(folder / "economics_summary.parquet")
+    inc = pd.read_parquet(folder / "incremental.parquet")
+    assert len(pd.read_csv(folder / "economics_summary.csv")) == len(pd.read_csv(folder / "incremental.csv")) == 3
+    assert list(summ["strategy"]) == ["switch", "rechallenge", "prrt"]
+    assert len(per) == 3 * 60
+    for m in ("cost_total_disc", "qaly_disc", "ly_disc", "cost_drug", "qaly"):
+        assert {m, f"{m}_se"} <= set(summ.columns)
+    # the category costs add up to the total; discounting lowers every positive outcome
+    cats = [f"cost_{c}_disc" for c in ("drug", "administration", "monitoring", "ae", "bsc", "end_of_life")]
+    assert summ[cats].sum(axis=1).to_numpy() == pytest.approx(summ["cost_total_disc"].to_numpy(), rel=1e-12)
+    assert (summ["qaly_disc"] < summ["qaly"]).all() and (summ["cost_total_disc"] < summ["cost_total"]).all()
+    assert (inc["status"] == FRONTIER).any()
+    assert {"nmb_20000", "nmb_30000", "nhb_20000", "best_30000", "inc_cost_se"} <= set(inc.columns)
+    diff = pd.read_parquet(folder / "economics_differences.parquet").set_index("strategy")
+    s = summ.set_index("strategy")
+    assert diff.loc["rechallenge", "qaly_disc"] == pytest.approx(s.loc["rechallenge", "qaly_disc"]
+                                                                 - s.loc["switch", "qaly_disc"], rel=1e-9)
+    assert summ.set_index("strategy")["cost_total_disc"].to_dict() == pytest.approx(
+        inc.set_index("strategy")["cost"].to_dict(), rel=1e-12)
+
+
+def test_printed_text_has_the_economics_table(compare_run):
+    """The text printed by ``pnetsim`` includes the costs / QALYs table and the incremental analysis."""
+    _, text = compare_run
+    assert "Economics (discounted, GBP 2016 prices" in text
+    assert "Incremental analysis" in text and "NMB@30,000" in text
+
+
+def test_bad_economics_fails_before_simulating(tmp_path):
+    """A bad economic input stops the run with a UserError and leaves no run folder."""
+    cfg = _compose(["cohort.n=10", f"output.root={tmp_path}", "economics.discount.costs=1.5"])
+    with pytest.raises(UserError, match=r"economics.discount.costs .*1.5"):
+        run(cfg)
+    assert not any(tmp_path.rglob("manifest.json"))
