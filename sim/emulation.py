@@ -119,9 +119,8 @@ def parameter_ranges(paths, psa_file: Path) -> dict[str, tuple[str, float, float
 
 def draw_parameters(ranges: Mapping[str, tuple[str, float, float]], samples: int, seed: int) -> pd.DataFrame:
     """``samples`` draws (rows) by inverse transform of stream ``emulation/uncertainty``."""
-    from sim.rng import WIDTH, uniforms
-    check(len(ranges) <= WIDTH, "experiment.uncertainty.parameters", list(ranges), f"at most {WIDTH} parameters")
-    u = uniforms(seed, "emulation/uncertainty", 0, samples)
+    from sim.rng import uniforms
+    u = uniforms(seed, "emulation/uncertainty", 0, samples, width=len(ranges))
     cols = {}
     for j, (p, (dist, lo, hi)) in enumerate(ranges.items()):
         cols[p] = lo + (hi - lo) * u[:, j] if dist == "uniform" else np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u[:, j])

@@ -27,7 +27,7 @@ import simpy
 
 from sim.events import EVENT_DTYPES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB, typed_frame
 from sim.lifetable import LifeTable
-from sim.rng import WIDTH, Draws, uniforms
+from sim.rng import Draws
 from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
 from sim.therapies.definition import Therapy
 from sim.therapies.line import CAUSES, ModelRules, Patients, frailty_z, line_pfs_uniform, plan_lines
@@ -68,31 +68,11 @@ class Records:
         return sort_frames(p, ln, ev, list(pd.unique(p["strategy"])) if len(p) else [])
 
 
-class IdDraws(Draws):
-    """Like :class:`~sim.rng.Draws` but for arbitrary (non-contiguous) patient ids."""
-
-    def __init__(self, seed: int, ids: np.ndarray, sample: int = 0):
-        super().__init__(seed, -1, len(ids), sample)
-        self.ids = np.asarray(ids)
-
-    def _generate(self, name):
-        return np.vstack([uniforms(self.master_seed, name, int(i), 1, self.sample) for i in self.ids]).reshape(-1, WIDTH)
-
-
-def chunk_draws(seed: int, ids: np.ndarray, sample: int = 0):
-    """Named streams (of PSA sample ``sample``) for the patients ``ids`` of one chunk (block
-    form when contiguous)."""
-    ids = np.asarray(ids)
-    if ids.size and np.array_equal(ids, np.arange(ids[0], ids[0] + ids.size)):
-        return Draws(seed, int(ids[0]), int(ids.size), sample)
-    return IdDraws(seed, ids, sample)
-
-
 def prepare_chunk(chunk: pd.DataFrame, rules: ModelRules, lifetable: LifeTable, seed: int, sample: int = 0):
     """Baseline arrays and named streams of one chunk: frailty ``z`` (stream ``frailty``
     slot 0) and absolute other-cause death time (stream ``background_death`` slot 0)."""
     pat = Patients(chunk, rules)
-    draws = chunk_draws(seed, pat.patient_id, sample)
+    draws = Draws.for_ids(seed, pat.patient_id, sample)
     pat.z = frailty_z(draws["frailty"][:, 0])
     pat.death_bg = lifetable.death_time_months(chunk["age"].to_numpy(float), chunk["sex"].astype(str).to_numpy(),
                                                draws["background_death"][:, 0])

@@ -33,12 +33,10 @@ import numpy as np
 
 from sim.errors import UserError, check
 from sim.events import VOCAB
-from sim.rng import WIDTH
 from sim.therapies.definition import Therapy
 from sim.therapies.line import (DEATH, DISEASE, HORIZON, OTHER, PROGRESSION, TOXICITY, History, LineBatch, Patients,
                                 eligibility)
 
-MAX_LINES = WIDTH // 2
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,6 @@ class Strategy:
         lines = cfg.get("lines")
         check(lines is not None and len(lines) >= 1, f"{key}.lines", lines, "must list at least one therapy")
         lines = tuple(str(x) for x in lines)
-        check(len(lines) <= MAX_LINES, f"{key}.lines", list(lines), f"may have at most {MAX_LINES} lines")
         for i, t in enumerate(lines):
             if t not in therapies:
                 raise UserError(f"{key}.lines[{i}] names an unknown therapy {t!r}; known therapies: {sorted(therapies)}")

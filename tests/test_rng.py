@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from sim.executors import simulate as simulate_with
-from sim.rng import WIDTH, Draws, uniforms
+from sim.rng import WIDTH, Draws, column, uniforms
 
 SEED = 20261122
 
@@ -42,14 +42,41 @@ def test_streams_differ_by_name_seed_and_psa_sample():
 
 
 def test_using_another_stream_does_not_change_existing_streams():
-    """Drawing a new stream (or streams in another order) leaves every other stream unchanged."""
+    """Drawing a new stream or slot (or streams in another order) leaves every other stream unchanged."""
     a = Draws(SEED, 10, 20)
-    first = {name: a[name].copy() for name in ("pfs", "ae/neutropenia", "baseline")}
+    first = {name: a[name][:, 3].copy() for name in ("pfs", "ae/neutropenia", "baseline")}
     b = Draws(SEED, 10, 20)
-    b["ae/a_new_adverse_event"]
-    b["holiday"]
+    b["ae/a_new_adverse_event"][:, 0]
+    b["holiday"][:, 7]
+    b["pfs"][:, 4]
     for name in ("baseline", "ae/neutropenia", "pfs"):
-        np.testing.assert_array_equal(b[name], first[name])
+        np.testing.assert_array_equal(b[name][:, 3], first[name])
+
+
+def test_a_slot_column_equals_the_matching_column_of_the_slot_block():
+    """``column(slot=s)`` is column ``s`` of :func:`uniforms` and of ``Draws[...][:, s]``."""
+    block = uniforms(SEED, "pfs", 5, 30, width=6)
+    for s in range(6):
+        np.testing.assert_array_equal(column(SEED, "pfs", s, 5, 30), block[:, s])
+        np.testing.assert_array_equal(Draws(SEED, 5, 30)["pfs"][:, s], block[:, s])
+
+
+def test_per_row_slots_gather_each_row_from_its_own_slot():
+    """``stream[rows, k]`` with one slot per row picks row j's uniform at slot k[j]."""
+    d = Draws(SEED, 0, 50)
+    rows = np.array([3, 9, 9, 40, 0])
+    k = np.array([0, 2, 5, 2, 7])
+    want = np.array([column(SEED, "ae/x", s, 0, 50)[r] for r, s in zip(rows, k)])
+    np.testing.assert_array_equal(d["ae/x"][rows, k], want)
+
+
+def test_draws_for_non_contiguous_ids_equal_the_patients_own_uniforms():
+    """Draws.for_ids on unordered, gapped ids gives each row the uniforms of its own patient id."""
+    ids = np.array([17, 3, 4, 5, 250, 18, 2])
+    d = Draws.for_ids(SEED, ids)
+    for s in (0, 3):
+        full = column(SEED, "pfs", s, 0, 300)
+        np.testing.assert_array_equal(d["pfs"][:, s], full[ids])
 
 
 def test_adding_an_adverse_event_stream_leaves_the_simulation_unchanged(compose_cfg, simulate):

@@ -40,7 +40,7 @@ from scipy import stats
 from scipy.special import ndtri
 
 from sim.errors import UserError, check
-from sim.rng import uniforms
+from sim.rng import column, uniforms
 
 Z95 = 1.959963984540054
 DISTS = ("lognormal", "normal", "beta", "gamma", "uniform", "loguniform", "mvnormal", "fit", "fixed")
@@ -383,9 +383,9 @@ class ParamSet:
         """Overrides ``{path: value}`` of PSA sample ``s``."""
         out = {}
         for p in self.params:
-            out[p.path] = float(p.ppf(uniforms(self.seed, f"psa/{p.path}", 0, 1, sample=s)[0, 0]))
+            out[p.path] = float(p.ppf(column(self.seed, f"psa/{p.path}", 0, 0, 1, sample=s)[0]))
         for j in self.joint:
-            u = uniforms(self.seed, f"psa/{j.name}", 0, 1, sample=s)[0, :len(j.paths)]
+            u = uniforms(self.seed, f"psa/{j.name}", 0, 1, sample=s, width=len(j.paths))[0]
             out.update(zip(j.paths, map(float, j.draw(u))))
         return out
 

@@ -29,7 +29,7 @@ from scipy.special import ndtr, ndtri
 
 from sim.errors import UserError, check
 from sim.patients.schema import FUNCTIONAL, GRADES, HEPATIC, normalise_prior
-from sim.rng import Draws
+from sim.rng import uniforms
 
 #: latent coordinates, in slot order of the "baseline" stream (append only: never reorder)
 LATENT = (
@@ -195,7 +195,7 @@ def generate_cohort(spec: CohortSpec, master_seed: int, first: int = 0, count: i
     Identical rows for a patient whatever ``first``/``count`` (chunking) and strategy.
     """
     count = spec.n - first if count is None else count
-    u = Draws(master_seed, first, count)["baseline"][:, : len(LATENT)]
+    u = uniforms(master_seed, "baseline", first, count, width=len(LATENT))
     z = ndtri(u) @ np.linalg.cholesky(spec.correlation).T
     v = ndtr(z)  # correlated uniforms with exact uniform marginals
     col = {name: v[:, i] for i, name in enumerate(LATENT)}

@@ -42,7 +42,6 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from sim.events import EVENT_CODE, VOCAB
-from sim.rng import WIDTH
 from sim.therapies.definition import CONSEQUENCES, Therapy
 from sim.units import weeks
 
@@ -431,7 +430,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     history : History
         Earlier lines of the chunk's patients (rechallenge time ratio).
     draws
-        ``draws[stream]`` is the chunk's ``(n, WIDTH)`` uniform array of ``stream``.
+        ``draws[stream][rows, slot]`` are the chunk's uniforms of ``stream`` (:class:`sim.rng.Stream`).
     u_pfs : array (m,)
         Frailty-mixed PFS uniforms (:func:`line_pfs_uniform`).
     rules : ModelRules
@@ -706,16 +705,21 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
 
 # ------------------------------------------------------------------ one patient
 class _CallableDraws:
-    """``draws[stream]`` as a (1, WIDTH) array filled from a callable ``U(stream, slot)``."""
+    """``draws[stream][rows, slot]`` of a batch of one patient, from a callable ``U(stream, slot)``."""
+
+    class _Stream:
+        def __init__(self, U, name):
+            self.U, self.name = U, name
+
+        def __getitem__(self, idx):
+            _, k = idx
+            return np.array([self.U(self.name, int(s)) for s in np.atleast_1d(k)], dtype=float).reshape(np.shape(k))
 
     def __init__(self, U):
-        self.U, self._cache = U, {}
+        self.U = U
 
     def __getitem__(self, stream):
-        arr = self._cache.get(stream)
-        if arr is None:
-            arr = self._cache[stream] = np.array([[self.U(stream, s) for s in range(WIDTH)]], dtype=float)
-        return arr
+        return self._Stream(self.U, stream)
 
 
 def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: float, death_bg: float,
