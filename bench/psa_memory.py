@@ -60,12 +60,12 @@ def child(samples: int, n: int, trace: bool) -> dict:
             "experiment=psa", f"cohort.n={n}", "experiment.strategies=[switch,rechallenge]",
             "psa.intervention=rechallenge", "psa.comparator=switch", "psa.workers=1", "output.figures=false"])
     cfg, plain, model, st, paramset, groups = prepare(cfg)
-    run_samples(cfg, paramset, [samples], chunk_size=st.chunk_size, workers=1)   # warm-up: lazy imports, caches
+    run_samples(cfg, paramset, [samples], workers=1)   # warm-up: lazy imports, caches
     baseline = _rss_mb()
     if trace:
         tracemalloc.start()
     t = time.perf_counter()
-    rows = run_samples(cfg, paramset, range(samples), chunk_size=st.chunk_size, workers=1)
+    rows = run_samples(cfg, paramset, range(samples), workers=1)
     secs = time.perf_counter() - t
     traced = tracemalloc.get_traced_memory()[1] / 2**20 if trace else float("nan")
     return {"S": samples, "N": n, "rows": len(rows), "seconds": secs, "baseline_mb": baseline,

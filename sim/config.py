@@ -28,6 +28,8 @@ class Model:
     reference: str
     rules: ModelRules
     lifetable: LifeTable
+    engine: str = "auto"
+    chunk_size: int | None = None
 
 
 def to_container(cfg) -> dict:
@@ -110,26 +112,29 @@ def build_cohort(c: Mapping, seed: int) -> pd.DataFrame:
     return generate_cohort(CohortSpec.from_config(c), seed)
 
 
-def check_run_settings(c: Mapping) -> None:
-    """Top-level run settings every experiment kind uses: ``chunk_size`` (whole number >= 1)
-    and ``engine`` (one of :data:`sim.executors.ENGINES`), when present."""
-    if "chunk_size" in c:
-        _whole("chunk_size", c["chunk_size"], 1)
-    if "engine" in c:
-        from sim.executors import ENGINES
-        check(c["engine"] in ENGINES, "engine", c["engine"], f"must be one of {list(ENGINES)}")
+def check_run_settings(c: Mapping) -> tuple[str, int | None]:
+    """Top-level run settings every experiment kind uses, validated: ``engine`` (one of
+    :data:`sim.executors.ENGINES`, default ``auto``) and ``chunk_size`` (a whole number >= 1,
+    or null / absent for the executor's default)."""
+    from sim.executors import ENGINES
+    engine = c.get("engine", "auto")
+    check(engine in ENGINES, "engine", engine, f"must be one of {list(ENGINES)}")
+    chunk = c.get("chunk_size")
+    return engine, None if chunk is None else _whole("chunk_size", chunk, 1)
 
 
-def build_model(cfg) -> Model:
+def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:
     """Validate the whole config and build the :class:`Model`.
 
     Every problem raises one :class:`UserError` naming the config key (or cohort-file column
     and row) and the bad value; nothing is simulated before the whole config is valid.
+    ``cohort`` (optional) is a cohort already built from this config's ``cohort`` group (e.g.
+    the base case of a PSA, whose samples change parameters, not patients); it is used as is.
     """
     c = to_container(cfg)
     seed = c.get("seed")
     check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
-    check_run_settings(c)
+    engine, chunk_size = check_run_settings(c)
     for group in ("cohort", "model", "therapies", "strategies", "experiment"):
         check(isinstance(c.get(group), Mapping), group, c.get(group), "must be a config group (mapping)")
     therapies = build_therapies(c["therapies"])
@@ -141,7 +146,8 @@ def build_model(cfg) -> Model:
     m = c["model"]
     rules = build_rules(m)
     lifetable = build_lifetable(m)
-    cohort = build_cohort(c["cohort"], seed)
+    if cohort is None:
+        cohort = build_cohort(c["cohort"], seed)
     check_prior_therapies(cohort, therapies, where=c["cohort"].get("source") or None)
     return Model(
         seed=seed,
@@ -151,4 +157,6 @@ def build_model(cfg) -> Model:
         reference=ref,
         rules=rules,
         lifetable=lifetable,
+        engine=engine,
+        chunk_size=chunk_size,
     )

@@ -157,8 +157,7 @@ class Emulator:
         rules = build_rules(plain["model"])
         bm = plain["model"].get("background_mortality") or {}
         lt = LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), bm.get("max_age", 110))
-        rec = run_engine(plain, self.cohort, {self.strategy: strategy}, therapies, rules, lt, int(plain["seed"]),
-                        chunk_size=int(plain.get("chunk_size", 500)))
+        rec = run_engine(plain, self.cohort, {self.strategy: strategy}, therapies, rules, lt, int(plain["seed"]))
         patients, lines, _ = rec.frames()
         return landmark_events(lines, patients, self.therapy, self.landmark, rules.imaging_interval_months)
 

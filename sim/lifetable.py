@@ -13,6 +13,7 @@ Default table: ONS National Life Tables, United Kingdom, 2017-2019 (see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,17 @@ class LifeTable:
 
     @classmethod
     def load(cls, name: str = DEFAULT_TABLE, max_age: int = 110) -> "LifeTable":
+        """The table of file ``name`` (``data/lifetables/`` unless absolute), hazards held constant
+        from the last tabulated age to ``max_age``. Loaded once per (file, its mtime, max_age)."""
         path = Path(name) if Path(name).is_absolute() else DATA_DIR / name
         if not path.is_file():
             raise UserError(f"model.background_mortality.table: file not found: {str(path)!r}")
+        return cls._load(str(path), path.stat().st_mtime_ns, int(max_age))
+
+    @classmethod
+    @lru_cache(maxsize=16)
+    def _load(cls, path: str, mtime_ns: int, max_age: int) -> "LifeTable":
+        path = Path(path)
         df = pd.read_csv(path)
         if not {"age", "sex", "qx"} <= set(df.columns):
             raise UserError(f"life table {str(path)!r} needs columns age, sex, qx")

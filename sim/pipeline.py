@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.config import Model, build_model, to_container
-from sim.engine import simulate
+from sim.executors import simulate
 from sim.outcomes import paired_differences, summarise
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
@@ -18,12 +18,13 @@ SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_
                    "mean_os_months", "mean_time_on_treatment_months", "g34_ae_per_patient"]
 
 
-def simulate_model(model: Model, chunk_size: int, progress="auto"):
-    """Simulate and return (patients, lines, events) frames; patients carry baseline columns."""
+def simulate_model(model: Model, progress="auto"):
+    """Simulate with the model's executor (``engine``, ``chunk_size``) and return (patients, lines,
+    events) frames; patients carry baseline columns."""
     n = len(model.cohort)
     with progress_bar(progress, n, "simulating") as bar:
         rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable,
-                       model.seed, chunk_size=chunk_size, progress=bar.update)
+                       model.seed, engine=model.engine, chunk_size=model.chunk_size, progress=bar.update)
     patients, lines, events = rec.frames()
     patients = patients.merge(model.cohort, on="patient_id", how="left")
     order = {s: i for i, s in enumerate(model.strategies)}
@@ -88,11 +89,8 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
         for st in model.strategies.values():
             for th in st.lines:
                 spec.drug_for(th)               # every therapy given must have a drug entry (or null)
-    chunk = plain.get("chunk_size", 500)
-    if not (isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1):
-        raise UserError(f"chunk_size must be a whole number >= 1, got {chunk!r}")
     t1 = time.perf_counter()
-    patients, lines, events = simulate_model(model, chunk, plain["output"].get("progress", "auto"))
+    patients, lines, events = simulate_model(model, plain["output"].get("progress", "auto"))
     t2 = time.perf_counter()
     labels = {s: st.label for s, st in model.strategies.items()}
     tables = {"summary": summarise(patients, lines, labels),

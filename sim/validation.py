@@ -189,13 +189,9 @@ def prepare_trial(plain: Mapping, design: TrialDesign, replicates: int) -> Prepa
 
 
 def run_engine(plain: Mapping, *args, **kw):
-    """Simulate with :mod:`sim.executors` when present (``engine`` key), else :func:`sim.engine.simulate`."""
-    try:
-        from sim import executors
-    except ImportError:
-        from sim.engine import simulate
-        return simulate(*args, **kw)
-    return executors.simulate(*args, engine=plain.get("engine", "auto"), **kw)
+    """:func:`sim.executors.simulate` with the run settings ``engine`` and ``chunk_size`` of ``plain``."""
+    from sim import executors
+    return executors.simulate(*args, engine=plain.get("engine", "auto"), chunk_size=plain.get("chunk_size"), **kw)
 
 
 def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -214,8 +210,7 @@ def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, p
     rules = build_rules(model_cfg)
     bm = model_cfg.get("background_mortality") or {}
     lifetable = LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), bm.get("max_age", 110))
-    rec = run_engine(plain, prep.cohort, strategies, therapies, rules, lifetable, prep.seed,
-                    chunk_size=int(plain.get("chunk_size", 500)))
+    rec = run_engine(plain, prep.cohort, strategies, therapies, rules, lifetable, prep.seed)
     patients, lines, _ = rec.frames()
     n_arm = {a.name: a.n for a in d.arms}
     out = []

@@ -113,15 +113,21 @@ def build():
 
 @pytest.fixture
 def simulate():
-    """Function: (model, chunk_size) -> sorted (patients, lines, events) frames."""
-    return lambda model, chunk_size=500: simulate_model(model, chunk_size, progress=False)
+    """Function: (model, chunk_size=None, engine=None) -> sorted (patients, lines, events) frames
+    (None: the model's own setting)."""
+    from dataclasses import replace
+
+    def run(model, chunk_size=None, engine=None):
+        model = replace(model, chunk_size=chunk_size or model.chunk_size, engine=engine or model.engine)
+        return simulate_model(model, progress=False)
+    return run
 
 
 @pytest.fixture(scope="session")
 def default_run():
     """The default experiment (all strategies) on 400 patients: (model, patients, lines, events)."""
     model = build_model(compose_config(["cohort.n=400", "seed=11"]))
-    return (model, *simulate_model(model, 500, progress=False))
+    return (model, *simulate_model(model, progress=False))
 
 
 def line_start_of(events: pd.DataFrame, lines: pd.DataFrame) -> np.ndarray:

@@ -68,7 +68,7 @@ def test_resimulated_arm_with_irrelevant_change_equals_base_case(dsa):
     """Changing a model parameter no compared strategy uses forces a new simulation with the same seed:
     the results are identical to the base case (common random numbers)."""
     cfg = dsa[0]
-    runner = ArmRunner(cfg, 500)
+    runner = ArmRunner(cfg)
     base, _ = runner.per_patient({})
     other, _ = runner.per_patient({"therapies.lu177_dotatate.pfs.median": 50.0})
     assert runner.n_simulations == 2
@@ -78,7 +78,7 @@ def test_resimulated_arm_with_irrelevant_change_equals_base_case(dsa):
 def test_undiscounted_scenario_equals_base_case_undiscounted_outcomes(dsa):
     """The 0 % discount scenario gives the base case's undiscounted incremental costs and QALYs."""
     cfg, _, tables = dsa
-    per, _ = ArmRunner(cfg, 500).per_patient({})
+    per, _ = ArmRunner(cfg).per_patient({})
     want = contrast(per, "rechallenge", "switch", 30000.0, cost="cost_total", effect="qaly")
     got = tables["scenarios"].set_index("scenario").loc["discount_0"]
     assert got["delta_cost"] == pytest.approx(want["delta_cost"], rel=1e-12)

@@ -218,7 +218,7 @@ def disease_free_run():
     model = build_model(compose_config([
         "cohort.n=1500", "seed=17", "experiment.strategies=[switch]", "strategies.switch.lines=[bsc]",
         "therapies.bsc.pfs.median=1e7"]))
-    patients, _, _ = simulate_model(model, 500, progress=False)
+    patients, _, _ = simulate_model(model, progress=False)
     return model, patients
 
 

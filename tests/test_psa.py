@@ -191,7 +191,7 @@ def test_analyse_returns_every_table_with_convergence_ending_at_the_mean():
     df["x"] = df["sample"].map({0: 0.1, 1: 0.5, 2: 0.2, 3: 0.9})
     st = psa.PsaSettings(samples=4, first_sample=0, intervention="B", comparator="A", wtp_grid=np.array([0.0, 50.0]),
                          report_wtp=(100.0,), primary_wtp=100.0, groups={"g": ["x"]}, evppi_method="gam", n_boot=10,
-                         workers=1, chunk_size=10, progress=False)
+                         workers=1, progress=False)
     t = psa.analyse(df, ["A", "B"], st, {"g": ["x"]})
     assert set(t) == {"psa_summary", "psa_incremental", "ce_plane", "ceac", "ceaf", "evppi", "convergence"}
     assert t["convergence"]["mean_inb"].iloc[-1] == pytest.approx(30.0)

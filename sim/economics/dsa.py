@@ -90,7 +90,6 @@ class DsaSettings:
     primary_wtp: float
     parameters: tuple[OneWay, ...]
     scenarios: tuple[Scenario, ...]
-    chunk_size: int
     progress: object
 
     def __post_init__(self):
@@ -160,10 +159,7 @@ def dsa_settings(plain: Mapping, spec) -> DsaSettings:
     for name, s in scen.items():
         check(isinstance(s, Mapping), f"{KEY}.scenarios.{name}", s, "must be a mapping with overrides")
         scenarios.append(Scenario(str(name), str(s.get("description", "")), dict(s.get("overrides") or {})))
-    chunk = plain.get("chunk_size", 500)
-    check(isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1, "chunk_size", chunk,
-          "must be a whole number >= 1")
-    return DsaSettings(inter, comp, float(wtp), tuple(params), tuple(scenarios), chunk,
+    return DsaSettings(inter, comp, float(wtp), tuple(params), tuple(scenarios),
                        (plain.get("output") or {}).get("progress", "auto"))
 
 
@@ -175,9 +171,8 @@ class ArmRunner:
     case only in ``economics`` (costs, utilities, discounting, horizon, WTP).
     """
 
-    def __init__(self, cfg, chunk_size: int):
+    def __init__(self, cfg):
         self.cfg = cfg
-        self.chunk_size = chunk_size
         self._cache: dict[str, tuple] = {}
         self.n_simulations = 0
 
@@ -200,7 +195,7 @@ class ArmRunner:
         hit = self._cache.get(key)
         if hit is None:
             model = build_model(cfg)
-            frames = simulate_model(model, self.chunk_size, progress=False)
+            frames = simulate_model(model, progress=False)
             self.n_simulations += 1
             hit = (model.rules.imaging_interval_months, frames)
             if not self._cache:                     # keep the base case only (arms rarely share a model)
@@ -305,7 +300,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
     labels = {s: v.label for s, v in model.strategies.items()}
-    runner = ArmRunner(cfg, st.chunk_size)
+    runner = ArmRunner(cfg)
     n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios
     rows, scen_rows, scen_inc = [], [], []
     with progress_bar(st.progress, n_arms, "DSA arms") as bar:

@@ -64,8 +64,8 @@ class PsaSettings:
     evppi_method : {"auto", "gam", "gp"}
     n_boot : int
         Bootstrap resamples of the EVPPI interval.
-    workers, chunk_size : int
-        Worker processes (results do not depend on them); patients per SimPy environment.
+    workers : int
+        Worker processes (results do not depend on them).
     progress
         Progress-bar setting (``output.progress``).
     """
@@ -81,7 +81,6 @@ class PsaSettings:
     evppi_method: str
     n_boot: int
     workers: int
-    chunk_size: int
     progress: object
 
 
@@ -148,7 +147,6 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         primary_wtp=float(prim), groups=dict(ev.get("groups") or {}), evppi_method=method,
         n_boot=_int("psa.evppi.n_boot", ev.get("n_boot", 500), 0),
         workers=_int("psa.workers", workers, 1),
-        chunk_size=_int("chunk_size", plain.get("chunk_size", 500), 1),
         progress=progress,
     )
 
@@ -211,43 +209,48 @@ def means_from_per_patient(per: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- one sample
-def simulate_sample(model, s: int, chunk_size: int):
+def simulate_sample(model, s: int):
     """(patients, lines, events) of ``model`` with the random streams of PSA sample ``s``.
 
     ``simulate(..., sample=s)`` keys every stream by (master seed, name, ``s``): every
     strategy meets the same streams within the sample (common random numbers), and sample
-    ``s`` is the same whatever else is run. Sample 0 uses the base-case streams."""
-    from sim.engine import simulate
+    ``s`` is the same whatever else is run. Sample 0 uses the base-case streams. The model's
+    executor (``engine``, ``chunk_size``) runs it; both executors give the same pathways."""
+    from sim.executors import simulate
 
     rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable, model.seed,
-                   chunk_size=chunk_size, sample=s)
+                   engine=model.engine, chunk_size=model.chunk_size, sample=s)
     patients, lines, events = rec.frames()
     patients = patients.merge(model.cohort, on="patient_id", how="left")
     return patients, lines, events
 
 
 class SampleRunner:
-    """Runs PSA samples of one configuration (picklable: used in worker processes)."""
+    """Runs PSA samples of one configuration (picklable: used in worker processes).
 
-    def __init__(self, cfg, paramset: ParamSet, chunk_size: int, evaluator: Evaluator | None = None):
-        from sim.config import build_model, to_container
+    The config is resolved once (:class:`sim.overrides.Overrider`) and the base-case cohort is
+    built once; a sample sets its parameter values in a copy of the resolved config (every node
+    that interpolates a parameter follows it) and rebuilds therapies, rules and economics.
+    """
 
-        self.cfg = cfg
+    def __init__(self, cfg, paramset: ParamSet, evaluator: Evaluator | None = None):
+        from sim.config import build_model
+        from sim.overrides import Overrider
+
         self.paramset = paramset
-        self.chunk_size = chunk_size
         self.evaluator = evaluator or default_evaluator
-        self._cohort = build_model(cfg).cohort
-        self._plain = to_container(cfg)
+        self._overrider = Overrider(cfg, paramset.paths)
+        self._cohort = build_model(self._overrider.base).cohort
 
     def run(self, s: int) -> pd.DataFrame:
         """Rows (one per strategy) of sample ``s``: means and parameter values."""
-        from sim.config import build_model, to_container
+        from sim.config import build_model
 
         ov = self.paramset.draw(s)
-        cfg_s = apply_overrides(self.cfg, ov)
-        model = replace(build_model(cfg_s), cohort=self._cohort)
-        spec = economics_spec(to_container(cfg_s))
-        patients, lines, events = simulate_sample(model, s, self.chunk_size)
+        plain = self._overrider.apply(ov)
+        model = build_model(plain, cohort=self._cohort)
+        spec = economics_spec(plain)
+        patients, lines, events = simulate_sample(model, s)
         m = self.evaluator(patients, lines, events, spec, model)
         del patients, lines, events
         m = m.set_index("strategy").reindex(list(model.strategies)).reset_index()
@@ -270,8 +273,8 @@ def _worker_sample(s: int) -> pd.DataFrame:
     return _WORKER_RUNNER.run(s)
 
 
-def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], chunk_size: int = 500,
-                evaluator: Evaluator | None = None, workers: int = 1, progress=None) -> pd.DataFrame:
+def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], evaluator: Evaluator | None = None,
+                workers: int = 1, progress=None) -> pd.DataFrame:
     """One row per (sample, strategy) for the PSA samples ``samples`` (see module doc).
 
     Only the per-sample summaries are kept (``len(strategies)`` rows of
@@ -283,7 +286,7 @@ def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], chunk_size: int
     ``progress`` is an optional callable receiving the number of samples just finished.
     """
     samples = [int(s) for s in samples]
-    runner = SampleRunner(cfg, paramset, chunk_size, evaluator)
+    runner = SampleRunner(cfg, paramset, evaluator)
     out = []
     if workers <= 1 or len(samples) <= 1:
         for s in samples:
@@ -452,7 +455,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     samples_ids = range(st.first_sample, st.first_sample + st.samples)
     with progress_bar(st.progress, st.samples, "PSA samples") as bar:
         bar.unit = "sample"
-        samples = run_samples(cfg, paramset, samples_ids, st.chunk_size, evaluator, st.workers, bar.update)
+        samples = run_samples(cfg, paramset, samples_ids, evaluator, st.workers, bar.update)
     t2 = time.perf_counter()
     tables = analyse(samples, strategies, st, groups, labels, model.seed)
     tables["psa_parameters"] = paramset.table().assign(

@@ -103,8 +103,9 @@ def check_prior_therapies(cohort: pd.DataFrame, known, where: str | None = None)
     ``None`` means a generated cohort (message names the key ``cohort.prior_therapies``).
     """
     known = set(known)
-    values = cohort["prior_therapies"].tolist()
-    for i, v in enumerate(values):
+    values, first_row = np.unique(cohort["prior_therapies"].astype(str).to_numpy(), return_index=True)
+    for j in np.argsort(first_row):   # distinct values, in the order of their first row
+        i, v = int(first_row[j]), cohort["prior_therapies"].iloc[int(first_row[j])]
         bad = [t for t in prior_names(v) if t not in known]
         if bad:
             requirement = f"names unknown therapy {bad[0]!r}; known therapies: {sorted(known)}"
