@@ -183,7 +183,7 @@ def _frames(p: dict, ln: dict, ev: dict, names: list[str]):
         "os_months": p["os_months"][i], "death": p["death"][i], "death_cause": causes[p["death_cause"][i].astype(int)],
         "pfs1_months": p["pfs1_months"][i], "pfs1_event": p["pfs1_event"][i], "pfs2_months": p["pfs2_months"][i],
         "pfs2_event": p["pfs2_event"][i], "n_lines": p["n_lines"][i],
-        "end_reason": ends[p["end_reason"][i].astype(int)]}, columns=list(PATIENT_COLUMNS))
+        "end_reason": ends[p["end_reason"][i].astype(int)]}, columns=list(PATIENT_COLUMNS), copy=False)
     i = np.argsort(ln["key"], kind="stable")
     cols = {}
     for c in LINE_COLUMNS:
@@ -195,13 +195,13 @@ def _frames(p: dict, ln: dict, ev: dict, names: list[str]):
             cols[c] = reasons[ln[c][i].astype(np.int64)]
         else:
             cols[c] = ln[c][i]
-    lines = pd.DataFrame(cols, columns=list(LINE_COLUMNS))
+    lines = pd.DataFrame(cols, columns=list(LINE_COLUMNS), copy=False)
     i = np.argsort(ev["key"], kind="stable")
     events = pd.DataFrame({
         "patient_id": ev["pid"][i], "strategy": snames[ev["rank"][i].astype(np.int64)], "time": ev["time"][i],
         "line": ev["line"][i], "event": np.array(EVENT_NAMES, dtype=object)[ev["code"][i].astype(np.int64)],
         "detail": VOCAB.strings(ev["detail"][i].astype(np.int64)), "value": ev["value"][i]},
-        columns=list(EVENT_DTYPES))
+        columns=list(EVENT_DTYPES), copy=False)
     return tuple(_typed(df, dt) for df, dt in ((patients, PATIENT_COLUMNS), (lines, LINE_COLUMNS),
                                                (events, EVENT_DTYPES)))
 

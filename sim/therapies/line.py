@@ -362,7 +362,26 @@ class _TherapyArrays:
     ae_cons: np.ndarray           # (A, 4) consequence codes in config order
     ae_reduced: np.ndarray
     ae_interrupt: np.ndarray      # months
-    ae_types_table: np.ndarray    # AE-set code -> vocabulary code of "a;b;..."
+    ae_names: tuple[str, ...]
+    ae_types_memo: dict = field(default_factory=dict)   # AE-set code -> vocabulary code of "a;b;..."
+
+    def ae_types(self, code: np.ndarray) -> np.ndarray:
+        """Vocabulary codes of the ``;``-joined AE names of each AE-set ``code`` (see
+        :func:`_toxicity`: the sum over onset positions ``p`` of ``(index + 1) (A + 1)^p``)."""
+        uniq, inv = np.unique(code, return_inverse=True)
+        a = len(self.ae_names)
+        out = np.empty(uniq.size, dtype=np.int64)
+        for i, c in enumerate(uniq.tolist()):
+            v = self.ae_types_memo.get(c)
+            if v is None:
+                parts, rest = [], c
+                for _ in range(a):
+                    rest, d = divmod(rest, a + 1)
+                    if d:
+                        parts.append(self.ae_names[d - 1])
+                v = self.ae_types_memo[c] = VOCAB.code(";".join(parts))
+            out[i] = v
+        return out[inv.reshape(-1)]
 
 
 #: per-process cache of :class:`_TherapyArrays` by therapy object (bounded: PSA builds many)
@@ -388,15 +407,6 @@ def _arrays(therapy: Therapy) -> _TherapyArrays:
         cum[i, len(names) - 1:] = np.inf  # the last consequence takes the rest (u >= sum of the others)
         cons[i, :len(names)] = [_CONS[c] for c in names]
         cons[i, len(names):] = _CONS[names[-1]]
-    # ae_types code: sum over onset-order position p of (index + 1) * (A + 1)^p
-    table = np.zeros((a + 1) ** a if a else 1, dtype=np.int64)
-    for code in range(table.size):
-        parts, c = [], code
-        for _ in range(a):
-            c, d = divmod(c, a + 1)
-            if d:
-                parts.append(aes[d - 1].name)
-        table[code] = VOCAB.code(";".join(parts))
     arr = _TherapyArrays(
         name_code=VOCAB.code(therapy.name),
         ae_codes=np.array([VOCAB.code(ae.name) for ae in aes], dtype=np.int64),
@@ -407,7 +417,7 @@ def _arrays(therapy: Therapy) -> _TherapyArrays:
         ae_cum=cum, ae_cons=cons,
         ae_reduced=np.array([ae.reduced_intensity for ae in aes], dtype=float),
         ae_interrupt=np.array([weeks(ae.interruption_weeks) for ae in aes], dtype=float),
-        ae_types_table=table,
+        ae_names=tuple(ae.name for ae in aes),
     )
     _CACHE[key] = (therapy, arr)
     return arr
@@ -682,7 +692,7 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
     code = ((order + 1) * counted * (a + 1) ** np.arange(a)).sum(axis=1)
     tox_stop[h], treat_end[h], rdi[h] = ts, te, r_h
     n_ae[h] = counted.sum(axis=1)
-    ae_types[h] = ta.ae_types_table[code]
+    ae_types[h] = ta.ae_types(code)
     # event columns over the rows with a counted AE
     keep = counted[:, 0]  # counted AEs are a prefix of the onset order
     hit = h[keep]
