@@ -101,6 +101,9 @@ class Vocabulary:
     def string(self, c: int) -> str:
         return self._strings[c]
 
+    def __len__(self) -> int:
+        return len(self._strings)
+
     def strings(self, codes):
         """Object array of the strings of ``codes`` (any shape)."""
         if self._array is None or len(self._array) != len(self._strings):

@@ -63,6 +63,11 @@ class FrameRecords:
     def __getstate__(self):  # vocabulary codes are per process: pickle the frames
         return {"_arrays": None, "_frames": self.frames()}
 
+    def raw(self):
+        """``(patients, lines, events, strategies)`` column arrays (vocabulary codes) as simulated,
+        or None once the frames have been built (they replace the arrays)."""
+        return self._arrays
+
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         if self._frames is None:
             self._frames = _frames(*self._arrays)

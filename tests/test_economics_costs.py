@@ -131,16 +131,18 @@ def test_horizon_truncates_flows_and_drops_later_one_offs():
 
 def test_daily_drug_cost_equals_dose_intensity_on_simulated_runs(default_run):
     """On a simulated run, undiscounted daily-drug cost = cost per month x time on treatment x RDI, line by line."""
-    from sim.economics.costs import _drug_table, line_costs
+    from sim.economics.costs import cost_accruals, drug_table
+    from sim.economics.records import RunArrays
 
     model, patients, lines, events = default_run
     spec = EconomicsSpec.from_config(load_spec("uk_nhs").config)
-    lc = line_costs(lines, events, spec, 0.0, model.rules.imaging_interval_months)
-    d = _drug_table(lines, spec)
-    daily = (d["schedule"] == "daily").to_numpy() & (lines["on_treatment_months"] > 0).to_numpy()
-    want = (d["cost_per_month"] * lines["on_treatment_months"] * lines["dose_intensity"]).to_numpy()[daily]
+    ra = RunArrays.from_frames(patients, lines, events)
+    per_line = cost_accruals(ra, spec, model.rules.imaging_interval_months, per_line=True)["drug"].value(0.0)
+    d = drug_table(ra.therapy_names, ra.therapy, spec)
+    daily = d["daily"][ra.therapy] & (ra.on_treatment > 0)
+    want = (d["cost_per_month"][ra.therapy] * ra.on_treatment * ra.dose_intensity)[daily]
     assert daily.sum() > 100
-    np.testing.assert_allclose(lc["cost_drug"].to_numpy()[daily], want, rtol=1e-9)
+    np.testing.assert_allclose(per_line[daily], want, rtol=1e-9)
 
 
 def test_state_times_partition_life_years_on_simulated_runs(default_run):

@@ -1,4 +1,4 @@
-"""Costs per patient x strategy from the lines and events tables of a run (vectorised).
+"""Costs of a run (:class:`~sim.economics.records.RunArrays`) as accruals by category (vectorised).
 
 Accounting rules (summarised in ``docs/outputs.md``), each cost discounted exactly (:mod:`sim.economics.discount`)
 and truncated at the economic horizon ``H`` (``spec.horizon_months``; flows stop at ``H``,
@@ -17,6 +17,10 @@ one-offs after ``H`` are dropped):
 * **ae**: one-off per grade 3/4 event at its onset (``adverse_event`` rows, by type);
 * **bsc**: per month on a terminal line (best supportive care; ``pfs_true`` is NaN there);
 * **end_of_life**: one-off at disease death (``death_cause == 'disease'``).
+
+Each category is an :class:`~sim.economics.discount.Accruals` (flows, one-offs, series), built
+once and valued at any discount rate; accruals can be attributed to patients (the default) or
+to line rows (``per_line=True``, for per-line checks).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ import math
 import numpy as np
 import pandas as pd
 
-from sim.economics.discount import interval_factor, point_factor, series_factor
+from sim.economics.discount import Accruals
+from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
+from sim.events import EVENT_CODE
 from sim.units import weeks
 
-KEYS = ["strategy", "patient_id"]
 COST_CATEGORIES = ("drug", "administration", "monitoring", "ae", "bsc", "end_of_life")
+_DOSE, _INTERRUPT, _AE = EVENT_CODE["dose_change"], EVENT_CODE["interruption"], EVENT_CODE["adverse_event"]
 
 
 def infer_imaging_interval(lines: pd.DataFrame, default: float = weeks(12)) -> float:
@@ -43,144 +49,118 @@ def infer_imaging_interval(lines: pd.DataFrame, default: float = weeks(12)) -> f
     return float(np.median(dt.to_numpy(float)))
 
 
-def _drug_table(lines: pd.DataFrame, spec: EconomicsSpec) -> pd.DataFrame:
-    """Per line: drug schedule fields (NaN / 0 where the therapy has no drug)."""
-    rows = {}
-    for th in lines["therapy"].unique():
-        d = spec.drug_for(str(th))
-        rows[th] = dict(
-            schedule="" if d is None else d.schedule,
-            cost_per_month=0.0 if d is None else d.cost_per_month,
-            price_per_administration=0.0 if d is None else d.price_per_administration,
-            interval_months=math.nan if d is None else d.interval_months,
-            max_administrations=math.inf if d is None else d.max_administrations,
-            administration_cost=0.0 if d is None else d.administration_cost,
-            scale=True if d is None else d.dose_intensity_scaling,
-        )
-    tab = pd.DataFrame.from_dict(rows, orient="index")
-    return tab.reindex(lines["therapy"].to_numpy()).reset_index(drop=True)
+def drug_table(names: list, used: np.ndarray, spec: EconomicsSpec) -> dict[str, np.ndarray]:
+    """Drug schedule fields per therapy code (index into ``names``) for the codes in ``used``:
+    ``daily``, ``cycle``, ``cost_per_month``, ``price``, ``interval``, ``max_admin``,
+    ``admin_cost``, ``scale`` (zeros / NaN for codes with no drug or not used)."""
+    n = len(names)
+    t = {"daily": np.zeros(n, bool), "cycle": np.zeros(n, bool), "cost_per_month": np.zeros(n),
+         "price": np.zeros(n), "interval": np.full(n, math.nan), "max_admin": np.full(n, math.inf),
+         "admin_cost": np.zeros(n), "scale": np.ones(n, bool)}
+    for c in np.unique(used):
+        d = spec.drug_for(str(names[c]))
+        if d is None:
+            continue
+        t["daily"][c], t["cycle"][c] = d.schedule == "daily", d.schedule == "cycle"
+        t["cost_per_month"][c], t["price"][c] = d.cost_per_month, d.price_per_administration
+        t["interval"][c], t["max_admin"][c] = d.interval_months, d.max_administrations
+        t["admin_cost"][c], t["scale"][c] = d.administration_cost, d.dose_intensity_scaling
+    return t
 
 
-def _daily_drug_cost(lines: pd.DataFrame, drug: pd.DataFrame, events: pd.DataFrame, annual: float,
-                     horizon: float) -> np.ndarray:
-    """Discounted dose-level-weighted on-treatment time x cost per month, per line (daily drugs).
+def _daily_drug_flows(ra: RunArrays, rows: np.ndarray, owner: np.ndarray, cost: np.ndarray, scale: np.ndarray,
+                      horizon: float, acc: Accruals) -> None:
+    """Dose-level-weighted flows of the daily-drug line rows ``rows`` (``owner``: whom they accrue to).
 
-    The dose level ``L(t)`` on ``[start, start + on_treatment_months)`` is piecewise constant:
-    ``L = R(t) * (1 - I(t))`` where ``R(t)`` is the value of the last dose reduction
-    (``dose_change`` event other than ``resume``, value = cumulative relative dose; 1 before
-    any) and ``I(t) = 1`` while interrupted (the last ``interruption`` / ``resume`` event before
-    ``t`` is an interruption). A reduction during an interruption therefore costs nothing until
-    the resumption, as in the engine's relative dose intensity. Returns
-    ``c_m * sum_segments L * D(t0, t1)`` with ``D`` the discount integral, clipped at ``horizon``.
+    The dose level ``L(t)`` on ``[start, start + on_treatment)`` is piecewise constant:
+    ``L = R(t) (1 - I(t))`` where ``R(t)`` is the value of the last dose reduction (a
+    ``dose_change`` other than ``resume``: cumulative relative dose; 1 before any) and
+    ``I(t) = 1`` while interrupted (the last ``interruption`` / ``resume`` before ``t`` is an
+    interruption). A reduction during an interruption therefore costs nothing until the
+    resumption, as in the engine's relative dose intensity. Flow ``cost * L`` per segment.
     """
-    out = np.zeros(len(lines))
-    daily = (drug["schedule"] == "daily").to_numpy() & (lines["on_treatment_months"].to_numpy(float) > 0)
-    if not daily.any():
-        return out
-    li = lines.loc[daily, KEYS + ["line", "start", "on_treatment_months"]].copy()
-    li["row"] = np.flatnonzero(daily)
-    li["treat_end"] = li["start"] + li["on_treatment_months"]
-    base = li[KEYS + ["line", "row", "treat_end"]].assign(time=li["start"], red=1.0, off=0.0, order=0)
-    ch = events[events["event"].isin(("dose_change", "interruption"))][KEYS + ["line", "time", "event", "detail",
-                                                                             "value"]]
-    ch = ch.merge(li[KEYS + ["line", "row", "treat_end"]], on=KEYS + ["line"], how="inner")
-    is_int = (ch["event"] == "interruption").to_numpy()
-    is_resume = (ch["event"] == "dose_change").to_numpy() & (ch["detail"].astype(str) == "resume").to_numpy()
-    is_red = (ch["event"] == "dose_change").to_numpy() & ~is_resume
-    ch = ch.assign(red=np.where(is_red, ch["value"].to_numpy(float), np.nan),
-                   off=np.where(is_int, 1.0, np.where(is_resume, 0.0, np.nan)), order=1)
-    seg = pd.concat([base, ch[base.columns]], ignore_index=True)
-    seg = seg.sort_values(["row", "time", "order"], kind="stable")
-    g = seg.groupby("row", sort=False)
-    seg["red"] = g["red"].ffill()
-    seg["off"] = g["off"].ffill()
-    nxt = g["time"].shift(-1)
-    seg["t1"] = np.minimum(nxt.fillna(seg["treat_end"]).to_numpy(float), seg["treat_end"].to_numpy(float))
-    scale = drug["scale"].to_numpy(bool)[seg["row"].to_numpy()]
-    lvl = np.where(scale, seg["red"].to_numpy(float) * (1.0 - seg["off"].to_numpy(float)), 1.0)
-    t0 = np.minimum(seg["time"].to_numpy(float), horizon)
-    t1 = np.minimum(seg["t1"].to_numpy(float), horizon)
-    val = lvl * interval_factor(t0, t1, annual)
-    np.add.at(out, seg["row"].to_numpy(), val)
-    return out * drug["cost_per_month"].to_numpy(float)
+    if rows.size == 0:
+        return
+    sel = (ra.ev_event == _DOSE) | (ra.ev_event == _INTERRUPT)
+    ev_row = np.full(ra.ev_event.size, -1)
+    ev_row[sel] = ra.line_row_of_events(sel)
+    is_daily_row = np.zeros(ra.line.size, bool)
+    is_daily_row[rows] = True
+    ch = np.flatnonzero(sel & (ev_row >= 0))
+    ch = ch[is_daily_row[ev_row[ch]]]
+    resume_code = ra.detail_names.index("resume") if "resume" in ra.detail_names else -1
+    is_int = ra.ev_event[ch] == _INTERRUPT
+    is_resume = (ra.ev_event[ch] == _DOSE) & (ra.ev_detail[ch] == resume_code)
+    is_red = (ra.ev_event[ch] == _DOSE) & ~is_resume
+    # change points: the line start (level 1, not interrupted), then each dose event of the line
+    row = np.concatenate([rows, ev_row[ch]])
+    time = np.concatenate([ra.start[rows], ra.ev_time[ch]])
+    order_tie = np.concatenate([np.zeros(rows.size, np.int64), np.ones(ch.size, np.int64)])
+    red = np.concatenate([np.ones(rows.size), np.where(is_red, ra.ev_value[ch], np.nan)])
+    off = np.concatenate([np.zeros(rows.size), np.where(is_int, 1.0, np.where(is_resume, 0.0, np.nan))])
+    o = np.lexsort((np.arange(row.size), order_tie, time, row))
+    row, time, red, off = row[o], time[o], red[o], off[o]
+    # forward fill within a line: every line's first point (its start) is valid, so a global
+    # "last valid index" never reaches into the previous line
+    idx = np.arange(row.size)
+    red = red[np.maximum.accumulate(np.where(np.isnan(red), 0, idx))]
+    off = off[np.maximum.accumulate(np.where(np.isnan(off), 0, idx))]
+    treat_end = ra.start[row] + ra.on_treatment[row]
+    same_next = np.append(row[1:] == row[:-1], False)
+    t1 = np.minimum(np.where(same_next, np.append(time[1:], 0.0), treat_end), treat_end)
+    lvl = np.where(scale[row], red * (1.0 - off), 1.0)
+    acc.flow(owner[row], np.minimum(time, horizon), np.minimum(t1, horizon), cost[row] * lvl)
 
 
-def line_costs(lines: pd.DataFrame, events: pd.DataFrame, spec: EconomicsSpec, annual: float,
-               imaging_interval_months: float, horizon: float | None = None) -> pd.DataFrame:
-    """Costs per line (rows aligned with ``lines``): drug, administration, monitoring, ae, bsc.
+def cost_accruals(ra: RunArrays, spec: EconomicsSpec, imaging_interval_months: float,
+                  per_line: bool = False) -> dict[str, Accruals]:
+    """Costs by category (:data:`COST_CATEGORIES`) as accruals (module docstring).
 
-    ``annual`` is the annual discount rate for costs (0 = undiscounted).
+    ``per_line=True`` attributes line-level costs (drug, administration, monitoring, bsc) to
+    line rows instead of patients (``ae`` and ``end_of_life`` stay per patient).
     """
-    H = spec.horizon_months if horizon is None else horizon
-    drug = _drug_table(lines, spec)
-    start = lines["start"].to_numpy(float)
-    end = lines["end"].to_numpy(float)
-    tot = lines["on_treatment_months"].to_numpy(float)
+    H = spec.horizon_months
+    owner = np.arange(ra.line.size) if per_line else ra.line_patient
+    n_owner = ra.line.size if per_line else ra.n
+    acc = {c: Accruals(n_owner if c in ("drug", "administration", "monitoring", "bsc") else ra.n)
+           for c in COST_CATEGORIES}
+    tab = drug_table(ra.therapy_names, ra.therapy, spec)
+    th = ra.therapy
+    start, end, tot = ra.start, ra.end, ra.on_treatment
     treat_end = start + tot
     s_h, te_h, e_h = (np.minimum(x, H) for x in (start, treat_end, end))
-    rdi = np.nan_to_num(lines["dose_intensity"].to_numpy(float), nan=1.0)
-    sched = drug["schedule"].to_numpy(str)
 
     # drug + administration
-    c_drug = _daily_drug_cost(lines, drug, events, annual, H)
-    on_t = interval_factor(s_h, te_h, annual)
-    daily = sched == "daily"
-    c_admin = np.where(daily, drug["administration_cost"].to_numpy(float) * on_t, 0.0)
-    cyc = (sched == "cycle") & (tot > 0)
-    if cyc.any():
-        h = drug["interval_months"].to_numpy(float)
-        with np.errstate(invalid="ignore"):
-            n = np.ceil(tot / h - 1e-9)
-            n = np.minimum(n, drug["max_administrations"].to_numpy(float))
-            n_h = np.where(start <= H, np.floor((H - start) / h + 1e-12) + 1.0, 0.0)  # administrations at t <= H
-            n = np.minimum(n, n_h)
-        n = np.where(cyc, np.nan_to_num(n, nan=0.0), 0.0)
-        ser = series_factor(start, np.where(cyc, h, 1.0), n, annual)
-        scale = np.where(drug["scale"].to_numpy(bool), rdi, 1.0)
-        c_drug = c_drug + np.where(cyc, drug["price_per_administration"].to_numpy(float) * scale * ser, 0.0)
-        c_admin = c_admin + np.where(cyc, drug["administration_cost"].to_numpy(float) * ser, 0.0)
+    daily = tab["daily"][th] & (tot > 0)
+    rows = np.flatnonzero(daily)
+    _daily_drug_flows(ra, rows, owner, tab["cost_per_month"][th], tab["scale"][th], H, acc["drug"])
+    acc["administration"].flow(owner[rows], s_h[rows], te_h[rows], tab["admin_cost"][th[rows]])
+    cyc = np.flatnonzero(tab["cycle"][th] & (tot > 0))
+    if cyc.size:
+        h = tab["interval"][th[cyc]]
+        s = start[cyc]
+        n = np.minimum(np.ceil(tot[cyc] / h - 1e-9), tab["max_admin"][th[cyc]])
+        n_h = np.where(s <= H, np.floor((H - s) / h + 1e-12) + 1.0, 0.0)     # administrations at t <= H
+        n = np.minimum(n, n_h)
+        rdi = np.nan_to_num(ra.dose_intensity[cyc], nan=1.0)
+        scale = np.where(tab["scale"][th[cyc]], rdi, 1.0)
+        acc["drug"].series(owner[cyc], s, h, n, tab["price"][th[cyc]] * scale)
+        acc["administration"].series(owner[cyc], s, h, n, tab["admin_cost"][th[cyc]])
 
     # monitoring: scans at start + k dt (k = 1..n_scans, t <= H) + labs while on active treatment
     dt = float(imaging_interval_months)
-    n_scans = lines["n_scans"].to_numpy(float)
-    n_scans_h = np.minimum(n_scans, np.where(start <= H, np.floor((H - start) / dt + 1e-12), 0.0))
-    c_mon = spec.scan_cost * series_factor(start + dt, np.full_like(start, dt), n_scans_h, annual)
-    c_mon = c_mon + spec.labs_per_month * on_t
+    n_scans_h = np.minimum(ra.n_scans, np.where(start <= H, np.floor((H - start) / dt + 1e-12), 0.0))
+    acc["monitoring"].series(owner, start + dt, dt, n_scans_h, spec.scan_cost)
+    acc["monitoring"].flow(owner, s_h, te_h, spec.labs_per_month)
 
     # best supportive care on terminal lines
-    terminal = lines["pfs_true"].isna().to_numpy()
-    c_bsc = np.where(terminal, spec.bsc_per_month * interval_factor(s_h, e_h, annual), 0.0)
+    term = np.flatnonzero(np.isnan(ra.pfs_true))
+    acc["bsc"].flow(owner[term], s_h[term], e_h[term], spec.bsc_per_month)
 
-    out = lines[KEYS + ["line"]].copy()
-    out["cost_drug"], out["cost_administration"], out["cost_monitoring"], out["cost_bsc"] = c_drug, c_admin, c_mon, c_bsc
-    return out
-
-
-def ae_costs(events: pd.DataFrame, spec: EconomicsSpec, annual: float, horizon: float | None = None) -> pd.Series:
-    """One-off AE management costs per (strategy, patient_id), discounted to onset."""
-    H = spec.horizon_months if horizon is None else horizon
-    ae = events[(events["event"] == "adverse_event") & (events["time"] <= H)]
-    unit = ae["detail"].map(lambda a: spec.ae_cost(str(a))).to_numpy(float)
-    val = unit * point_factor(ae["time"].to_numpy(float), annual)
-    return pd.Series(val, index=pd.MultiIndex.from_frame(ae[KEYS])).groupby(level=KEYS).sum()
-
-
-def patient_costs(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, spec: EconomicsSpec,
-                  annual: float, imaging_interval_months: float | None = None) -> pd.DataFrame:
-    """Costs by category and in total per patient x strategy (rows and order of ``patients``).
-
-    Returns columns ``cost_<category>`` for :data:`COST_CATEGORIES` and ``cost_total``.
-    """
-    H = spec.horizon_months
-    dt = infer_imaging_interval(lines) if imaging_interval_months is None else imaging_interval_months
-    idx = pd.MultiIndex.from_frame(patients[KEYS])
-    lc = line_costs(lines, events, spec, annual, dt, H)
-    per = lc.groupby(KEYS)[["cost_drug", "cost_administration", "cost_monitoring", "cost_bsc"]].sum()
-    out = per.reindex(idx, fill_value=0.0)
-    out["cost_ae"] = ae_costs(events, spec, annual, H).reindex(idx, fill_value=0.0).to_numpy()
-    os_t = patients["os_months"].to_numpy(float)
-    eol = patients["death"].to_numpy(bool) & (patients["death_cause"].to_numpy(str) == "disease") & (os_t <= H)
-    out["cost_end_of_life"] = np.where(eol, spec.end_of_life * point_factor(os_t, annual), 0.0)
-    out = out[[f"cost_{c}" for c in COST_CATEGORIES]]
-    out["cost_total"] = out.sum(axis=1)
-    return out.reset_index(drop=True)
+    # one-off AE management at onset, end of life at disease death
+    ae = np.flatnonzero((ra.ev_event == _AE) & (ra.ev_time <= H))
+    unit = np.array([spec.ae_cost(str(a)) for a in ra.detail_names], dtype=float) if ra.detail_names else np.zeros(0)
+    acc["ae"].one_off(ra.ev_patient[ae], ra.ev_time[ae], unit[ra.ev_detail[ae]] if ae.size else np.zeros(0))
+    eol = np.flatnonzero(ra.disease_death & (ra.os_months <= H))
+    acc["end_of_life"].one_off(eol, ra.os_months[eol], spec.end_of_life)
+    return acc

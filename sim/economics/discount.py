@@ -66,3 +66,45 @@ def series_factor(t0, step, n, annual: float) -> np.ndarray:
         ratio = np.expm1(-r * step * n) / np.expm1(-r * step)
     ratio = np.where(step > 0, ratio, n)
     return np.exp(-r * t0) * np.where(n > 0, ratio, 0.0)
+
+
+class Accruals:
+    """Money or health accruing to patients, kept undiscounted and valued at any rate.
+
+    Three kinds of accrual, each with the patient row it belongs to:
+
+    * a **flow** of ``rate`` per month over ``[a, b]`` -> ``rate * interval_factor(a, b)``;
+    * a **one-off** ``amount`` at ``t`` -> ``amount * point_factor(t)``;
+    * a **series** of ``n`` one-offs ``amount`` at ``t0, t0 + step, ...`` -> ``amount * series_factor``.
+
+    :meth:`value` sums them per patient at an annual discount rate (0: undiscounted), so the
+    structure of a run (segments, schedules, events) is worked out once for every rate.
+    """
+
+    def __init__(self, n: int):
+        self.n = n
+        self._flows, self._points, self._series = [], [], []
+
+    def flow(self, patient, a, b, rate) -> None:
+        self._flows.append(tuple(np.broadcast_arrays(np.asarray(patient), np.asarray(a, float),
+                                                     np.asarray(b, float), np.asarray(rate, float))))
+
+    def one_off(self, patient, t, amount) -> None:
+        self._points.append(tuple(np.broadcast_arrays(np.asarray(patient), np.asarray(t, float),
+                                                      np.asarray(amount, float))))
+
+    def series(self, patient, t0, step, n, amount) -> None:
+        self._series.append(tuple(np.broadcast_arrays(np.asarray(patient), np.asarray(t0, float),
+                                                      np.asarray(step, float), np.asarray(n, float),
+                                                      np.asarray(amount, float))))
+
+    def value(self, annual: float) -> np.ndarray:
+        """Per-patient total (length ``n``) discounted at the annual rate ``annual``."""
+        out = np.zeros(self.n)
+        for p, a, b, rate in self._flows:
+            out += np.bincount(p.ravel(), (rate * interval_factor(a, b, annual)).ravel(), minlength=self.n)
+        for p, t, amount in self._points:
+            out += np.bincount(p.ravel(), (amount * point_factor(t, annual)).ravel(), minlength=self.n)
+        for p, t0, step, n, amount in self._series:
+            out += np.bincount(p.ravel(), (amount * series_factor(t0, step, n, annual)).ravel(), minlength=self.n)
+        return out

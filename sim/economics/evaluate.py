@@ -13,22 +13,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.economics.costs import COST_CATEGORIES, patient_costs
-from sim.economics.qalys import patient_effects
+from sim.economics.costs import COST_CATEGORIES, cost_accruals, infer_imaging_interval
+from sim.economics.qalys import effect_accruals
+from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
 from sim.errors import UserError
+from sim.events import EVENT_CODE
 
 KEYS = ["strategy", "patient_id"]
 EFFECT_COLUMNS = ("ly", "pf_ly", "pd_ly", "qaly_pf", "qaly_pd", "qaly_ae_loss", "qaly")
 COST_COLUMNS = tuple(f"cost_{c}" for c in COST_CATEGORIES) + ("cost_total",)
 #: outcome columns of the per-patient table, undiscounted; each also has a ``_disc`` twin
 MEASURES = EFFECT_COLUMNS + COST_COLUMNS
-
-
-def _require(df: pd.DataFrame, name: str, cols) -> None:
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise UserError(f"{name} table lacks columns {missing}")
 
 
 def evaluate(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, spec: EconomicsSpec,
@@ -50,23 +46,34 @@ def evaluate(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, 
         One row per row of ``patients`` (same order): ``strategy, patient_id, n_ae`` and for each
         ``m`` in :data:`MEASURES` the columns ``m`` (undiscounted) and ``m_disc`` (discounted).
     """
-    _require(patients, "patients", KEYS + ["os_months", "death", "death_cause"])
-    _require(lines, "lines", KEYS + ["line", "therapy", "start", "end", "reason", "pfs_true", "progression_true",
-                                     "progression_detected", "on_treatment_months", "dose_intensity", "n_scans"])
-    _require(events, "events", KEYS + ["time", "line", "event", "detail", "value"])
     patients = patients.reset_index(drop=True)
+    dt = infer_imaging_interval(lines) if imaging_interval_months is None else imaging_interval_months
+    ra = RunArrays.from_frames(patients, lines, events)
     cols = {k: patients[k].to_numpy() for k in KEYS}
-    n_ae = events[events["event"] == "adverse_event"].groupby(KEYS).size()
-    cols["n_ae"] = n_ae.reindex(pd.MultiIndex.from_frame(patients[KEYS]), fill_value=0).to_numpy()
-    eff0 = patient_effects(patients, lines, events, spec, 0.0)
-    effd = patient_effects(patients, lines, events, spec, spec.discount_effects)
-    c0 = patient_costs(patients, lines, events, spec, 0.0, imaging_interval_months)
-    cd = patient_costs(patients, lines, events, spec, spec.discount_costs, imaging_interval_months)
-    for m in EFFECT_COLUMNS:
-        cols[m], cols[f"{m}_disc"] = eff0[m].to_numpy(), effd[m].to_numpy()
-    for m in COST_COLUMNS:
-        cols[m], cols[f"{m}_disc"] = c0[m].to_numpy(), cd[m].to_numpy()
-    return pd.DataFrame(cols)
+    cols.update(evaluate_arrays(ra, spec, dt))
+    return pd.DataFrame(cols, copy=False)
+
+
+def evaluate_arrays(ra: RunArrays, spec: EconomicsSpec, imaging_interval_months: float) -> dict[str, np.ndarray]:
+    """The outcome columns of :func:`evaluate` (``n_ae`` and every measure, undiscounted and
+    ``_disc``) as arrays over the patient rows of ``ra``. Accruals are built once and valued at
+    0 and at the spec's discount rates (costs and effects may differ)."""
+    cols = {"n_ae": np.bincount(ra.ev_patient[ra.ev_event == EVENT_CODE["adverse_event"]], minlength=ra.n)}
+    eff = effect_accruals(ra, spec)
+    cost = cost_accruals(ra, spec, imaging_interval_months)
+    for suffix, r_eff, r_cost in (("", 0.0, 0.0), ("_disc", spec.discount_effects, spec.discount_costs)):
+        for m in ("ly", "pf_ly", "pd_ly", "qaly_ae_loss"):
+            cols[m + suffix] = eff[m].value(r_eff)
+        cols["qaly_pf" + suffix] = spec.utility_pf * cols["pf_ly" + suffix]
+        cols["qaly_pd" + suffix] = spec.utility_pd * cols["pd_ly" + suffix]
+        cols["qaly" + suffix] = cols["qaly_pf" + suffix] + cols["qaly_pd" + suffix] - cols["qaly_ae_loss" + suffix]
+        total = np.zeros(ra.n)
+        for c in COST_CATEGORIES:
+            cols[f"cost_{c}{suffix}"] = cost[c].value(r_cost)
+            total = total + cols[f"cost_{c}{suffix}"]
+        cols["cost_total" + suffix] = total
+    order = ["n_ae"] + [f"{m}{s}" for m in MEASURES for s in ("", "_disc")]
+    return {c: cols[c] for c in order}
 
 
 def outcome_columns(per_patient: pd.DataFrame) -> list[str]:

@@ -40,8 +40,8 @@ from sim.errors import UserError, check
 
 SAMPLE_COLUMNS = ["sample", "strategy", "cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted",
                   "ly_undiscounted"]
-#: (patients, lines, events, economics spec, model) -> per-strategy means with the columns of SUMMARY_SOURCES
-Evaluator = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, object, object], pd.DataFrame]
+#: (run arrays, economics spec, model) -> per-strategy means with the columns of SUMMARY_SOURCES
+Evaluator = Callable[[object, object, object], pd.DataFrame]
 
 
 # --------------------------------------------------------------------------- config
@@ -183,46 +183,36 @@ SUMMARY_SOURCES = {"cost": "cost_total_disc", "qaly": "qaly_disc", "ly": "ly_dis
                    "cost_undiscounted": "cost_total", "qaly_undiscounted": "qaly", "ly_undiscounted": "ly"}
 
 
-def default_evaluator(patients, lines, events, spec, model) -> pd.DataFrame:
-    """Per-strategy means of discounted and undiscounted costs, QALYs and LYs of one sample:
-    :func:`sim.economics.evaluate.evaluate` (scan costs timed on the model's imaging interval),
-    then :func:`means_from_per_patient`."""
-    from sim.economics.evaluate import evaluate
+def default_evaluator(ra, spec, model) -> pd.DataFrame:
+    """Per-strategy means of discounted and undiscounted costs, QALYs and LYs of one sample
+    (:data:`SUMMARY_SOURCES`): :func:`sim.economics.evaluate.evaluate_arrays` on the sample's
+    :class:`~sim.economics.records.RunArrays` (scan costs timed on the model's imaging interval),
+    averaged over each strategy's patients."""
+    from sim.economics.evaluate import evaluate_arrays
 
-    per = evaluate(patients, lines, events, spec, imaging_interval_months=model.rules.imaging_interval_months)
-    return means_from_per_patient(per)
-
-
-def means_from_per_patient(per: pd.DataFrame) -> pd.DataFrame:
-    """Per-strategy means of the per-patient economics table.
-
-    ``cost, qaly, ly`` are the discounted means (``cost_total_disc, qaly_disc, ly_disc``) and
-    ``*_undiscounted`` the undiscounted ones (``cost_total, qaly, ly``), see :data:`SUMMARY_SOURCES`.
-    """
-    missing = [c for c in SUMMARY_SOURCES.values() if c not in per.columns]
-    if missing:
-        raise UserError(f"economics output lacks columns {missing}; has {list(per.columns)}")
-    out = pd.DataFrame({"strategy": per["strategy"].astype(str).to_numpy()})
+    per = evaluate_arrays(ra, spec, model.rules.imaging_interval_months)
+    n = np.bincount(ra.strategy, minlength=len(ra.strategy_names))
+    out = {"strategy": list(ra.strategy_names)}
     for k, c in SUMMARY_SOURCES.items():
-        out[k] = per[c].to_numpy(float)
-    return out.groupby("strategy", sort=False).mean().reset_index()
+        out[k] = np.bincount(ra.strategy, per[c], minlength=len(n)) / n
+    return pd.DataFrame(out)
 
 
 # --------------------------------------------------------------------------- one sample
 def simulate_sample(model, s: int):
-    """(patients, lines, events) of ``model`` with the random streams of PSA sample ``s``.
+    """The event records of ``model`` with the random streams of PSA sample ``s``, as
+    :class:`~sim.economics.records.RunArrays` (no frames are built on the vectorised path).
 
     ``simulate(..., sample=s)`` keys every stream by (master seed, name, ``s``): every
     strategy meets the same streams within the sample (common random numbers), and sample
     ``s`` is the same whatever else is run. Sample 0 uses the base-case streams. The model's
     executor (``engine``, ``chunk_size``) runs it; both executors give the same pathways."""
+    from sim.economics.records import RunArrays
     from sim.executors import simulate
 
     rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable, model.seed,
                    engine=model.engine, chunk_size=model.chunk_size, sample=s)
-    patients, lines, events = rec.frames()
-    patients = patients.merge(model.cohort, on="patient_id", how="left")
-    return patients, lines, events
+    return RunArrays.from_records(rec)
 
 
 class SampleRunner:
@@ -250,9 +240,7 @@ class SampleRunner:
         plain = self._overrider.apply(ov)
         model = build_model(plain, cohort=self._cohort)
         spec = economics_spec(plain)
-        patients, lines, events = simulate_sample(model, s)
-        m = self.evaluator(patients, lines, events, spec, model)
-        del patients, lines, events
+        m = self.evaluator(simulate_sample(model, s), spec, model)
         m = m.set_index("strategy").reindex(list(model.strategies)).reset_index()
         m.insert(0, "sample", s)
         for p, v in ov.items():

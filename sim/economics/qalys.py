@@ -1,4 +1,4 @@
-"""Life-years and QALYs per patient x strategy from the lines and events tables (vectorised).
+"""Life-years and QALYs of a run (:class:`~sim.economics.records.RunArrays`) as accruals (vectorised).
 
 Health-state convention (the true disease state, not the observed one):
 
@@ -18,81 +18,63 @@ With utilities ``u_PF``, ``u_PD`` per year, AE decrements ``delta_a`` over the A
     QALY = [u_PF * sum_PF D(a, b) + u_PD * sum_PD D(a, b)
             - sum_AE delta_a * D(t_a, min(t_a + w_a, OS, H))] / 12
 
-with ``D(a, b) = integral_a^b exp(-r t) dt`` over segments clipped to ``[0, H]``.
+with ``D(a, b) = integral_a^b exp(-r t) dt`` over segments clipped to ``[0, H]``. Each term is an
+:class:`~sim.economics.discount.Accruals` (flows per patient), valued at any discount rate.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from sim.economics.discount import interval_factor
+from sim.economics.discount import Accruals
+from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
+from sim.events import EVENT_CODE
 from sim.units import MONTHS_PER_YEAR, weeks
 
-KEYS = ["strategy", "patient_id"]
+_AE = EVENT_CODE["adverse_event"]
 
 
-def state_segments(patients: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
-    """All lived time as segments ``(strategy, patient_id, a, b, progressed)`` covering ``[0, OS]``."""
-    li = lines.sort_values(KEYS + ["line"], kind="stable")
-    os_map = patients.set_index(KEYS)["os_months"]
-    os_l = os_map.reindex(pd.MultiIndex.from_frame(li[KEYS])).to_numpy(float)
-    start, end = li["start"].to_numpy(float), li["end"].to_numpy(float)
-    terminal = li["pfs_true"].isna().to_numpy()
-    prog = li["progression_true"].to_numpy(float)
+def state_segments(ra: RunArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All lived time as segments ``(patient row, a, b, progressed)`` covering ``[0, OS]``
+    (only segments with ``b > a``)."""
+    p, start, end = ra.line_patient, ra.start, ra.end
+    terminal = np.isnan(ra.pfs_true)
+    prog = ra.progression_true
     progressed_in_line = ~terminal & np.isfinite(prog) & (prog <= end)
     pf_end = np.where(terminal, start, np.where(progressed_in_line, prog, end))
-    g = li.groupby(KEYS, sort=False)
-    nxt = g["start"].shift(-1).to_numpy(float)
-    gap_end = np.where(np.isnan(nxt), os_l, nxt)
-    gap_pd = terminal | progressed_in_line
-    first = g.cumcount().to_numpy() == 0
-    keys = li[KEYS].reset_index(drop=True)
+    same_next = np.append(p[1:] == p[:-1], False)                  # lines are sorted by (patient, line)
+    gap_end = np.where(same_next, np.append(start[1:], 0.0), ra.os_months[p])
+    first = np.insert(p[1:] != p[:-1], 0, True) if p.size else np.zeros(0, bool)
+    no_lines = np.setdiff1d(np.arange(ra.n), p)
     parts = [
-        keys.assign(a=start, b=pf_end, progressed=False),                      # progression-free on line
-        keys.assign(a=pf_end, b=end, progressed=True),                         # lag / terminal line
-        keys.assign(a=end, b=gap_end, progressed=gap_pd),                      # holidays, tail
-        keys[first].assign(a=0.0, b=start[first], progressed=False),           # before the first line
+        (p, start, pf_end, np.zeros(p.size, bool)),                           # progression-free on line
+        (p, pf_end, end, np.ones(p.size, bool)),                              # lag / terminal line
+        (p, end, gap_end, terminal | progressed_in_line),                     # holidays, tail
+        (p[first], np.zeros(int(first.sum())), start[first], np.zeros(int(first.sum()), bool)),  # before line 1
+        (no_lines, np.zeros(no_lines.size), ra.os_months[no_lines], np.zeros(no_lines.size, bool)),
     ]
-    no_lines = patients.loc[~pd.MultiIndex.from_frame(patients[KEYS]).isin(pd.MultiIndex.from_frame(li[KEYS])), KEYS]
-    parts.append(no_lines.reset_index(drop=True).assign(a=0.0, b=patients.loc[no_lines.index, "os_months"].to_numpy(float),
-                                                          progressed=False))
-    seg = pd.concat(parts, ignore_index=True)
-    return seg[seg["b"] > seg["a"]].reset_index(drop=True)
+    seg = [np.concatenate(x) for x in zip(*parts)]
+    keep = seg[2] > seg[1]
+    return tuple(x[keep] for x in seg)
 
 
-def patient_effects(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, spec: EconomicsSpec,
-                    annual: float) -> pd.DataFrame:
-    """Life-years, PF / PD years, AE QALY loss and QALYs per patient x strategy (rows of ``patients``).
-
-    Columns: ``ly, pf_ly, pd_ly, qaly_pf, qaly_pd, qaly_ae_loss, qaly`` (years, discounted at
-    ``annual``; 0 = undiscounted).
-    """
+def effect_accruals(ra: RunArrays, spec: EconomicsSpec) -> dict[str, Accruals]:
+    """``ly``, ``pf_ly``, ``pd_ly`` (years lived, progression-free, progressed) and
+    ``qaly_ae_loss`` as accruals per patient (module docstring); ``qaly_pf = u_PF pf_ly`` and
+    ``qaly_pd = u_PD pd_ly`` follow by scaling."""
     H = spec.horizon_months
-    idx = pd.MultiIndex.from_frame(patients[KEYS])
-    os_t = patients["os_months"].to_numpy(float)
-    out = pd.DataFrame(index=range(len(patients)))
-    out["ly"] = interval_factor(0.0, np.minimum(os_t, H), annual) / MONTHS_PER_YEAR
-    seg = state_segments(patients, lines)
-    d = interval_factor(np.minimum(seg["a"].to_numpy(float), H), np.minimum(seg["b"].to_numpy(float), H), annual)
-    seg = seg.assign(d=d / MONTHS_PER_YEAR)
-    by = seg.groupby(KEYS + ["progressed"])["d"].sum().unstack("progressed")
-    by = by.reindex(columns=[False, True], fill_value=0.0).reindex(idx).fillna(0.0)
-    out["pf_ly"] = by[False].to_numpy()
-    out["pd_ly"] = by[True].to_numpy()
-    ae = events[events["event"] == "adverse_event"][KEYS + ["time", "detail", "value"]]
-    if len(ae):
-        os_ae = pd.Series(os_t, index=idx).reindex(pd.MultiIndex.from_frame(ae[KEYS])).to_numpy(float)
-        t = ae["time"].to_numpy(float)
-        stop = np.minimum(np.minimum(t + weeks(np.nan_to_num(ae["value"].to_numpy(float))), os_ae), H)
-        dec = ae["detail"].map(lambda a: spec.ae_decrement(str(a))).to_numpy(float)
-        loss = dec * interval_factor(np.minimum(t, H), stop, annual) / MONTHS_PER_YEAR
-        out["qaly_ae_loss"] = pd.Series(loss, index=pd.MultiIndex.from_frame(ae[KEYS])).groupby(level=KEYS).sum() \
-            .reindex(idx, fill_value=0.0).to_numpy()
-    else:
-        out["qaly_ae_loss"] = 0.0
-    out["qaly_pf"] = spec.utility_pf * out["pf_ly"]
-    out["qaly_pd"] = spec.utility_pd * out["pd_ly"]
-    out["qaly"] = out["qaly_pf"] + out["qaly_pd"] - out["qaly_ae_loss"]
-    return out
+    acc = {c: Accruals(ra.n) for c in ("ly", "pf_ly", "pd_ly", "qaly_ae_loss")}
+    per_year = 1.0 / MONTHS_PER_YEAR
+    acc["ly"].flow(np.arange(ra.n), 0.0, np.minimum(ra.os_months, H), per_year)
+    p, a, b, progressed = state_segments(ra)
+    a, b = np.minimum(a, H), np.minimum(b, H)
+    acc["pf_ly"].flow(p[~progressed], a[~progressed], b[~progressed], per_year)
+    acc["pd_ly"].flow(p[progressed], a[progressed], b[progressed], per_year)
+    ae = np.flatnonzero(ra.ev_event == _AE)
+    if ae.size:
+        pe, t = ra.ev_patient[ae], ra.ev_time[ae]
+        stop = np.minimum(np.minimum(t + weeks(np.nan_to_num(ra.ev_value[ae])), ra.os_months[pe]), H)
+        dec = np.array([spec.ae_decrement(str(x)) for x in ra.detail_names], dtype=float)[ra.ev_detail[ae]]
+        acc["qaly_ae_loss"].flow(pe, np.minimum(t, H), stop, dec * per_year)
+    return acc
