@@ -25,6 +25,7 @@ executor handles every patient in one pass over the positions.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,6 +129,10 @@ class Pathways:
         self.prog2 = np.full(n, math.inf)
         self.history = History(n, pat.prior)
 
+    def copy(self) -> "Pathways":
+        """An independent copy (arrays and history copied)."""
+        return copy.deepcopy(self)
+
 
 @dataclass
 class Gate:
@@ -139,7 +144,8 @@ class Gate:
     detail: np.ndarray
 
 
-def gate(strategy: Strategy, therapy: Therapy, pat: Patients, rows: np.ndarray, st: Pathways, draws) -> Gate:
+def gate(strategy: Strategy, therapy: Therapy, pat: Patients, rows: np.ndarray, st: Pathways, draws,
+         terminal_pos: int | None = None) -> Gate:
     """Whether the patients ``rows`` at a non-terminal position receive ``therapy`` now.
 
     In order: the cap ``max_active_lines`` sends them to the terminal line (no event); an
@@ -148,9 +154,11 @@ def gate(strategy: Strategy, therapy: Therapy, pat: Patients, rows: np.ndarray, 
     false; an eligible patient declines with probability ``1 - uptake`` (``u >= uptake``,
     stream ``uptake`` at slot = lines given; event ``line_skipped`` ``<therapy>:not_taken``)
     and moves to the next position. Positions of patients not going are updated in ``st``.
+    ``terminal_pos`` is the position a jump to the terminal line goes to (default: the
+    strategy's last position).
     """
     m = rows.size
-    term = strategy.terminal_index
+    term = strategy.terminal_index if terminal_pos is None else terminal_pos
     pos = st.pos[rows]
     capped = np.zeros(m, bool)
     if strategy.max_active_lines is not None:
@@ -215,10 +223,12 @@ def holiday(strategy: Strategy, therapy: Therapy, terminal: Therapy, pat: Patien
     return Holiday(now, hol, stop, ends, died, cause)
 
 
-def after_line(strategy: Strategy, therapy: Therapy, rows: np.ndarray, st: Pathways, lb: LineBatch) -> None:
+def after_line(strategy: Strategy, therapy: Therapy, rows: np.ndarray, st: Pathways, lb: LineBatch,
+               terminal_pos: int | None = None) -> None:
     """Book the resolved line ``lb`` of the patients ``rows``: progressions, the end of the
     pathway (death, horizon, or the terminal line), history, active-line count and the next
-    position (the terminal line after a toxicity stop if ``after_toxicity`` is terminal)."""
+    position (the terminal line -- position ``terminal_pos``, default the strategy's last -- after a
+    toxicity stop if ``after_toxicity`` is terminal)."""
     terminal = therapy.kind == "terminal"
     st.line[rows] = lb.line
     st.now[rows] = lb.end
@@ -242,7 +252,7 @@ def after_line(strategy: Strategy, therapy: Therapy, rows: np.ndarray, st: Pathw
         st.active[r] += therapy.kind == "active"
         nxt = st.pos[r] + 1
         if strategy.after_toxicity == "terminal":
-            nxt = np.where(reason == TOXICITY, strategy.terminal_index, nxt)
+            nxt = np.where(reason == TOXICITY, strategy.terminal_index if terminal_pos is None else terminal_pos, nxt)
         st.pos[r] = nxt
 
 

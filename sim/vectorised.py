@@ -87,61 +87,105 @@ class FrameRecords:
         return self.frames()[2]
 
 
-def _run_strategy(si: int, strategy: Strategy, therapies, rules, pat, draws, order, buf_p, buf_l, buf_e) -> None:
-    """Every pathway of the chunk ``pat`` under ``strategy`` (index ``si``); ``order`` is the
-    output rank of each chunk patient (by patient id)."""
-    st = Pathways(pat)
-    terminal = therapies[strategy.lines[-1]]
+#: position of a jump to the terminal line while strategies of different lengths share a state
+_TERMINAL = 1 << 30
+
+
+def _share_key(strategy: Strategy, i: int) -> tuple:
+    """Strategies with equal keys at position ``i`` give every patient the same pathway up to
+    and including position ``i``: same lines so far, same rules, same terminal therapy (the
+    holiday death hazard); whether position ``i`` is the terminal one is part of the key."""
+    return (strategy.lines[:i + 1], i == strategy.terminal_index, strategy.lines[-1], strategy.skip_ineligible,
+            strategy.after_toxicity, strategy.max_active_lines, tuple(sorted(strategy.holiday_months.items())),
+            tuple(sorted(strategy.uptake.items())))
+
+
+def _run_tree(members: list, i: int, st: Pathways, therapies, rules, pat, draws, order, bufs) -> None:
+    """Positions ``i, i+1, ...`` of the strategies ``members`` (``(rank, strategy)`` pairs) that
+    share their pathways up to position ``i - 1``, from the common state ``st``.
+
+    Members are grouped by :func:`_share_key` at ``i``; each group continues from its own copy
+    of the state (the last group takes ``st`` itself), so a common prefix of lines is simulated
+    once, and its records are written once per member strategy. Patients sent to the terminal
+    line while members of different lengths share the state wait at position :data:`_TERMINAL`.
+    """
+    groups: dict[tuple, list] = {}
+    for si, s in members:
+        groups.setdefault(_share_key(s, i), []).append((si, s))
+    for g, grp in enumerate(groups.values()):
+        state = st if g == len(groups) - 1 else st.copy()
+        strategy = grp[0][1]
+        last = i == strategy.terminal_index
+        if last:
+            state.pos[state.pos == _TERMINAL] = i
+        terminal = i if last else (strategy.terminal_index if len(grp) == 1 else _TERMINAL)
+        if len(grp) == 1 and not last:
+            state.pos[state.pos == _TERMINAL] = strategy.terminal_index
+        _step(grp, i, state, terminal, therapies, rules, pat, draws, order, bufs)
+        if last:
+            out = outcomes(state, rules.horizon_months)
+            for si, _ in grp:
+                bufs[0].add(patient_id=pat.patient_id, rank=np.full(pat.n, si), key=_key(si, order, 0), **out)
+        else:
+            _run_tree(grp, i + 1, state, therapies, rules, pat, draws, order, bufs)
+
+
+def _step(grp: list, i: int, st: Pathways, terminal: int, therapies, rules, pat, draws, order, bufs) -> None:
+    """Position ``i`` for every patient of the chunk still at it, under the equivalent
+    strategies ``grp``; its records are added once per strategy of ``grp``."""
+    buf_l, buf_e = bufs[1], bufs[2]
+    strategy = grp[0][1]
     horizon = rules.horizon_months
     pid = pat.patient_id
-    for i, name in enumerate(strategy.lines):
-        rows = np.flatnonzero((st.pos == i) & ~st.done)
-        if rows.size == 0:
-            continue
-        th = therapies[name]
-        if th.kind != "terminal":
-            g = gate(strategy, th, pat, rows, st, draws)
-            if g.skip.any():
-                r = rows[g.skip]
+    ranks = [si for si, _ in grp]
+    rows = np.flatnonzero((st.pos == i) & ~st.done)
+    if rows.size == 0:
+        return
+    th = therapies[strategy.lines[i]]
+    if th.kind != "terminal":
+        g = gate(strategy, th, pat, rows, st, draws, terminal)
+        if g.skip.any():
+            r = rows[g.skip]
+            for si in ranks:
                 buf_e.add(pid=pid[r], time=st.now[r], line=st.line[r], code=np.full(r.size, EVENT_CODE["line_skipped"]),
                           detail=g.detail[g.skip], value=np.full(r.size, np.nan), rank=np.full(r.size, si),
                           key=_key(si, order[r], i * _SEQ))
-            rows = rows[g.go]
-            if rows.size == 0:
-                continue
-            line_before = st.line[rows]
-            h = holiday(strategy, th, terminal, pat, rows, st, draws, horizon)
-            if h is not None:
-                m = rows.size
+        rows = rows[g.go]
+        if rows.size == 0:
+            return
+        line_before = st.line[rows]
+        h = holiday(strategy, th, therapies[strategy.lines[-1]], pat, rows, st, draws, horizon)
+        if h is not None:
+            m = rows.size
+            cause_code = np.array([0, VOCAB.code("disease"), VOCAB.code("other")])[h.cause]
+            shown = h.died | ~h.ends
+            for si in ranks:
                 buf_e.add(pid=pid[rows], time=h.start, line=line_before, code=np.full(m, EVENT_CODE["holiday_start"]),
                           detail=np.full(m, VOCAB.code(th.name)), value=np.full(m, h.months),
                           rank=np.full(m, si), key=_key(si, order[rows], i * _SEQ + 1))
-                cause_code = np.array([0, VOCAB.code("disease"), VOCAB.code("other")])[h.cause]
-                shown = h.died | ~h.ends
                 buf_e.add(pid=pid[rows][shown], time=h.stop[shown], line=line_before[shown],
                           code=np.where(h.died, EVENT_CODE["death"], EVENT_CODE["holiday_end"])[shown],
                           detail=np.where(h.died, cause_code, VOCAB.code(th.name))[shown],
                           value=np.where(h.died, np.nan, h.months)[shown],
                           rank=np.full(int(shown.sum()), si), key=_key(si, order[rows][shown], i * _SEQ + 2))
-                rows = rows[~h.ends]
-                if rows.size == 0:
-                    continue
-        line = st.line[rows] + 1
-        u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
-        lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
-        m = rows.size
+            rows = rows[~h.ends]
+            if rows.size == 0:
+                return
+    line = st.line[rows] + 1
+    u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
+    lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
+    m = rows.size
+    rr = lb.ev_row
+    for si in ranks:
         buf_l.add(line=line, therapy=np.full(m, VOCAB.code(th.name)), start=lb.start, end=lb.end, reason=lb.reason,
                   pfs_true=lb.pfs_true, progression_true=lb.progression_true,
                   progression_detected=lb.progression_detected, pfs_months=lb.pfs_months,
                   on_treatment_months=lb.on_treatment_months, dose_intensity=lb.dose_intensity,
                   response=lb.response, n_ae=lb.n_ae, ae_types=lb.ae_types, n_scans=lb.n_scans,
                   time_ratio=lb.time_ratio, patient_id=pid[rows], rank=np.full(m, si), key=_key(si, order[rows], line))
-        rr = lb.ev_row
         buf_e.add(pid=pid[rows][rr], time=lb.ev_time, line=line[rr], code=lb.ev_code, detail=lb.ev_detail,
                   value=lb.ev_value, rank=np.full(rr.size, si), key=_key(si, order[rows][rr], i * _SEQ + 3 + lb.ev_pos))
-        after_line(strategy, th, rows, st, lb)
-    out = outcomes(st, horizon)
-    buf_p.add(patient_id=pid, rank=np.full(pat.n, si), key=_key(si, order, 0), **out)
+    after_line(strategy, th, rows, st, lb, terminal)
 
 
 def _key(rank: int, order, seq) -> np.ndarray:
@@ -169,11 +213,12 @@ def simulate_vectorised(cohort: pd.DataFrame, strategies: Mapping[str, Strategy]
     ids = cohort["patient_id"].to_numpy(np.int64)
     rank_of = np.empty(n, np.int64)
     rank_of[np.argsort(ids, kind="stable")] = np.arange(n)
+    members = list(enumerate(strategies.values()))
     for a in range(0, n, chunk_size):
         chunk = cohort.iloc[a:a + chunk_size]
         pat, draws = prepare_chunk(chunk, rules, lifetable, seed, sample)
-        for si, strategy in enumerate(strategies.values()):
-            _run_strategy(si, strategy, therapies, rules, pat, draws, rank_of[a:a + chunk_size], buf_p, buf_l, buf_e)
+        _run_tree(members, 0, Pathways(pat), therapies, rules, pat, draws, rank_of[a:a + chunk_size],
+                  (buf_p, buf_l, buf_e))
         if progress is not None:
             progress(pat.n)
     return FrameRecords(buf_p.arrays(), buf_l.arrays(), buf_e.arrays(), names)
