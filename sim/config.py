@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping, whole
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
 from sim.strategies import Strategy, build_strategies
@@ -55,18 +55,6 @@ def _required(m: Mapping, group: str, name: str):
     return m[name]
 
 
-def _mapping(key: str, v, allow_none: bool = False) -> Mapping:
-    if allow_none and v is None:
-        return {}
-    check(isinstance(v, Mapping), key, v, "must be a mapping")
-    return v
-
-
-def _whole(key: str, v, lo: int) -> int:
-    check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, key, v, f"must be a whole number >= {lo}")
-    return int(v)
-
-
 def build_rules(m: Mapping) -> ModelRules:
     """:class:`ModelRules` from the ``model`` group.
 
@@ -75,7 +63,7 @@ def build_rules(m: Mapping) -> ModelRules:
     and every ``covariate_reference`` prevalence in ``[0, 1]``; ``horizon_years > 0``.
     """
     ref = {}
-    for c, v in _mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
+    for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
@@ -92,7 +80,7 @@ def build_rules(m: Mapping) -> ModelRules:
 def build_lifetable(m: Mapping) -> LifeTable:
     """The background-mortality :class:`LifeTable` of ``model.background_mortality``
     (``table``: a file of ``data/lifetables/`` or an absolute path; ``max_age`` in (100, 130])."""
-    bm = _mapping("model.background_mortality", m.get("background_mortality"), allow_none=True)
+    bm = mapping("model.background_mortality", m.get("background_mortality"), allow_none=True)
     table = bm.get("table") or DEFAULT_TABLE
     check(isinstance(table, str), "model.background_mortality.table", table, "must be a file name")
     max_age = bm.get("max_age", 110)
@@ -110,14 +98,23 @@ def build_cohort(c: Mapping, seed: int) -> pd.DataFrame:
     return generate_cohort(CohortSpec.from_config(c), seed)
 
 
-def check_run_settings(c: Mapping) -> None:
-    """Top-level run settings every experiment kind uses: ``chunk_size`` (whole number >= 1)
-    and ``engine`` (one of :data:`sim.executors.ENGINES`), when present."""
-    if "chunk_size" in c:
-        _whole("chunk_size", c["chunk_size"], 1)
+#: patients per simulation chunk when the config has no ``chunk_size``
+DEFAULT_CHUNK_SIZE = 500
+
+
+def check_run_settings(c: Mapping) -> int:
+    """Validate the top-level run settings every experiment kind uses and return the chunk size.
+
+    ``chunk_size`` (whole number >= 1, default :data:`DEFAULT_CHUNK_SIZE`) and ``engine`` (one of
+    :data:`sim.executors.ENGINES`), when present. Every experiment kind calls this before it
+    simulates, so a wrongly typed setting is a :class:`UserError` naming it in every kind.
+    """
+    chunk = whole("chunk_size", c.get("chunk_size", DEFAULT_CHUNK_SIZE), 1)
     if "engine" in c:
         from sim.executors import ENGINES
-        check(c["engine"] in ENGINES, "engine", c["engine"], f"must be one of {list(ENGINES)}")
+        engine = c["engine"]
+        check(isinstance(engine, str) and engine in ENGINES, "engine", engine, f"must be one of {list(ENGINES)}")
+    return chunk
 
 
 def build_model(cfg) -> Model:

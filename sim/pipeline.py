@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.config import Model, build_model, to_container
+from sim.config import Model, build_model, check_run_settings, to_container
 from sim.engine import simulate
 from sim.outcomes import paired_differences, summarise
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
@@ -78,8 +78,6 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     Returns (folder, tables) with tables ``summary``, ``differences`` and, when the config has an
     ``economics`` group, ``economics_summary``, ``incremental`` and ``economics_differences``.
     """
-    from sim.errors import UserError
-
     t0 = time.perf_counter()
     model = build_model(cfg)
     plain = to_container(cfg)
@@ -88,9 +86,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
         for st in model.strategies.values():
             for th in st.lines:
                 spec.drug_for(th)               # every therapy given must have a drug entry (or null)
-    chunk = plain.get("chunk_size", 500)
-    if not (isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1):
-        raise UserError(f"chunk_size must be a whole number >= 1, got {chunk!r}")
+    chunk = check_run_settings(plain)
     t1 = time.perf_counter()
     patients, lines, events = simulate_model(model, chunk, plain["output"].get("progress", "auto"))
     t2 = time.perf_counter()
