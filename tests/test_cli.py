@@ -226,8 +226,9 @@ BAD = {
                                       ["'sex'", "row 3", "None", "cohort_bad.parquet"]),
     # wrong type in the PSA kind, an unknown therapy in a trial arm of the validation kind
     "wrong_type_in_psa": (lambda tmp: ["experiment=psa", "psa.workers=abc"], ["psa.workers", "'abc'"]),
-    "unknown_arm_therapy_in_validation": (lambda tmp: ["experiment=validation", "trials.e2211.arms.captem.lines=[x,bsc]"],
-                                          ["trials.e2211.arms.captem.lines[0]", "'x'"]),
+    "unknown_arm_therapy_in_validation": (
+        lambda tmp: ["experiment=validation", "trials.e2211.arms.captem.lines=[x,bsc]"],
+        ["trials.e2211.arms.captem.lines[0]", "'x'"]),
 }
 
 

@@ -137,7 +137,8 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
           "must be a number >= 0")
     ev = mapping("psa.evppi", p.get("evppi"), allow_none=True)
     method = ev.get("method", "auto")
-    check(isinstance(method, str) and method in ("auto", "gam", "gp"), "psa.evppi.method", method, "must be one of ['auto', 'gam', 'gp']")
+    check(isinstance(method, str) and method in ("auto", "gam", "gp"), "psa.evppi.method", method,
+          "must be one of ['auto', 'gam', 'gp']")
     workers = p.get("workers", 1)
     if workers == "auto":
         workers = max(1, min(os.cpu_count() or 1, 8))

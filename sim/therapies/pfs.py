@@ -31,7 +31,8 @@ def build_pfs(key: str, spec: Mapping) -> SurvivalDistribution:
           "must be a positive number of months")
     hr = spec.get("hazard_ratio", 1.0)
     hr = 1.0 if hr is None else hr
-    check(isinstance(hr, (int, float)) and not isinstance(hr, bool) and hr > 0, f"{key}.hazard_ratio", hr, "must be > 0")
+    check(isinstance(hr, (int, float)) and not isinstance(hr, bool) and hr > 0, f"{key}.hazard_ratio", hr,
+          "must be > 0")
     if spec.get("landmark_months") is not None:
         check(family == "weibull", f"{key}.family", family, "must be weibull for a median + landmark fit")
         t_l, s_l = spec["landmark_months"], spec.get("landmark_survival")
