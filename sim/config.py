@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping, whole
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
 from sim.strategies import Strategy, build_strategies
@@ -57,18 +57,6 @@ def _required(m: Mapping, group: str, name: str):
     return m[name]
 
 
-def _mapping(key: str, v, allow_none: bool = False) -> Mapping:
-    if allow_none and v is None:
-        return {}
-    check(isinstance(v, Mapping), key, v, "must be a mapping")
-    return v
-
-
-def _whole(key: str, v, lo: int) -> int:
-    check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, key, v, f"must be a whole number >= {lo}")
-    return int(v)
-
-
 def build_rules(m: Mapping) -> ModelRules:
     """:class:`ModelRules` from the ``model`` group.
 
@@ -77,7 +65,7 @@ def build_rules(m: Mapping) -> ModelRules:
     and every ``covariate_reference`` prevalence in ``[0, 1]``; ``horizon_years > 0``.
     """
     ref = {}
-    for c, v in _mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
+    for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
@@ -94,7 +82,7 @@ def build_rules(m: Mapping) -> ModelRules:
 def build_lifetable(m: Mapping) -> LifeTable:
     """The background-mortality :class:`LifeTable` of ``model.background_mortality``
     (``table``: a file of ``data/lifetables/`` or an absolute path; ``max_age`` in (100, 130])."""
-    bm = _mapping("model.background_mortality", m.get("background_mortality"), allow_none=True)
+    bm = mapping("model.background_mortality", m.get("background_mortality"), allow_none=True)
     table = bm.get("table") or DEFAULT_TABLE
     check(isinstance(table, str), "model.background_mortality.table", table, "must be a file name")
     max_age = bm.get("max_age", 110)
@@ -113,14 +101,16 @@ def build_cohort(c: Mapping, seed: int) -> pd.DataFrame:
 
 
 def check_run_settings(c: Mapping) -> tuple[str, int | None]:
-    """Top-level run settings every experiment kind uses, validated: ``engine`` (one of
+    """Validate the top-level run settings every experiment kind uses: ``engine`` (one of
     :data:`sim.executors.ENGINES`, default ``auto``) and ``chunk_size`` (a whole number >= 1,
-    or null / absent for the executor's default)."""
+    or null / absent for the executor's default). Every experiment kind calls this (through
+    :func:`build_model` or directly) before it simulates, so a wrongly typed setting is a
+    :class:`UserError` naming it in every kind. Returns ``(engine, chunk_size)``."""
     from sim.executors import ENGINES
     engine = c.get("engine", "auto")
-    check(engine in ENGINES, "engine", engine, f"must be one of {list(ENGINES)}")
+    check(isinstance(engine, str) and engine in ENGINES, "engine", engine, f"must be one of {list(ENGINES)}")
     chunk = c.get("chunk_size")
-    return engine, None if chunk is None else _whole("chunk_size", chunk, 1)
+    return engine, None if chunk is None else whole("chunk_size", chunk, 1)
 
 
 def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.errors import check
+from sim.errors import UserError, check, mapping, sequence_of_str, whole
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -89,13 +89,17 @@ def landmark_events(lines: pd.DataFrame, patients: pd.DataFrame, therapy: str, l
     return pd.DataFrame({"patient_id": ln["patient_id"].to_numpy(), "event": np.minimum(detect, death) <= landmark})
 
 
-def _range(spec: Mapping, assumptions: dict) -> tuple[str, float, float]:
+def _range(key: str, spec: Mapping, assumptions: dict) -> tuple[str, float, float]:
+    spec = mapping(key, spec)
     dist = spec.get("dist", "uniform")
     lo, hi = spec.get("low"), spec.get("high")
     ref = str(spec.get("range", ""))
     if ref.startswith("assumption:") and ref.split(":", 1)[1] in assumptions:
         row = assumptions[ref.split(":", 1)[1]]
         lo, hi = float(row["low"]), float(row["high"])
+    for end, v in (("low", lo), ("high", hi)):
+        check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), f"{key}.{end}", v,
+              "must be a number (or name an assumptions.csv row with range: assumption:<id>)")
     return dist, float(lo), float(hi)
 
 
@@ -105,12 +109,17 @@ def parameter_ranges(paths, psa_file: Path) -> dict[str, tuple[str, float, float
 
     from sim.calibration import assumption_rows
     check(psa_file.exists(), "experiment.uncertainty.ranges_from", str(psa_file), "must be an existing file")
-    params = OmegaConf.to_container(OmegaConf.load(psa_file), resolve=False).get("parameters") or {}
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(psa_file), resolve=False)
+    except Exception as exc:
+        raise UserError(f"experiment.uncertainty.ranges_from {str(psa_file)!r} could not be read: {exc}") from None
+    params = mapping(f"{psa_file.name} parameters", (loaded if isinstance(loaded, Mapping) else {}).get("parameters"),
+                     allow_none=True)
     rows = assumption_rows()
     out = {}
     for p in paths:
         check(p in params, "experiment.uncertainty.parameters", p, f"must be a parameter of {psa_file.name}")
-        dist, lo, hi = _range(params[p], rows)
+        dist, lo, hi = _range(f"{psa_file.name} parameters.{p}", params[p], rows)
         check(dist in ("uniform", "loguniform"), f"parameters.{p}.dist", dist, "must be uniform or loguniform here")
         check(lo <= hi and (dist == "uniform" or lo > 0), f"parameters.{p}", (lo, hi), "must be a valid range")
         out[p] = (dist, lo, hi)
@@ -131,21 +140,33 @@ class Emulator:
     """The emulated trial population (cohort and strategy built once) and ``p6(parameters)``."""
 
     def __init__(self, plain: Mapping):
-        from sim.config import build_cohort
-        exp = plain["experiment"]
+        from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings
+        from sim.strategies import Strategy
+        from sim.therapies import build_therapies
+        exp = mapping("experiment", plain.get("experiment"))
         self.plain = plain
         self.strategy = exp.get("strategy", "rechallenge")
         self.therapy = exp.get("therapy", "sunitinib_rechallenge")
-        self.landmark = float(exp.get("landmark_months", 6))
-        check(self.strategy in plain["strategies"], "experiment.strategy", self.strategy, "must name a configured strategy")
-        check(self.therapy in plain["strategies"][self.strategy]["lines"], "experiment.therapy", self.therapy,
-              f"must be a line of strategy {self.strategy}")
-        self.cohort = build_cohort(plain["cohort"], plain["seed"])
+        landmark = exp.get("landmark_months", 6)
+        check(isinstance(landmark, (int, float)) and not isinstance(landmark, bool) and landmark > 0,
+              "experiment.landmark_months", landmark, "must be a number of months > 0")
+        self.landmark = float(landmark)
+        strategies = mapping("strategies", plain.get("strategies"))
+        check(isinstance(self.strategy, str) and self.strategy in strategies, "experiment.strategy", self.strategy,
+              f"must name a configured strategy {sorted(strategies)}")
+        # validate everything a simulation reads before the first one
+        check_run_settings(plain)
+        st = Strategy.from_config(self.strategy, strategies[self.strategy],
+                                  build_therapies(mapping("therapies", plain.get("therapies"))))
+        check(isinstance(self.therapy, str) and self.therapy in st.lines, "experiment.therapy", self.therapy,
+              f"must be a line of strategy {self.strategy} {list(st.lines)}")
+        build_rules(mapping("model", plain.get("model")))
+        build_lifetable(plain["model"])
+        self.cohort = build_cohort(mapping("cohort", plain.get("cohort")), plain["seed"])
 
     def simulate(self, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
         """Per emulated patient: ``patient_id, event`` under the config with ``overrides``."""
-        from sim.config import build_rules
-        from sim.lifetable import LifeTable
+        from sim.config import build_lifetable, build_rules, check_run_settings
         from sim.strategies import Strategy
         from sim.therapies import build_therapies
         from sim.validation import run_engine, set_path
@@ -155,8 +176,7 @@ class Emulator:
         therapies = build_therapies(plain["therapies"])
         strategy = Strategy.from_config(self.strategy, plain["strategies"][self.strategy], therapies)
         rules = build_rules(plain["model"])
-        bm = plain["model"].get("background_mortality") or {}
-        lt = LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), bm.get("max_age", 110))
+        lt = build_lifetable(plain["model"])
         rec = run_engine(plain, self.cohort, {self.strategy: strategy}, therapies, rules, lt, int(plain["seed"]))
         patients, lines, _ = rec.frames()
         return landmark_events(lines, patients, self.therapy, self.landmark, rules.imaging_interval_months)
@@ -164,18 +184,23 @@ class Emulator:
 
 def predict(plain: Mapping) -> tuple[dict, pd.DataFrame]:
     """Base-case ``p6`` with its MC interval, and ``p6`` over the parameter-uncertainty draws."""
-    exp = plain["experiment"]
-    unc = exp.get("uncertainty") or {}
+    exp = mapping("experiment", plain.get("experiment"))
+    unc = mapping("experiment.uncertainty", exp.get("uncertainty"), allow_none=True)
+    samples = whole("experiment.uncertainty.samples", unc.get("samples", 0), 0)
+    ranges = {}
+    if samples > 0:                  # validated before the first simulation
+        paths = sequence_of_str("experiment.uncertainty.parameters", unc.get("parameters"), allow_none=True)
+        src = unc.get("ranges_from", "configs/psa/default.yaml")
+        check(isinstance(src, str), "experiment.uncertainty.ranges_from", src, "must be a file path")
+        ranges = parameter_ranges(paths, REPO / src)
     em = Emulator(plain)
     base = em.simulate()
     m = len(base)
     check(m >= 1, "cohort.n", plain["cohort"]["n"], f"gives no patient reaching {em.therapy}; increase it")
     p6 = 1.0 - float(base["event"].mean())
     se = math.sqrt(p6 * (1 - p6) / m)
-    samples = int(unc.get("samples", 0))
     draws = pd.DataFrame()
     if samples > 0:
-        ranges = parameter_ranges(list(unc.get("parameters") or []), REPO / str(unc.get("ranges_from", "configs/psa/default.yaml")))
         draws = draw_parameters(ranges, samples, int(plain["seed"]))
         vals, ms = [], []
         for row in draws.to_dict("records"):
@@ -225,15 +250,18 @@ def power_figure(table: pd.DataFrame, summary: Mapping, draws: pd.DataFrame, p0:
 
 
 def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
-    d = exp.get("design") or {}
+    d = mapping("experiment.design", exp.get("design"), allow_none=True)
     alpha, p0 = d.get("alpha", 0.05), d.get("null_rate")
     for key, v in (("alpha", alpha), ("null_rate", p0)):
         check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1, f"experiment.design.{key}", v,
               "must be a number in (0, 1)")
-    sizes = list(d.get("sample_sizes") or [])
-    check(len(sizes) >= 1 and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
+    sizes = d.get("sample_sizes")
+    check(isinstance(sizes, (list, tuple)) and len(sizes) >= 1
+          and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
           "experiment.design.sample_sizes", sizes, "must be a list of whole numbers >= 1")
-    rates = list(d.get("true_rates") or [])
+    sizes = list(sizes)
+    rates = d.get("true_rates") or []
+    check(isinstance(rates, (list, tuple)), "experiment.design.true_rates", rates, "must be a list of probabilities")
     for r in rates:
         check(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r <= 1, "experiment.design.true_rates",
               r, "must be probabilities in [0, 1]")
@@ -249,7 +277,7 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     plain = to_container(cfg)
     seed = plain.get("seed")
     check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
-    exp = plain["experiment"]
+    exp = mapping("experiment", plain.get("experiment"))
     alpha, p0, sizes, rates = _design(exp)
     summary, draws = predict(plain)
     table = power_table(sizes, rates | {"model": summary["p6"]}, p0, alpha)

@@ -79,8 +79,6 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     Returns (folder, tables) with tables ``summary``, ``differences`` and, when the config has an
     ``economics`` group, ``economics_summary``, ``incremental`` and ``economics_differences``.
     """
-    from sim.errors import UserError
-
     t0 = time.perf_counter()
     model = build_model(cfg)
     plain = to_container(cfg)

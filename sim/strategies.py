@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping, sequence_of_str
 from sim.events import VOCAB
 from sim.therapies.definition import Therapy
 from sim.therapies.line import (DEATH, DISEASE, HORIZON, OTHER, PROGRESSION, TOXICITY, History, LineBatch, Patients,
@@ -56,11 +56,15 @@ class Strategy:
         return len(self.lines) - 1
 
     @classmethod
-    def from_config(cls, name: str, cfg: Mapping, therapies: Mapping[str, Therapy]) -> "Strategy":
-        key = f"strategies.{name}"
-        lines = cfg.get("lines")
-        check(lines is not None and len(lines) >= 1, f"{key}.lines", lines, "must list at least one therapy")
-        lines = tuple(str(x) for x in lines)
+    def from_config(cls, name: str, cfg: Mapping, therapies: Mapping[str, Therapy],
+                    key: str | None = None) -> "Strategy":
+        """The strategy ``name`` from its config mapping; every problem is a :class:`UserError`
+        naming ``key`` (default ``strategies.<name>``; a trial arm passes its own) and the value."""
+        key = f"strategies.{name}" if key is None else key
+        cfg = mapping(key, cfg)
+        lines = sequence_of_str(f"{key}.lines", cfg.get("lines"))
+        check(len(lines) >= 1, f"{key}.lines", lines, "must list at least one therapy")
+        lines = tuple(lines)
         for i, t in enumerate(lines):
             if t not in therapies:
                 raise UserError(f"{key}.lines[{i}] names an unknown therapy {t!r}; known therapies: {sorted(therapies)}")
@@ -68,20 +72,23 @@ class Strategy:
             check(therapies[t].kind != "terminal", f"{key}.lines[{i}]", t, "is a terminal therapy and may only be the last line")
         check(therapies[lines[-1]].kind == "terminal", f"{key}.lines", list(lines),
               "must end with a terminal therapy (best supportive care until death), e.g. bsc")
-        rules = cfg.get("rules") or {}
+        rules = mapping(f"{key}.rules", cfg.get("rules"), allow_none=True)
         after = rules.get("after_toxicity", "next_line")
-        check(after in ("next_line", "terminal"), f"{key}.rules.after_toxicity", after, "must be next_line or terminal")
+        check(isinstance(after, str) and after in ("next_line", "terminal"), f"{key}.rules.after_toxicity", after,
+              "must be next_line or terminal")
         cap = rules.get("max_active_lines")
-        check(cap is None or (isinstance(cap, int) and cap >= 0), f"{key}.rules.max_active_lines", cap,
-              "must be null or a whole number >= 0")
-        hol = dict(rules.get("holiday_months") or {})
+        check(cap is None or (isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0),
+              f"{key}.rules.max_active_lines", cap, "must be null or a whole number >= 0")
+        hol = dict(mapping(f"{key}.rules.holiday_months", rules.get("holiday_months"), allow_none=True))
         for t, m in hol.items():
             check(t in lines, f"{key}.rules.holiday_months", t, "must name a line of this strategy")
-            check(isinstance(m, (int, float)) and m >= 0, f"{key}.rules.holiday_months.{t}", m, "must be >= 0 months")
-        uptake = dict(rules.get("uptake") or {})
+            check(isinstance(m, (int, float)) and not isinstance(m, bool) and m >= 0,
+                  f"{key}.rules.holiday_months.{t}", m, "must be >= 0 months")
+        uptake = dict(mapping(f"{key}.rules.uptake", rules.get("uptake"), allow_none=True))
         for t, p in uptake.items():
             check(t in lines, f"{key}.rules.uptake", t, "must name a line of this strategy")
-            check(isinstance(p, (int, float)) and 0 <= p <= 1, f"{key}.rules.uptake.{t}", p, "must be a probability in [0, 1]")
+            check(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1,
+                  f"{key}.rules.uptake.{t}", p, "must be a probability in [0, 1]")
         skip = rules.get("skip_ineligible", True)
         check(isinstance(skip, bool), f"{key}.rules.skip_ineligible", skip, "must be true or false")
         return cls(name=name, label=str(cfg.get("label", name)), lines=lines, skip_ineligible=skip,
@@ -91,7 +98,8 @@ class Strategy:
 
 def build_strategies(cfg: Mapping, therapies: Mapping[str, Therapy], names=None) -> dict[str, Strategy]:
     """``{name: Strategy}`` for ``names`` (default: all configured strategies)."""
-    names = list(cfg) if names is None else list(names)
+    cfg = mapping("strategies", cfg)
+    names = list(cfg) if names is None else sequence_of_str("experiment.strategies", names)
     check(len(names) >= 1, "experiment.strategies", names, "must name at least one strategy")
     for n in names:
         if n not in cfg:

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping, sequence_of_str, whole
 
 METRIC = re.compile(r"^(median_pfs|median_os|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
 DEFAULT_TOLERANCES = {"median_relative": 0.05, "median_relative_accept": 0.10, "landmark_abs": 0.05, "rate_abs": 0.03}
@@ -92,27 +92,36 @@ class TrialDesign:
         k = f"trials.{key}"
         check(isinstance(cfg, Mapping), k, cfg, "must be a trial design (mapping)")
         n_default = cfg.get("n_per_arm")
-        arms_cfg = cfg.get("arms") or {}
-        check(isinstance(arms_cfg, Mapping) and len(arms_cfg) >= 1, f"{k}.arms", arms_cfg, "must define at least one arm")
+        arms_cfg = mapping(f"{k}.arms", cfg.get("arms"), allow_none=True)
+        check(len(arms_cfg) >= 1, f"{k}.arms", arms_cfg, "must define at least one arm")
         arms = []
         for a, spec in arms_cfg.items():
+            spec = mapping(f"{k}.arms.{a}", spec)
             n = spec.get("n", n_default)
             check(isinstance(n, int) and not isinstance(n, bool) and n >= 1, f"{k}.arms.{a}.n", n,
                   "must be a whole number >= 1 (or set n_per_arm)")
-            lines = spec.get("lines")
-            check(isinstance(lines, (list, tuple)) and len(lines) >= 1, f"{k}.arms.{a}.lines", lines, "must list therapies")
-            arms.append(TrialArm(str(a), str(spec.get("label", a)), tuple(str(x) for x in lines),
-                                 dict(spec.get("rules") or {}), int(n)))
+            lines = sequence_of_str(f"{k}.arms.{a}.lines", spec.get("lines"))
+            check(len(lines) >= 1, f"{k}.arms.{a}.lines", lines, "must list therapies")
+            arms.append(TrialArm(str(a), str(spec.get("label", a)), tuple(lines),
+                                 dict(mapping(f"{k}.arms.{a}.rules", spec.get("rules"), allow_none=True)), int(n)))
         published = {}
-        for a, metrics in (cfg.get("published") or {}).items():
+        for a, metrics in mapping(f"{k}.published", cfg.get("published"), allow_none=True).items():
             check(a in arms_cfg, f"{k}.published", a, f"must name an arm of the trial {list(arms_cfg)}")
-            for m in metrics:
-                check(METRIC.match(m) is not None, f"{k}.published.{a}", m,
+            for m, e in mapping(f"{k}.published.{a}", metrics).items():
+                check(METRIC.match(str(m)) is not None, f"{k}.published.{a}", m,
                       "must be median_pfs, median_os, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>")
-            published[str(a)] = {str(m): str(e) for m, e in metrics.items()}
+                check(isinstance(e, str), f"{k}.published.{a}.{m}", e, "must be an evidence id")
+            published[str(a)] = {str(m): e for m, e in metrics.items()}
         return cls(key=key, name=str(cfg.get("name", key)), arms=tuple(arms),
-                   population=dict(cfg.get("population") or {}), model=dict(cfg.get("model") or {}),
+                   population=dict(mapping(f"{k}.population", cfg.get("population"), allow_none=True)),
+                   model=dict(mapping(f"{k}.model", cfg.get("model"), allow_none=True)),
                    published=published)
+
+    def strategies(self, therapies: Mapping) -> dict:
+        """``{arm: Strategy}``; a bad arm is a :class:`UserError` naming ``trials.<key>.arms.<arm>``."""
+        from sim.strategies import Strategy
+        return {a.name: Strategy.from_config(a.name, {"label": a.label, "lines": list(a.lines), "rules": a.rules},
+                                             therapies, key=f"trials.{self.key}.arms.{a.name}") for a in self.arms}
 
     def targets(self) -> pd.DataFrame:
         """Published figures: ``trial, arm, metric, evidence_id, published``."""
@@ -151,8 +160,8 @@ def set_path(plain: dict, dotted: str, value) -> dict:
 
 def load_designs(plain: Mapping, keys) -> list[TrialDesign]:
     """Designs of the trials ``keys`` from the composed config's ``trials`` group."""
-    trials = plain.get("trials") or {}
-    keys = list(keys)
+    trials = mapping("trials", plain.get("trials"), allow_none=True)
+    keys = sequence_of_str("experiment.trials", keys)
     check(len(keys) >= 1, "experiment.trials", keys, "must name at least one trial")
     for t in keys:
         if t not in trials:
@@ -179,37 +188,41 @@ class PreparedTrial:
 def prepare_trial(plain: Mapping, design: TrialDesign, replicates: int) -> PreparedTrial:
     """Generate the trial cohort: ``cohort`` config merged with the trial's ``population``."""
     from sim.config import build_cohort
-    check(isinstance(replicates, int) and not isinstance(replicates, bool) and replicates >= 1,
-          "experiment.replicates", replicates, "must be a whole number >= 1")
-    cohort_cfg = deep_merge(plain["cohort"], design.population)
-    cohort_cfg["source"] = None
-    cohort_cfg["n"] = replicates * design.block
-    cohort = build_cohort(cohort_cfg, plain["seed"])
+    cohort = build_cohort(trial_cohort_config(plain, design, replicates), plain["seed"])
     return PreparedTrial(design, replicates, int(plain["seed"]), cohort)
 
 
+def trial_cohort_config(plain: Mapping, design: TrialDesign, replicates: int) -> dict:
+    """``cohort`` config of a trial: the run's cohort merged with the trial's ``population``,
+    generated (``source`` ignored) with ``replicates x block`` patients (``cohort.n`` ignored)."""
+    whole("experiment.replicates", replicates, 1)
+    cohort_cfg = deep_merge(mapping("cohort", plain.get("cohort")), design.population)
+    cohort_cfg["source"] = None
+    cohort_cfg["n"] = replicates * design.block
+    return cohort_cfg
+
+
 def run_engine(plain: Mapping, *args, **kw):
-    """:func:`sim.executors.simulate` with the run settings ``engine`` and ``chunk_size`` of ``plain``."""
+    """:func:`sim.executors.simulate` with the validated run settings ``engine`` and ``chunk_size`` of ``plain``."""
     from sim import executors
-    return executors.simulate(*args, engine=plain.get("engine", "auto"), chunk_size=plain.get("chunk_size"), **kw)
+    from sim.config import check_run_settings
+    engine, chunk_size = check_run_settings(plain)
+    return executors.simulate(*args, engine=engine, chunk_size=chunk_size, **kw)
 
 
 def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(patients, lines)`` of every arm, with columns ``replicate`` and ``arm``; patients
     beyond an arm's ``n`` in a replicate block are dropped."""
-    from sim.config import build_rules
-    from sim.lifetable import LifeTable
-    from sim.strategies import Strategy
+    from sim.config import build_lifetable, build_rules, check_run_settings
     from sim.therapies import build_therapies
 
-    therapies = build_therapies(plain["therapies"])
+    check_run_settings(plain)
+    therapies = build_therapies(mapping("therapies", plain.get("therapies")))
     d = prep.design
-    strategies = {a.name: Strategy.from_config(a.name, {"label": a.label, "lines": list(a.lines), "rules": a.rules},
-                                               therapies) for a in d.arms}
-    model_cfg = deep_merge(plain["model"], d.model)
+    strategies = d.strategies(therapies)
+    model_cfg = deep_merge(mapping("model", plain.get("model")), d.model)
     rules = build_rules(model_cfg)
-    bm = model_cfg.get("background_mortality") or {}
-    lifetable = LifeTable.load(bm.get("table", "uk_ons_nlt_2017_2019_qx.csv"), bm.get("max_age", 110))
+    lifetable = build_lifetable(model_cfg)
     rec = run_engine(plain, prep.cohort, strategies, therapies, rules, lifetable, prep.seed)
     patients, lines, _ = rec.frames()
     n_arm = {a.name: a.n for a in d.arms}
@@ -330,7 +343,8 @@ def km_figure(patients: pd.DataFrame, design: TrialDesign, arm: TrialArm, target
 # ---------------------------------------------------------------- entry point
 
 def tolerances(exp: Mapping) -> dict:
-    tol = dict(DEFAULT_TOLERANCES) | dict(exp.get("tolerances") or {})
+    """Goal tolerances: :data:`DEFAULT_TOLERANCES` updated by ``experiment.tolerances``."""
+    tol = dict(DEFAULT_TOLERANCES) | dict(mapping("experiment.tolerances", exp.get("tolerances"), allow_none=True))
     for k, v in tol.items():
         check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, f"experiment.tolerances.{k}", v,
               "must be a number >= 0")
@@ -338,10 +352,14 @@ def tolerances(exp: Mapping) -> dict:
 
 
 def validate(plain: Mapping, keys, replicates: int, tol: Mapping):
-    """Run the trials ``keys``: ``(table, replicate metrics, {trial: (design, patients)})``."""
+    """Run the trials ``keys``: ``(table, replicate metrics, {trial: (design, patients)})``.
+
+    Every trial's design, targets, arms, model and cohort overrides are validated before the
+    first trial is simulated (:func:`check_designs`)."""
+    designs = load_designs(plain, keys)
+    all_targets = check_designs(plain, designs, replicates)
     tables, reps_all, sims = [], [], {}
-    for design in load_designs(plain, keys):
-        targets = design.targets()
+    for design, targets in zip(designs, all_targets):
         prep = prepare_trial(plain, design, replicates)
         patients, lines = simulate_trial(plain, prep)
         wanted = {a: list(targets.loc[targets["arm"] == a, "metric"]) for a in targets["arm"].unique()}
@@ -350,6 +368,26 @@ def validate(plain: Mapping, keys, replicates: int, tol: Mapping):
         reps_all.append(reps.assign(trial=design.key))
         sims[design.key] = (design, patients, targets)
     return pd.concat(tables, ignore_index=True), pd.concat(reps_all, ignore_index=True), sims
+
+
+def check_designs(plain: Mapping, designs: list[TrialDesign], replicates: int) -> list[pd.DataFrame]:
+    """Validate every design against the run's config without simulating (a :class:`UserError`
+    names the first bad key); returns each design's published targets."""
+    from sim.config import build_lifetable, build_rules, check_run_settings
+    from sim.patients import CohortSpec
+    from sim.therapies import build_therapies
+
+    check_run_settings(plain)
+    therapies = build_therapies(mapping("therapies", plain.get("therapies")))
+    out = []
+    for d in designs:
+        out.append(d.targets())
+        d.strategies(therapies)
+        model_cfg = deep_merge(mapping("model", plain.get("model")), d.model)
+        build_rules(model_cfg)
+        build_lifetable(model_cfg)
+        CohortSpec.from_config(trial_cohort_config(plain, d, replicates))
+    return out
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -374,8 +412,8 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     plain = to_container(cfg)
     seed = plain.get("seed")
     check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
-    exp = plain["experiment"]
-    replicates = exp.get("replicates", 200)
+    exp = mapping("experiment", plain.get("experiment"))
+    replicates = whole("experiment.replicates", exp.get("replicates", 200), 1)
     tol = tolerances(exp)
     table, reps, sims = validate(plain, exp.get("trials") or [], replicates, tol)
     t1 = time.perf_counter()

@@ -1,5 +1,6 @@
 """Bad input at the function level: :func:`sim.config.build_model`, :func:`sim.patients.load_cohort`
-and :func:`sim.runio.atomic_run_dir`.
+(CSV and Parquet), :func:`sim.runio.atomic_run_dir` and the entry function of every experiment kind
+(compare, psa, dsa, validation, emulation; in-process, with each kind's smoke overrides).
 
 Every user error must be one :class:`~sim.errors.UserError` whose single-line message names the
 config key (or the cohort-file column and row) and the bad value. The same cases through the
@@ -132,43 +133,49 @@ def test_bad_config_value_raises_one_line_user_error_naming_key_and_value(user_e
     assert key in msg and shown in msg, msg
 
 
-# Bugs in files this test file's author does not own: strict xfail until the lead integrates a fix.
-KNOWN_BUGS = {
-    "therapy_pfs_not_mapping": (
-        ["therapies.sunitinib.pfs=abc"], "therapies.sunitinib.pfs",
-        "sim/therapies/pfs.py build_pfs: a non-mapping pfs raises AttributeError (no UserError)"),
-    "therapy_adverse_events_not_mapping": (
-        ["therapies.sunitinib.adverse_events=abc"], "therapies.sunitinib.adverse_events",
-        "sim/therapies/definition.py Therapy.from_config: non-mapping adverse_events raises AttributeError"),
-    "therapy_covariate_hr_not_mapping": (
-        ["therapies.sunitinib.covariate_hr=abc"], "therapies.sunitinib.covariate_hr",
-        "sim/therapies/definition.py Therapy.from_config: non-mapping covariate_hr raises AttributeError"),
-    "strategy_not_mapping": (
-        ["strategies.switch=abc"], "strategies.switch",
-        "sim/strategies.py Strategy.from_config: a non-mapping strategy raises AttributeError"),
-    "strategy_rules_not_mapping": (
-        ["strategies.switch.rules=abc"], "strategies.switch.rules",
-        "sim/strategies.py Strategy.from_config: non-mapping rules raises AttributeError"),
-    "strategy_holiday_not_mapping": (
-        ["strategies.switch.rules.holiday_months=abc"], "strategies.switch.rules.holiday_months",
-        "sim/strategies.py Strategy.from_config: non-mapping holiday_months raises ValueError"),
-    "strategy_lines_string": (
-        ["strategies.switch.lines=abc"], "'abc'",
-        "sim/strategies.py Strategy.from_config: a string lines is iterated by character ('a' named, not 'abc')"),
-    "experiment_strategies_string": (
-        ["experiment.strategies=abc"], "'abc'",
-        "sim/strategies.py build_strategies: a string experiment.strategies is iterated by character ('a' named, not 'abc')"),
+# wrongly typed therapy / strategy groups and lists: refused where the config is read, not crashed on
+GROUP_CASES = {
+    "therapy_not_mapping": (["therapies.captem=abc"], "therapies.captem", "'abc'"),
+    "therapy_pfs_not_mapping": (["therapies.sunitinib.pfs=abc"], "therapies.sunitinib.pfs", "'abc'"),
+    "therapy_pfs_family_list": (["therapies.sunitinib.pfs.family=[weibull]"], "therapies.sunitinib.pfs.family",
+                                "['weibull']"),
+    "therapy_adverse_events_not_mapping": (["therapies.sunitinib.adverse_events=abc"],
+                                           "therapies.sunitinib.adverse_events", "'abc'"),
+    "therapy_adverse_event_not_mapping": (["therapies.sunitinib.adverse_events.neutropenia=5"],
+                                          "therapies.sunitinib.adverse_events.neutropenia", "5"),
+    "therapy_adverse_event_missing_probability": (["~therapies.sunitinib.adverse_events.neutropenia.probability"],
+                                                  "therapies.sunitinib.adverse_events.neutropenia.probability",
+                                                  "None"),
+    "therapy_covariate_hr_not_mapping": (["therapies.sunitinib.covariate_hr=abc"], "therapies.sunitinib.covariate_hr",
+                                         "'abc'"),
+    "therapy_response_not_mapping": (["therapies.everolimus.response=0.1"], "therapies.everolimus.response", "0.1"),
+    "therapy_eligibility_string": (["+therapies.sunitinib.eligibility.exclude_functional=carcinoid"],
+                                   "therapies.sunitinib.eligibility.exclude_functional", "'carcinoid'"),
+    "therapy_sstr_requirement_text": (["therapies.ssa.eligibility.requires_sstr_positive=maybe"],
+                                      "therapies.ssa.eligibility.requires_sstr_positive", "'maybe'"),
+    "rechallenge_not_mapping": (["therapies.sunitinib_rechallenge.rechallenge=abc"],
+                                "therapies.sunitinib_rechallenge.rechallenge", "'abc'"),
+    "rechallenge_missing_of": (["~therapies.sunitinib_rechallenge.rechallenge.of"],
+                               "therapies.sunitinib_rechallenge.rechallenge.of", "None"),
+    "strategy_not_mapping": (["strategies.switch=abc"], "strategies.switch", "'abc'"),
+    "strategy_rules_not_mapping": (["strategies.switch.rules=abc"], "strategies.switch.rules", "'abc'"),
+    "strategy_holiday_not_mapping": (["strategies.switch.rules.holiday_months=abc"],
+                                     "strategies.switch.rules.holiday_months", "'abc'"),
+    "strategy_uptake_not_mapping": (["+strategies.switch.rules.uptake=0.5"], "strategies.switch.rules.uptake", "0.5"),
+    "strategy_lines_string": (["strategies.switch.lines=abc"], "strategies.switch.lines", "'abc'"),
+    "strategy_line_not_text": (["strategies.switch.lines=[ssa,[sunitinib],bsc]"], "strategies.switch.lines[1]",
+                               "['sunitinib']"),
+    "experiment_strategies_string": (["experiment.strategies=abc"], "experiment.strategies", "'abc'"),
+    "chunk_size_text": (["chunk_size=abc"], "chunk_size", "'abc'"),
+    "engine_list": (["engine=[simpy]"], "engine", "['simpy']"),
 }
 
 
-@pytest.mark.parametrize(
-    "overrides,named,reason",
-    [pytest.param(o, k, r, marks=pytest.mark.xfail(strict=True, reason=r)) for o, k, r in KNOWN_BUGS.values()],
-    ids=list(KNOWN_BUGS))
-def test_wrongly_typed_therapy_or_strategy_group_is_a_user_error(user_error, overrides, named, reason):
-    """A therapy or strategy group of the wrong type raises UserError naming it (not a crash)."""
+@pytest.mark.parametrize("overrides,key,shown", list(GROUP_CASES.values()), ids=list(GROUP_CASES))
+def test_wrongly_typed_therapy_or_strategy_group_is_a_user_error(user_error, overrides, key, shown):
+    """A therapy or strategy group (or list) of the wrong type raises UserError naming it and the value."""
     msg = user_error(SMALL + overrides)
-    assert named in msg, msg
+    assert key in msg and shown in msg, msg
 
 
 def test_prior_therapy_names_are_normalised_not_rejected_for_spaces(base_cfg):
@@ -242,6 +249,77 @@ def test_cohort_file_with_spaces_in_prior_therapies_loads_normalised(good_file_r
     assert load_cohort(path)["prior_therapies"].iloc[0] == "ssa;sunitinib"
 
 
+@pytest.fixture(scope="module")
+def typed_rows():
+    """The shipped fixture cohort as typed columns (what a Parquet file written from pandas holds)."""
+    return load_cohort(DATA / "cohort_small.csv")
+
+
+def _object_column(df: pd.DataFrame, column: str, row: int, value) -> pd.DataFrame:
+    df = df.copy()
+    df[column] = df[column].astype(object)
+    df.loc[row, column] = value
+    return df
+
+
+@pytest.mark.parametrize("make,column,row,shown,requirement", [
+    (lambda d: _object_column(d.astype({"age": str}), "age", 2, "sixty"), "age", 2, "'sixty'", "must be a number"),
+    (lambda d: d.assign(age=d["age"].where(d.index != 3)), "age", 3, "nan", "must be a number"),
+    (lambda d: _object_column(d.astype({"ecog": float}), "ecog", 1, 1.5), "ecog", 1, "1.5", "whole number"),
+    (lambda d: d.assign(age=True), "age", 0, "True", "must be a number"),            # a boolean is not a number
+    (lambda d: _object_column(d.astype({"sex": str}), "sex", 4, None), "sex", 4, "None", "one of"),
+    (lambda d: _object_column(d, "diabetes", 0, None), "diabetes", 0, "None", "true/false"),
+    (lambda d: d.assign(ki67=d["ki67"] + 200), "ki67", 0, "", "[0.0, 100.0]"),
+])
+def test_parquet_cohort_bad_cell_names_column_row_and_value(source_error, typed_rows, tmp_path, make, column, row,
+                                                            shown, requirement):
+    """A bad cell of a Parquet cohort file: the message names the file, column, 1-based row and value."""
+    path = tmp_path / "c.parquet"
+    make(typed_rows).to_parquet(path, index=False)
+    msg = source_error(path)
+    assert "c.parquet" in msg and f"'{column}'" in msg and f"row {row + 1}:" in msg, msg
+    assert shown in msg and requirement in msg, msg
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_cohort_file_with_duplicated_patient_id_names_the_row(source_error, typed_rows, tmp_path, suffix):
+    """Two rows with one patient_id (their random streams would coincide) are refused, naming the second row."""
+    df = typed_rows.copy()
+    df.loc[4, "patient_id"] = df.loc[1, "patient_id"]
+    path = tmp_path / f"c.{suffix}"
+    df.to_csv(path, index=False) if suffix == "csv" else df.to_parquet(path, index=False)
+    msg = source_error(path)
+    assert "'patient_id'" in msg and "row 5:" in msg and "unique" in msg, msg
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_cohort_file_extra_columns_are_ignored(typed_rows, tmp_path, suffix):
+    """A column outside the schema (e.g. a site) is accepted and dropped: the loaded cohort is the same."""
+    df = typed_rows.assign(site="Leeds", record=range(len(typed_rows)))
+    path = tmp_path / f"c.{suffix}"
+    df.to_csv(path, index=False) if suffix == "csv" else df.to_parquet(path, index=False)
+    loaded = load_cohort(path)
+    pd.testing.assert_frame_equal(loaded, typed_rows)
+
+
+def test_cohort_csv_naming_a_column_twice_is_a_user_error(source_error, good_file_rows, tmp_path):
+    """A CSV header with ``age`` twice is refused (pandas would silently use the first and rename the second)."""
+    path = tmp_path / "c.csv"
+    df = good_file_rows.copy()
+    df.insert(3, "age_again", "70")
+    df.to_csv(path, index=False, header=[c if c != "age_again" else "age" for c in df.columns])
+    msg = source_error(path)
+    assert "c.csv" in msg and "'age'" in msg and "more than once" in msg, msg
+
+
+@pytest.mark.parametrize("content", ["zero bytes", "zero rows"])
+def test_empty_parquet_cohort_file_is_a_user_error_naming_the_file(source_error, typed_rows, tmp_path, content):
+    """A Parquet cohort file of zero bytes (unreadable) or zero rows (empty cohort) raises UserError naming it."""
+    path = tmp_path / "empty.parquet"
+    path.write_bytes(b"") if content == "zero bytes" else typed_rows.iloc[:0].to_parquet(path, index=False)
+    assert "empty.parquet" in source_error(path)
+
+
 # ------------------------------------------------------------------ no complete-looking output
 def test_bad_config_leaves_no_run_folder(base_cfg, tmp_path):
     """A compare run with a bad config raises before writing: output.root holds no run folder."""
@@ -273,20 +351,93 @@ def test_successful_block_renames_to_the_final_folder(tmp_path):
 
 
 # ------------------------------------------------------------------ other experiment kinds
-@pytest.mark.parametrize("experiment", [
-    pytest.param("validation", marks=pytest.mark.xfail(strict=True, reason=(
-        "sim/validation.py simulate_trial: int(plain.get('chunk_size', 500)) raises ValueError for "
-        "chunk_size=abc; validate with sim.config.check_run_settings(plain) first"))),
-    pytest.param("emulation", marks=pytest.mark.xfail(strict=True, reason=(
-        "sim/emulation.py (pathway simulation): int(plain.get('chunk_size', 500)) raises ValueError for "
-        "chunk_size=abc; validate with sim.config.check_run_settings(plain) first"))),
-])
-def test_wrongly_typed_chunk_size_is_a_user_error_in_every_experiment_kind(experiment, tmp_path):
-    """``chunk_size=abc`` stops the validation and emulation kinds with a UserError naming chunk_size."""
+#: (experiment kind, overrides, key that must be named, value as shown); each kind runs with its
+#: ``experiment.smoke`` overrides first, so a case that is not refused would finish in seconds
+KIND_CASES = {
+    # run settings and model keys read by every kind
+    "validation_chunk_size_text": ("validation", ["chunk_size=abc"], "chunk_size", "'abc'"),
+    "emulation_chunk_size_text": ("emulation", ["chunk_size=abc"], "chunk_size", "'abc'"),
+    "validation_unknown_engine": ("validation", ["engine=nosuch"], "engine", "'nosuch'"),
+    "emulation_unknown_engine": ("emulation", ["engine=nosuch"], "engine", "'nosuch'"),
+    "validation_zero_imaging_interval": ("validation", ["model.imaging_interval_weeks=0"],
+                                         "model.imaging_interval_weeks", "0"),
+    "emulation_lifetable_max_age": ("emulation", ["model.background_mortality.max_age=99"],
+                                    "model.background_mortality.max_age", "99"),
+    "emulation_empty_cohort": ("emulation", ["cohort.n=0"], "cohort.n", "0"),
+    "dsa_empty_cohort": ("dsa", ["cohort.n=0"], "cohort.n", "0"),
+    # economics (compare, psa, dsa)
+    "compare_discount_above_one": ("default", ["economics.discount.costs=1.5"], "economics.discount.costs", "1.5"),
+    "compare_discount_not_mapping": ("default", ["economics.discount=abc"], "economics.discount", "'abc'"),
+    "compare_utility_above_one": ("default", ["economics.utilities.sets.swinburn2012.progression_free=1.2"],
+                                  "economics.utilities.sets.swinburn2012.progression_free", "1.2"),
+    "compare_negative_price": ("default", ["economics.drugs.sunitinib.pack_price=-5"],
+                               "economics.drugs.sunitinib.pack_price", "-5"),
+    "compare_empty_wtp_grid": ("default", ["economics.wtp_grid.stop=-1"], "economics.wtp_grid", "-1"),
+    "compare_wtp_text": ("default", ["economics.wtp=abc"], "economics.wtp", "'abc'"),
+    "compare_price_year_text": ("default", ["economics.price_year=abc"], "economics.price_year", "'abc'"),
+    "psa_ae_costs_not_mapping": ("psa", ["economics.adverse_events=abc"], "economics.adverse_events", "'abc'"),
+    # psa
+    "psa_negative_samples": ("psa", ["psa.samples=-1"], "psa.samples", "-1"),
+    "psa_text_workers": ("psa", ["psa.workers=abc"], "psa.workers", "'abc'"),
+    "psa_empty_wtp_grid": ("psa", ["psa.wtp_grid=[]"], "psa.wtp_grid", "[]"),
+    "psa_evppi_not_mapping": ("psa", ["psa.evppi=abc"], "psa.evppi", "'abc'"),
+    "psa_evppi_groups_not_mapping": ("psa", ["psa.evppi.groups=abc"], "psa.evppi.groups", "'abc'"),
+    # dsa: every arm is validated before the first simulation
+    "dsa_scenario_overrides_not_mapping": ("dsa", ["+experiment.scenarios.bad={overrides:abc}"],
+                                           "experiment.scenarios.bad.overrides", "'abc'"),
+    "dsa_scenario_bad_value": ("dsa", ["experiment.scenarios.discount_0.overrides={economics.discount.costs:1.5}"],
+                               "experiment.scenarios.discount_0.overrides: economics.discount.costs", "1.5"),
+    "dsa_scenario_unknown_path": ("dsa", ["+experiment.scenarios.bad={overrides:{nosuch:1}}"],
+                                  "experiment.scenarios.bad.overrides", "nosuch"),
+    # validation
+    "validation_zero_replicates": ("validation", ["experiment.replicates=0"], "experiment.replicates", "0"),
+    "validation_unknown_trial": ("validation", ["experiment.trials=[nosuch]"], "experiment.trials", "'nosuch'"),
+    "validation_trials_string": ("validation", ["experiment.trials=radiant3"], "experiment.trials", "'radiant3'"),
+    "validation_tolerances_not_mapping": ("validation", ["experiment.tolerances=abc"], "experiment.tolerances",
+                                          "'abc'"),
+    "validation_unknown_arm_therapy": ("validation", ["trials.e2211.arms.captem.lines=[nosuch,bsc]"],
+                                       "trials.e2211.arms.captem.lines[0]", "'nosuch'"),
+    "validation_trial_not_mapping": ("validation", ["trials.radiant3=abc"], "trials.radiant3", "'abc'"),
+    "validation_arm_rules_not_mapping": ("validation", ["trials.radiant3.arms.placebo.rules=abc"],
+                                         "trials.radiant3.arms.placebo.rules", "'abc'"),
+    # emulation
+    "emulation_alpha_above_one": ("emulation", ["experiment.design.alpha=2"], "experiment.design.alpha", "2"),
+    "emulation_design_not_mapping": ("emulation", ["experiment.design=abc"], "experiment.design", "'abc'"),
+    "emulation_sample_sizes_text": ("emulation", ["experiment.design.sample_sizes=abc"],
+                                    "experiment.design.sample_sizes", "'abc'"),
+    "emulation_text_samples": ("emulation", ["experiment.uncertainty.samples=abc"], "experiment.uncertainty.samples",
+                               "'abc'"),
+    "emulation_negative_samples": ("emulation", ["experiment.uncertainty.samples=-1"],
+                                   "experiment.uncertainty.samples", "-1"),
+    "emulation_parameters_string": ("emulation", ["experiment.uncertainty.parameters=abc"],
+                                    "experiment.uncertainty.parameters", "'abc'"),
+    "emulation_landmark_zero": ("emulation", ["experiment.landmark_months=0"], "experiment.landmark_months", "0"),
+    "emulation_unknown_therapy": ("emulation", ["experiment.therapy=nosuch"], "experiment.therapy", "'nosuch'"),
+}
+
+
+@pytest.fixture(scope="module")
+def kind_cfg():
+    """Function: experiment kind -> its composed config with its smoke overrides (composed once per kind)."""
+    cache = {}
+
+    def cfg(kind):
+        if kind not in cache:
+            smoke = list(compose_config([f"experiment={kind}"]).experiment.smoke)
+            cache[kind] = compose_config([f"experiment={kind}", *smoke, "output.progress=false"])
+        return cache[kind]
+    return cfg
+
+
+@pytest.mark.parametrize("experiment,overrides,key,shown", list(KIND_CASES.values()), ids=list(KIND_CASES))
+def test_bad_value_stops_every_experiment_kind_with_a_user_error_and_no_run_folder(kind_cfg, experiment, overrides,
+                                                                                  key, shown, tmp_path):
+    """A bad key read by an experiment kind raises one-line UserError naming key and value; no run folder."""
     from experiments.run import experiment_runner
 
-    smoke = list(compose_config([f"experiment={experiment}"]).experiment.smoke)
-    cfg = compose_config([f"experiment={experiment}", *smoke, "chunk_size=abc", f"output.root={tmp_path}"])
-    with pytest.raises(UserError, match=r"chunk_size .*'abc'"):
+    cfg = with_overrides(kind_cfg(experiment), [*overrides, f"output.root='{tmp_path}'"])
+    with pytest.raises(UserError) as e:
         experiment_runner(cfg.experiment.kind)(cfg, None)
+    msg = str(e.value)
+    assert "\n" not in msg and key in msg and shown in msg, msg
     assert list(tmp_path.glob("*/*")) == []

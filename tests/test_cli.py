@@ -202,6 +202,16 @@ def _bad_cohort_file(tmp_path: Path) -> Path:
     return path
 
 
+def _bad_parquet_cohort_file(tmp_path: Path) -> Path:
+    from sim.patients import load_cohort
+
+    df = load_cohort(DATA / "cohort_small.csv").astype({"sex": object})
+    df.loc[2, "sex"] = None
+    path = tmp_path / "cohort_bad.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
 BAD = {
     # a strategy line naming a therapy that does not exist
     "unknown_therapy": (lambda tmp: ["strategies.switch.lines=[ssa,nosuch,bsc]"],
@@ -211,6 +221,14 @@ BAD = {
                               ["'ecog'", "row 4", "'seven'", "cohort_bad.csv"]),
     # a config key of the wrong type, in another experiment kind (DSA)
     "wrong_type_in_dsa": (lambda tmp: ["experiment=dsa", "cohort.n=abc"], ["cohort.n", "'abc'"]),
+    # a malformed Parquet cohort file: no value in column sex, data row 3
+    "malformed_parquet_cohort_file": (lambda tmp: [f"cohort.source={_bad_parquet_cohort_file(tmp)}"],
+                                      ["'sex'", "row 3", "None", "cohort_bad.parquet"]),
+    # wrong type in the PSA kind, an unknown therapy in a trial arm of the validation kind
+    "wrong_type_in_psa": (lambda tmp: ["experiment=psa", "psa.workers=abc"], ["psa.workers", "'abc'"]),
+    "unknown_arm_therapy_in_validation": (
+        lambda tmp: ["experiment=validation", "trials.e2211.arms.captem.lines=[x,bsc]"],
+        ["trials.e2211.arms.captem.lines[0]", "'x'"]),
 }
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import check
+from sim.errors import UserError, check, mapping
 
 KEY = "experiment"
 
@@ -158,9 +158,35 @@ def dsa_settings(plain: Mapping, spec) -> DsaSettings:
     scenarios = []
     for name, s in scen.items():
         check(isinstance(s, Mapping), f"{KEY}.scenarios.{name}", s, "must be a mapping with overrides")
-        scenarios.append(Scenario(str(name), str(s.get("description", "")), dict(s.get("overrides") or {})))
+        ov = mapping(f"{KEY}.scenarios.{name}.overrides", s.get("overrides"), allow_none=True)
+        scenarios.append(Scenario(str(name), str(s.get("description", "")), dict(ov)))
     return DsaSettings(inter, comp, float(wtp), tuple(params), tuple(scenarios),
                        (plain.get("output") or {}).get("progress", "auto"))
+
+
+def arm_overrides(st: DsaSettings) -> list[tuple[str, dict]]:
+    """``(where, overrides)`` of every arm but the base case: each one-way end, then each scenario
+    (``where`` names the config key the arm comes from, for error messages)."""
+    arms = [(f"{KEY}.parameters.{p.path} (low = {p.low:g})", {p.path: p.low}) for p in st.parameters]
+    arms += [(f"{KEY}.parameters.{p.path} (high = {p.high:g})", {p.path: p.high}) for p in st.parameters]
+    return arms + [(f"{KEY}.scenarios.{s.name}.overrides", dict(s.overrides)) for s in st.scenarios]
+
+
+def check_arms(cfg, st: DsaSettings) -> None:
+    """Build the model and economics spec of every arm without simulating, so that a bad override
+    (unknown path, value out of range) stops the run before the first simulation; the
+    :class:`UserError` names the arm's key, then the bad key and value."""
+    from sim.config import build_model, to_container
+    from sim.economics.params import apply_overrides
+    from sim.economics.spec import EconomicsSpec
+
+    for where, ov in arm_overrides(st):
+        try:
+            c = apply_overrides(cfg, ov)
+            build_model(c)
+            EconomicsSpec.from_config(to_container(c)["economics"])
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- arms
@@ -299,6 +325,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     from sim.economics.spec import EconomicsSpec
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
+    check_arms(cfg, st)                              # every arm validated before the first simulation
     labels = {s: v.label for s, v in model.strategies.items()}
     runner = ArmRunner(cfg)
     n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios

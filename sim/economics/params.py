@@ -39,7 +39,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import ndtri
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, sequence_of_str
 from sim.rng import column, uniforms
 
 Z95 = 1.959963984540054
@@ -425,7 +425,7 @@ def expand_groups(groups: Mapping, paths: list[str]) -> dict[str, list[str]]:
     A group matching no parameter is an error naming it."""
     out = {}
     for name, pats in (groups or {}).items():
-        pats = [pats] if isinstance(pats, str) else list(pats or [])
+        pats = [pats] if isinstance(pats, str) else sequence_of_str(f"psa.evppi.groups.{name}", pats, allow_none=True)
         hit = [p for p in paths if any(fnmatchcase(p, pat) for pat in pats)]
         check(len(hit) > 0, f"psa.evppi.groups.{name}", pats, "matches no PSA parameter")
         out[name] = hit

@@ -36,7 +36,7 @@ import pandas as pd
 
 from sim.economics import voi
 from sim.economics.params import ParamSet, apply_overrides, build_paramset, expand_groups
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping
 
 SAMPLE_COLUMNS = ["sample", "strategy", "cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted",
                   "ly_undiscounted"]
@@ -110,7 +110,7 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     """Validate ``psa.*`` of the plain config (WTPs default to the economics spec's)."""
     p = plain.get("psa")
     check(isinstance(p, Mapping), "psa", p, "must be a config group (add `experiment=psa`)")
-    exp = plain.get("experiment") or {}
+    exp = mapping("experiment", plain.get("experiment"), allow_none=True)
     strategies = list(exp.get("strategies") or [])
     inter = p.get("intervention", "rechallenge")
     comp = p.get("comparator", exp.get("reference"))
@@ -132,10 +132,12 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
               "must be numbers >= 0")
     prim = p.get("primary_wtp")
     prim = max(rw) if prim is None else prim
-    check(isinstance(prim, (int, float)) and prim >= 0, "psa.primary_wtp", prim, "must be a number >= 0")
-    ev = p.get("evppi") or {}
+    check(isinstance(prim, (int, float)) and not isinstance(prim, bool) and prim >= 0, "psa.primary_wtp", prim,
+          "must be a number >= 0")
+    ev = mapping("psa.evppi", p.get("evppi"), allow_none=True)
     method = ev.get("method", "auto")
-    check(method in ("auto", "gam", "gp"), "psa.evppi.method", method, "must be one of ['auto', 'gam', 'gp']")
+    check(isinstance(method, str) and method in ("auto", "gam", "gp"), "psa.evppi.method", method,
+          "must be one of ['auto', 'gam', 'gp']")
     workers = p.get("workers", 1)
     if workers == "auto":
         workers = max(1, min(os.cpu_count() or 1, 8))
@@ -144,7 +146,8 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         samples=_int("psa.samples", p.get("samples", 100), 2),
         first_sample=_int("psa.first_sample", p.get("first_sample", 0), 0),
         intervention=inter, comparator=comp, wtp_grid=grid, report_wtp=tuple(float(w) for w in rw),
-        primary_wtp=float(prim), groups=dict(ev.get("groups") or {}), evppi_method=method,
+        primary_wtp=float(prim), groups=dict(mapping("psa.evppi.groups", ev.get("groups"), allow_none=True)),
+        evppi_method=method,
         n_boot=_int("psa.evppi.n_boot", ev.get("n_boot", 500), 0),
         workers=_int("psa.workers", workers, 1),
         progress=progress,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping
 from sim.units import DAYS_PER_MONTH, MONTHS_PER_YEAR, weeks
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "economics"
@@ -92,7 +92,8 @@ class DrugCost:
         schedule = cfg.get("schedule")
         check(schedule in SCHEDULES, f"{k}.schedule", schedule, f"must be one of {list(SCHEDULES)}")
         admin = _num(f"{k}.administration_cost", cfg.get("administration_cost", 0.0))
-        scale = bool(cfg.get("dose_intensity_scaling", True))
+        scale = cfg.get("dose_intensity_scaling", True)
+        check(isinstance(scale, bool), f"{k}.dose_intensity_scaling", scale, "must be true or false")
         if schedule == "daily":
             if "price_per_day" in cfg:
                 per_day = _num(f"{k}.price_per_day", cfg["price_per_day"])
@@ -270,34 +271,40 @@ class EconomicsSpec:
         cfg = _plain(cfg)
         for req in ("drugs", "therapy_drugs", "monitoring", "utilities", "discount", "wtp"):
             check(req in cfg, f"{k}.{req}", None, "is required")
-        drugs_cfg = cfg["drugs"] or {}
-        check(isinstance(drugs_cfg, Mapping), f"{k}.drugs", drugs_cfg, "must be a mapping")
+        drugs_cfg = mapping(f"{k}.drugs", cfg["drugs"], allow_none=True)
         drugs = {n: DrugCost.from_config(n, c) for n, c in drugs_cfg.items()}
         td = cfg["therapy_drugs"] or {}
         check(isinstance(td, Mapping), f"{k}.therapy_drugs", td, "must be a mapping therapy -> drug")
-        mon = cfg["monitoring"] or {}
-        aes = dict(cfg.get("adverse_events") or {})
+        for th, d in td.items():
+            check(d is None or isinstance(d, str), f"{k}.therapy_drugs.{th}", d, "must be null or a drug name")
+        mon = mapping(f"{k}.monitoring", cfg["monitoring"], allow_none=True)
+        aes = dict(mapping(f"{k}.adverse_events", cfg.get("adverse_events"), allow_none=True))
         ae_default = aes.pop("default", 0.0)
-        ut = cfg["utilities"] or {}
-        sets = ut.get("sets") or {}
+        ut = mapping(f"{k}.utilities", cfg["utilities"], allow_none=True)
+        sets = mapping(f"{k}.utilities.sets", ut.get("sets"), allow_none=True)
         uset = ut.get("set")
-        check(uset in sets, f"{k}.utilities.set", uset, f"must be one of {sorted(sets)}")
+        check(isinstance(uset, str) and uset in sets, f"{k}.utilities.set", uset, f"must be one of {sorted(sets)}")
         for name, s in sets.items():
             for state in ("progression_free", "progressed"):
                 check(isinstance(s, Mapping) and state in s, f"{k}.utilities.sets.{name}.{state}", None, "is required")
                 _utility(f"{k}.utilities.sets.{name}.{state}", s[state])
-        dis = dict(ut.get("ae_disutility") or {})
+        dis = dict(mapping(f"{k}.utilities.ae_disutility", ut.get("ae_disutility"), allow_none=True))
         dis_default = dis.pop("default", 0.0)
-        disc = cfg["discount"] or {}
+        disc = mapping(f"{k}.discount", cfg["discount"], allow_none=True)
+        alternatives = disc.get("alternatives") or []
+        check(isinstance(alternatives, (list, tuple)), f"{k}.discount.alternatives", alternatives,
+              "must be a list of annual rates")
         horizon = cfg.get("horizon_years")
         horizon_m = math.inf if horizon is None else _num(f"{k}.horizon_years", horizon, 0.0, lo_open=True) * MONTHS_PER_YEAR
         wtp = cfg["wtp"]
+        check(wtp is None or isinstance(wtp, (int, float, list, tuple)) and not isinstance(wtp, bool), f"{k}.wtp", wtp,
+              "must be a threshold or a list of thresholds (currency per QALY)")
         wtp = [wtp] if isinstance(wtp, (int, float)) else list(wtp or [])
         check(len(wtp) > 0, f"{k}.wtp", cfg["wtp"], "must list at least one threshold")
         wtp = tuple(_num(f"{k}.wtp", w, 0.0, lo_open=True) for w in wtp)
         grid = _grid(cfg.get("wtp_grid", list(wtp)))
         ranges, why = {}, {}
-        for key, r in (cfg.get("ranges") or {}).items():
+        for key, r in mapping(f"{k}.ranges", cfg.get("ranges"), allow_none=True).items():
             check(isinstance(r, Mapping) and "low" in r and "high" in r, f"{k}.ranges.{key}", r, "must give low and high")
             lo = _num(f"{k}.ranges.{key}.low", r["low"], None)
             hi = _num(f"{k}.ranges.{key}.high", r["high"], None)
@@ -306,9 +313,12 @@ class EconomicsSpec:
             _num(f"{k}.adverse_events.{ae}", c)
         for ae, d in dis.items():
             _num(f"{k}.utilities.ae_disutility.{ae}", d, 0.0, 1.0)
+        price_year = cfg.get("price_year", 0)
+        check(isinstance(price_year, int) and not isinstance(price_year, bool), f"{k}.price_year", price_year,
+              "must be a year (whole number)")
         return cls(
             currency=str(cfg.get("currency", "GBP")),
-            price_year=int(cfg.get("price_year", 0)),
+            price_year=price_year,
             drugs=drugs,
             therapy_drugs={str(t): (None if d is None else str(d)) for t, d in td.items()},
             scan_cost=_num(f"{k}.monitoring.scan", mon.get("scan", 0.0)),
@@ -325,11 +335,11 @@ class EconomicsSpec:
             discount_costs=_rate(f"{k}.discount.costs", disc.get("costs")),
             discount_effects=_rate(f"{k}.discount.effects", disc.get("effects")),
             discount_alternatives=tuple(_rate(f"{k}.discount.alternatives[{i}]", a)
-                                        for i, a in enumerate(disc.get("alternatives") or [])),
+                                        for i, a in enumerate(alternatives)),
             horizon_months=horizon_m,
             wtp=wtp,
             wtp_grid=grid,
-            sources=dict(cfg.get("sources") or {}),
+            sources=dict(mapping(f"{k}.sources", cfg.get("sources"), allow_none=True)),
             ranges=ranges,
             rationale=why,
             config=cfg,

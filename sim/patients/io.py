@@ -2,10 +2,17 @@
 
 Every problem is reported as one :class:`~sim.errors.UserError` naming the file, the
 column, the first bad row (1-based data row, as a spreadsheet user counts) and the value.
+
+Rules for a cohort file (CSV or Parquet alike): every column of
+:data:`~sim.patients.schema.COLUMNS` is required; other columns (e.g. a site or a record
+number) are accepted and ignored; a column name may appear only once; ``patient_id`` values must
+be unique; the file must have at least one data row. An empty, unreadable or ragged file is an
+error naming the file.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +34,7 @@ def load_cohort(path: str | Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             raw = pd.read_parquet(path)
         elif path.suffix.lower() == ".csv":
+            _check_unique_header(path)
             raw = pd.read_csv(path, dtype=str, keep_default_na=False)
         else:
             raise UserError(f"cohort.source must be a .csv or .parquet file, got {str(path)!r}")
@@ -35,6 +43,18 @@ def load_cohort(path: str | Path) -> pd.DataFrame:
     except Exception as exc:  # malformed file: parser message, no traceback
         raise UserError(f"cohort.source {str(path)!r} could not be read: {exc}") from None
     return validate_cohort(raw, where=str(path))
+
+
+def _check_unique_header(path: Path) -> None:
+    """A CSV header naming a column twice is an error (pandas would rename the second ``age.1``
+    and silently use the first)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    seen = set()
+    for name in (h.strip() for h in header):
+        if name in seen:
+            raise UserError(f"cohort file {str(path)!r}: column {name!r} appears more than once in the header")
+        seen.add(name)
 
 
 def _bad(where: str, column: str, row: int, value, requirement: str) -> UserError:
@@ -52,10 +72,15 @@ def validate_cohort(raw: pd.DataFrame, where: str = "<table>") -> pd.DataFrame:
     for col, (kind, allowed) in COLUMNS.items():
         values = raw[col].tolist()
         if kind in ("int", "float"):
+            what = f"must be a {'whole number' if kind == 'int' else 'number'}"
+            flags = ([i for i, v in enumerate(values) if isinstance(v, (bool, np.bool_))]
+                     if raw[col].dtype in (object, bool) else [])
+            if flags:                      # a Parquet boolean where a number belongs (True is not 1 here)
+                raise _bad(where, col, flags[0], values[flags[0]], what)
             parsed = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
             bad = np.flatnonzero(~np.isfinite(parsed))
             if bad.size:
-                raise _bad(where, col, bad[0], values[bad[0]], f"must be a {'whole number' if kind == 'int' else 'number'}")
+                raise _bad(where, col, bad[0], values[bad[0]], what)
             if kind == "int":
                 bad = np.flatnonzero(parsed != np.round(parsed))
                 if bad.size:

@@ -20,6 +20,10 @@ mgmt_low            bool     low MGMT expression (IHC)
 prior_therapies     str      semicolon-separated therapy names given before the model
                              starts (e.g. ``ssa;sunitinib``); empty string for none
 =================== ======== =======================================================
+
+A cohort file (``cohort.source``, CSV or Parquet) must hold every column above; extra columns
+are accepted and ignored; :mod:`sim.patients.io` lists the other rules (unique ``patient_id``,
+each column named once, at least one row).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.distributions import SurvivalDistribution
-from sim.errors import check
+from sim.errors import check, mapping, sequence_of_str
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.pfs import build_pfs
 from sim.units import weeks
@@ -36,6 +36,12 @@ def _num(key, value, lo=None, hi=None, lo_open=False) -> float:
     if hi is not None:
         check(value <= hi, key, value, f"must be <= {hi}")
     return float(value)
+
+
+def _required(cfg: Mapping, key: str, name: str):
+    """``cfg[name]``, or a :class:`UserError` naming the missing ``key.name``."""
+    check(name in cfg, f"{key}.{name}", None, "is required")
+    return cfg[name]
 
 
 def _prob(key, value) -> float:
@@ -94,7 +100,8 @@ class AdverseEvent:
 
     @classmethod
     def from_config(cls, key: str, name: str, cfg: Mapping) -> "AdverseEvent":
-        cons = dict(cfg.get("consequence") or {"none": 1.0})
+        cfg = mapping(key, cfg)
+        cons = dict(mapping(f"{key}.consequence", cfg.get("consequence"), allow_none=True) or {"none": 1.0})
         for c, p in cons.items():
             check(c in CONSEQUENCES, f"{key}.consequence", c, f"must be one of {list(CONSEQUENCES)}")
             _prob(f"{key}.consequence.{c}", p)
@@ -102,9 +109,10 @@ class AdverseEvent:
         pd_ = cfg.get("probability_diabetes")
         return cls(
             name=name,
-            probability=_prob(f"{key}.probability", cfg["probability"]),
+            probability=_prob(f"{key}.probability", _required(cfg, key, "probability")),
             probability_diabetes=None if pd_ is None else _prob(f"{key}.probability_diabetes", pd_),
-            onset_median_weeks=_num(f"{key}.onset_median_weeks", cfg["onset_median_weeks"], 0, lo_open=True),
+            onset_median_weeks=_num(f"{key}.onset_median_weeks", _required(cfg, key, "onset_median_weeks"), 0,
+                                    lo_open=True),
             consequence=tuple((c, float(p)) for c, p in cons.items()),
             reduced_intensity=_prob(f"{key}.reduced_intensity", cfg.get("reduced_intensity", 1.0)),
             interruption_weeks=_num(f"{key}.interruption_weeks", cfg.get("interruption_weeks", 0.0), 0),
@@ -141,14 +149,19 @@ class Rechallenge:
 
     @classmethod
     def from_config(cls, key: str, cfg: Mapping) -> "Rechallenge":
+        cfg = mapping(key, cfg)
+        of = _required(cfg, key, "of")
+        check(isinstance(of, str), f"{key}.of", of, "must be a therapy name")
         return cls(
-            of=str(cfg["of"]),
-            time_ratio=_num(f"{key}.time_ratio", cfg["time_ratio"], 0, lo_open=True),
-            response_ratio=_num(f"{key}.response_ratio", cfg["response_ratio"], 0),
+            of=of,
+            time_ratio=_num(f"{key}.time_ratio", _required(cfg, key, "time_ratio"), 0, lo_open=True),
+            response_ratio=_num(f"{key}.response_ratio", _required(cfg, key, "response_ratio"), 0),
             beta_prior_pfs=_num(f"{key}.beta_prior_pfs", cfg.get("beta_prior_pfs", 0.0)),
             beta_time_off=_num(f"{key}.beta_time_off", cfg.get("beta_time_off", 0.0)),
-            reference_pfs_first=_num(f"{key}.reference_pfs_first", cfg["reference_pfs_first"], 0, lo_open=True),
-            reference_time_off=_num(f"{key}.reference_time_off", cfg["reference_time_off"], 0, lo_open=True),
+            reference_pfs_first=_num(f"{key}.reference_pfs_first", _required(cfg, key, "reference_pfs_first"), 0,
+                                     lo_open=True),
+            reference_time_off=_num(f"{key}.reference_time_off", _required(cfg, key, "reference_time_off"), 0,
+                                    lo_open=True),
         )
 
 
@@ -195,34 +208,44 @@ class Therapy:
     @classmethod
     def from_config(cls, name: str, cfg: Mapping) -> "Therapy":
         key = f"therapies.{name}"
+        cfg = mapping(key, cfg)
         kind = cfg.get("kind", "active")
-        check(kind in KINDS, f"{key}.kind", kind, f"must be one of {list(KINDS)}")
+        check(isinstance(kind, str) and kind in KINDS, f"{key}.kind", kind, f"must be one of {list(KINDS)}")
         check("pfs" in cfg, f"{key}.pfs", None, "is required")
         pfs = build_pfs(f"{key}.pfs", cfg["pfs"])
         hrs = {}
-        for cov, hr in (cfg.get("covariate_hr") or {}).items():
+        for cov, hr in mapping(f"{key}.covariate_hr", cfg.get("covariate_hr"), allow_none=True).items():
             check(cov in COVARIATES, f"{key}.covariate_hr", cov, f"must name one of {list(COVARIATES)}")
             hrs[cov] = _num(f"{key}.covariate_hr.{cov}", hr, 0, lo_open=True)
-        resp = cfg.get("response") or {}
+        resp = mapping(f"{key}.response", cfg.get("response"), allow_none=True)
         by = {}
-        for cov, pair in (resp.get("by") or {}).items():
+        for cov, pair in mapping(f"{key}.response.by", resp.get("by"), allow_none=True).items():
             check(cov in RESPONSE_COVARIATES, f"{key}.response.by", cov, f"must name one of {list(RESPONSE_COVARIATES)}")
-            by[cov] = (_prob(f"{key}.response.by.{cov}.if_true", pair["if_true"]),
-                       _prob(f"{key}.response.by.{cov}.if_false", pair["if_false"]))
+            k = f"{key}.response.by.{cov}"
+            pair = mapping(k, pair)
+            by[cov] = (_prob(f"{k}.if_true", _required(pair, k, "if_true")),
+                       _prob(f"{k}.if_false", _required(pair, k, "if_false")))
         aes = tuple(
             AdverseEvent.from_config(f"{key}.adverse_events.{ae}", ae, spec)
-            for ae, spec in (cfg.get("adverse_events") or {}).items()
+            for ae, spec in mapping(f"{key}.adverse_events", cfg.get("adverse_events"), allow_none=True).items()
         )
-        course = cfg.get("course") or {}
+        course = mapping(f"{key}.course", cfg.get("course"), allow_none=True)
         doses, interval = course.get("doses"), course.get("interval_weeks")
         if doses is not None:
-            check(isinstance(doses, int) and doses >= 1, f"{key}.course.doses", doses, "must be a whole number >= 1")
+            check(isinstance(doses, int) and not isinstance(doses, bool) and doses >= 1, f"{key}.course.doses", doses,
+                  "must be a whole number >= 1")
             interval = _num(f"{key}.course.interval_weeks", interval, 0, lo_open=True)
-        elig = cfg.get("eligibility") or {}
-        excl = tuple(elig.get("exclude_functional") or ())
+        elig = mapping(f"{key}.eligibility", cfg.get("eligibility"), allow_none=True)
+        excl = tuple(sequence_of_str(f"{key}.eligibility.exclude_functional", elig.get("exclude_functional"),
+                                     allow_none=True))
         for f in excl:
             check(f in FUNCTIONAL, f"{key}.eligibility.exclude_functional", f, f"must be one of {list(FUNCTIONAL)}")
         rech = cfg.get("rechallenge")
+        sstr = elig.get("requires_sstr_positive", False)
+        check(isinstance(sstr, bool), f"{key}.eligibility.requires_sstr_positive", sstr, "must be true or false")
+        need = elig.get("requires_prior_progression_on")
+        check(need is None or isinstance(need, str), f"{key}.eligibility.requires_prior_progression_on", need,
+              "must be null or a therapy name")
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
@@ -235,9 +258,9 @@ class Therapy:
             course_months=weeks(doses * interval) if doses is not None else math.inf,
             doses=doses,
             dose_interval_months=weeks(interval) if doses is not None else None,
-            requires_sstr_positive=bool(elig.get("requires_sstr_positive", False)),
+            requires_sstr_positive=sstr,
             exclude_functional=excl,
-            requires_prior_progression_on=elig.get("requires_prior_progression_on"),
+            requires_prior_progression_on=need,
             rechallenge=None if rech is None else Rechallenge.from_config(f"{key}.rechallenge", rech),
-            sources=dict(cfg.get("sources") or {}),
+            sources=dict(mapping(f"{key}.sources", cfg.get("sources"), allow_none=True)),
         )

@@ -17,21 +17,25 @@ import math
 from collections.abc import Mapping
 
 from sim.distributions import FAMILIES, SurvivalDistribution, from_median, make_distribution
-from sim.errors import UserError, check
+from sim.errors import UserError, check, mapping
 
 
 def build_pfs(key: str, spec: Mapping) -> SurvivalDistribution:
     """Distribution described by the config mapping ``spec`` (``key`` names it in errors)."""
+    spec = mapping(key, spec)
     family = spec.get("family")
-    check(family in FAMILIES, f"{key}.family", family, f"must be one of {sorted(FAMILIES)}")
+    check(isinstance(family, str) and family in FAMILIES, f"{key}.family", family,
+          f"must be one of {sorted(FAMILIES)}")
     median = spec.get("median")
-    check(isinstance(median, (int, float)) and median > 0, f"{key}.median", median, "must be a positive number of months")
+    check(isinstance(median, (int, float)) and not isinstance(median, bool) and median > 0, f"{key}.median", median,
+          "must be a positive number of months")
     hr = spec.get("hazard_ratio", 1.0)
     hr = 1.0 if hr is None else hr
-    check(isinstance(hr, (int, float)) and hr > 0, f"{key}.hazard_ratio", hr, "must be > 0")
+    check(isinstance(hr, (int, float)) and not isinstance(hr, bool) and hr > 0, f"{key}.hazard_ratio", hr,
+          "must be > 0")
     if spec.get("landmark_months") is not None:
         check(family == "weibull", f"{key}.family", family, "must be weibull for a median + landmark fit")
-        t_l, s_l = spec["landmark_months"], spec["landmark_survival"]
+        t_l, s_l = spec["landmark_months"], spec.get("landmark_survival")
         check(isinstance(t_l, (int, float)) and t_l > 0 and t_l != median, f"{key}.landmark_months", t_l,
               "must be a positive time different from the median")
         check(isinstance(s_l, (int, float)) and 0 < s_l < 1, f"{key}.landmark_survival", s_l, "must be in (0, 1)")
