@@ -3,8 +3,9 @@ project's defaults) merges to the same table as the same sweep on the joblib lau
 whose array tasks SLURM cancels ends with an error, after which re-running the same command redoes only
 the cancelled job.
 
-Needs a SLURM cluster with accounting that this machine can submit to, e.g. the one-node cluster of
-``.ci/slurm-up`` (then ``. /tmp/pnetsim-slurm/env`` exports ``SLURM_CONF``). Without one the tests are
+Needs a SLURM cluster with accounting that this machine can submit to and whose jobs see this machine's
+temporary folder, i.e. the one-node cluster of ``.ci/slurm-up`` (then ``. /tmp/pnetsim-slurm/env``
+exports ``SLURM_CONF``). Without one the tests are
 skipped, unless ``PNETSIM_REQUIRE_SLURM=1`` (as in ``.ci/run``): then its absence is a failure. Every
 SLURM job the tests submit carries a job name unique to this module; teardown cancels whatever of them
 is left and waits until the queue holds none of them.
@@ -66,6 +67,9 @@ def slurm():
     missing = [c for c in COMMANDS if shutil.which(c) is None]
     if missing:
         unavailable(f"no SLURM here: {', '.join(missing)} not on PATH (.ci/slurm-up starts one)")
+    conf = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf"))
+    if not conf.is_file():
+        unavailable(f"no SLURM configuration {conf} (set SLURM_CONF; `. /tmp/pnetsim-slurm/env` after .ci/slurm-up)")
     try:
         nodes = slurm_cmd("sinfo", "-h", "-N", "-o", "%t")
         config = slurm_cmd("scontrol", "show", "config")
