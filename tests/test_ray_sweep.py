@@ -1,10 +1,12 @@
 """A sweep on a Ray cluster (hydra-ray-launcher against an existing head node on 127.0.0.1) merges to
 the same table as the same sweep on the joblib launcher: results depend neither on the launcher nor on
 the workers. The head node is started by a fixture and every process it started is ended in teardown
-(by session id: only processes of this test's own ``ray start``)."""
+(by session id: only processes of this test's own ``ray start``). Without ray (the `cluster` extra) the
+tests are skipped, unless ``PNETSIM_REQUIRE_RAY=1`` (as in ``.ci/run``): then its absence is a failure."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -19,16 +21,30 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ray = pytest.importorskip("ray", reason="ray is not installed (install the `cluster` extra: pip install -e '.[cluster]')")
-
-from experiments.aggregate import main as aggregate_main  # noqa: E402
-from sim.sweep import verify  # noqa: E402
+from experiments.aggregate import main as aggregate_main
+from sim.sweep import verify
 
 REPO = Path(__file__).resolve().parents[1]
 #: the small sweep of tests/test_sweep.py (4 jobs, ~1 s each)
 SWEEP = ["seed=1,2,3,4", "cohort.n=100", "output.figures=false"]
 #: Ray 2.60 needs these for a head on loopback without token auth (docs/sweeps.md)
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+REQUIRE = "PNETSIM_REQUIRE_RAY"
+
+
+def unavailable(reason: str):
+    """Skip for a missing Ray, or fail when PNETSIM_REQUIRE_RAY=1 (CI must have it)."""
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{REQUIRE}=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_installed():
+    """Every test here needs ray and hydra-ray-launcher (the `cluster` extra)."""
+    for module in ("ray", "hydra_plugins.hydra_ray_launcher"):
+        if importlib.util.find_spec(module) is None:
+            unavailable(f"{module} is not installed (install the `cluster` extra: pip install -e '.[cluster]')")
 
 
 def free_port() -> int:
@@ -78,7 +94,7 @@ def ray_head():
     (the test calls ``wait()``, so the start overlaps other set-up); every process of its session is
     ended in teardown."""
     if not Path("/proc").is_dir():
-        pytest.skip("the Ray test ends its processes by session id via /proc (Linux)")
+        unavailable("the Ray test ends its processes by session id via /proc (Linux)")
     temp = tempfile.mkdtemp(prefix="pnray", dir="/tmp")      # short: Ray's socket paths must fit 107 bytes
     port = free_port()
     cmd = [bin_script("ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
