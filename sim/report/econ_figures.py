@@ -153,7 +153,12 @@ def tornado(table: pd.DataFrame, path, wtp: float | None = None, top: int = 20, 
     ax.axvline(base, color="k", lw=0.8)
     if min(il.min(), ih.min(), base) < 0 < max(il.max(), ih.max(), base):
         ax.axvline(0, color="0.4", lw=0.8, ls="--")
-    names = [f"{param_label(par.iloc[i])}  [{_num(lo.iloc[i])} to {_num(hi.iloc[i])}; base {_num(bv.iloc[i])}]"
+    def base_text(i):                      # a null horizon is the lifetime (model) horizon
+        b = bv.iloc[i]
+        missing = b is None or (isinstance(b, float) and not np.isfinite(b))
+        return "lifetime" if missing and str(par.iloc[i]).endswith("horizon_years") else _num(b)
+
+    names = [f"{param_label(par.iloc[i])}  [{_num(lo.iloc[i])} to {_num(hi.iloc[i])}; base {base_text(i)}]"
              for i in order]
     ax.set_yticks(y, names, fontsize=7.5)
     if wtp is None and "wtp" in t.columns:

@@ -327,6 +327,15 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
     return rows
 
 
+def _joint_text(params: pd.DataFrame | None) -> str:
+    """`` (here: <joint names>)`` from the psa_parameters table, or an empty string."""
+    if params is None or "distribution" not in params:
+        return ""
+    names = sorted({d.split("[", 1)[1].split("]", 1)[0] for d in params["distribution"].astype(str)
+                    if d.startswith("MvNormal[")})
+    return f" (here: {', '.join(names)})" if names else " (none in this run)"
+
+
 def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -> None:
     if kind == "psa":
         p = plain.get("psa") or {}
@@ -339,16 +348,20 @@ def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -
               f"numbers across strategies), and the per-strategy mean discounted costs and QALYs are kept. "
               f"Sample s depends only on (seed, s). Distributions: beta for utilities and probabilities, gamma for "
               f"costs (method of moments, SE = range / 3.92), log-uniform / uniform over the stated ranges for "
-              f"rechallenge efficacy, log-normal for hazard ratios (SE of the log from the published 95 % CI) and "
-              f"for PFS medians. The PFS medians use a stated SE of the log median (labelled assumption) because "
-              f"no fitted covariance is available yet; a multivariate normal on fitted survival parameters "
-              f"(`dist: mvnormal` with the fit's covariance) replaces them when a fit provides one.")
+              f"rechallenge efficacy, log-normal for hazard ratios (SE of the log from the published 95 % CI), "
+              f"a multivariate normal on the fitted survival parameters where the fit has a covariance"
+              f"{_joint_text(tables.get('psa_parameters'))}, and log-normal PFS medians with a stated SE of the log "
+              f"median (labelled assumption) where the trial reports no CI.")
+        n = int(p.get("samples") or 0)
         doc.p(f"EVPI = E[max_d NB_d] - max_d E[NB_d] per person. EVPPI by regression (Strong, Oakley & Brennan, "
               f"Med Decis Making 2014;34:311-326): the incremental net benefit of each strategy is regressed on "
-              f"the group's parameters (method '{ev.get('method', 'auto')}': penalised regression spline for 1-2 "
-              f"parameters, Gaussian process above) and EVPPI = mean of the row maxima of the fitted values minus "
-              f"the maximum of their means; intervals from {ev.get('n_boot', 500)} bootstrap resamples of the "
-              f"fitted values.")
+              f"the group's parameters (method '{ev.get('method', 'auto')}': penalised regression spline with "
+              f"GCV smoothing for 1-2 parameters, Gaussian process above, kept only when it predicts held-out samples "
+              f"better than their mean in 5-fold cross-validation) and EVPPI = mean of the row maxima of the fitted "
+              f"values minus the maximum of their means; intervals from {ev.get('n_boot', 500)} bootstrap resamples "
+              f"of the fitted values (Monte Carlo error of the outer expectation only)."
+              + (f" With {n} samples the regression estimates are rough (Strong et al. used 1,000 and more): "
+                 f"treat EVPPI values as indicative." if n < 1000 else ""))
         doc.table("Uncertain parameters and their distributions", tables.get("psa_parameters"), "psa_parameters",
                   prettify=False)
     elif kind == "dsa":
@@ -547,7 +560,10 @@ def _results_dsa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -
     doc.h(3, "One-way sensitivity analysis")
     tor = tables.get("tornado")
     if tor is not None and len(tor):
-        tor = _dsa_icers(tor).assign(parameter=[f"{param_label(x)} ({x})" for x in tor["parameter"]])
+        tor = _dsa_icers(tor).assign(
+            parameter=[f"{param_label(x)} ({x})" for x in tor["parameter"]],
+            base_value=["lifetime" if str(x).endswith("horizon_years") and _missing(b) else b
+                        for x, b in zip(tor["parameter"], tor["base_value"])])
     doc.table("One-way sensitivity analysis, widest swing first (INB of the intervention vs the comparator with the "
               "parameter at each end of its range)", tor, "tornado", headers=H,
               columns=["parameter", "base_value", "low", "high", "inb_low", "inb_high", "swing", "icer_low",
