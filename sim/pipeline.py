@@ -48,17 +48,20 @@ def economics_spec_of(plain: dict):
 def economics_tables(patients, lines, events, spec, model: Model, labels: dict) -> dict[str, pd.DataFrame]:
     """Per-patient economics, per-strategy summary and full incremental analysis of one run.
 
-    Returns ``{"economics_patients", "economics_summary", "incremental", "economics_differences"}`` (columns in
-    ``docs/outputs.md``). Scan costs are timed on the model's imaging interval.
+    Returns ``{"economics_patients", "economics_summary", "incremental", "economics_differences",
+    "economics_inputs"}`` (columns in ``docs/outputs.md``). Scan costs are timed on the model's
+    imaging interval.
     """
     from sim.economics import economics_summary, evaluate, incremental_with_se
     from sim.economics import paired_differences as econ_differences
+    from sim.economics.inputs import inputs_table
 
     per = evaluate(patients, lines, events, spec, imaging_interval_months=model.rules.imaging_interval_months)
     return {"economics_patients": per,
             "economics_summary": economics_summary(per, spec, labels),
             "incremental": incremental_with_se(per, spec.wtp),
-            "economics_differences": econ_differences(per, model.reference)}
+            "economics_differences": econ_differences(per, model.reference),
+            "economics_inputs": inputs_table(spec.config)}
 
 
 def write_report_if_available(folder: Path, kind: str, plain: dict, tables: dict, figures: dict,
@@ -100,11 +103,12 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
         patients.to_parquet(tmp / "patients.parquet", index=False)
         lines.to_parquet(tmp / "lines.parquet", index=False)
         events.to_parquet(tmp / "events.parquet", index=False)
-        tables["summary"].to_csv(tmp / "summary.csv", index=False, float_format="%.6g")
-        tables["differences"].to_csv(tmp / "differences.csv", index=False, float_format="%.6g")
+        for name in ("summary", "differences"):
+            tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
+            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
         if econ:
             econ["economics_patients"].to_parquet(tmp / "economics_patients.parquet", index=False)
-            for name in ("economics_summary", "incremental", "economics_differences"):
+            for name in ("economics_summary", "incremental", "economics_differences", "economics_inputs"):
                 econ[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")   # costs > 1e5
                 econ[name].to_parquet(tmp / f"{name}.parquet", index=False)
                 tables[name] = econ[name]

@@ -153,3 +153,30 @@ def test_state_times_partition_life_years_on_simulated_runs(default_run):
         np.testing.assert_allclose(per[f"pf_ly{suffix}"] + per[f"pd_ly{suffix}"], per[f"ly{suffix}"],
                                    rtol=1e-9, atol=1e-12)
     assert (per["qaly_ae_loss"] >= 0).all() and (per["qaly_ae_loss"] > 0).any()
+
+
+def test_ae_state_utility_of_the_set_sets_the_decrement():
+    """An AE with a state in the utility set (``ae_states``) lowers the PF utility to that state while it
+    lasts: decrement u_PF - u_state (0.77 - 0.50 = 0.27 for stomatitis), not ``ae_disutility`` (0.21)."""
+    cfg = dict(_spec(0.0).config)
+    cfg["utilities"] = {"set": "s", "sets": {"s": {"progression_free": 0.77, "progressed": 0.61,
+                                                   "ae_states": {"stomatitis": 0.50}}},
+                        "ae_disutility": {"default": 0.10, "stomatitis": 0.21}}
+    spec = EconomicsSpec.from_config(cfg)
+    assert spec.ae_decrement("stomatitis") == pytest.approx(0.27)
+    assert spec.ae_decrement("neutropenia") == pytest.approx(0.10)
+    per = evaluate(*_log(), spec, imaging_interval_months=DT).iloc[0]
+    assert per["qaly_ae_loss"] == pytest.approx((0.27 * weeks(3) + 0.10 * weeks(2)) / 12, rel=1e-12)
+
+
+def test_default_swinburn_set_values_hand_foot_syndrome_and_stomatitis_by_their_states():
+    """uk_nhs: Swinburn 2012 AE states 0.58 (hand-foot syndrome) and 0.56 (stomatitis) under PF 0.77; the
+    Meng 2017 set has no AE states and falls back to the Swinburn differences in ae_disutility."""
+    sw = load_spec("uk_nhs")
+    assert sw.utility_set == "swinburn2012" and (sw.utility_pf, sw.utility_pd) == (0.77, 0.61)
+    assert sw.ae_state_utility == {"hand_foot_syndrome": 0.58, "stomatitis": 0.56}
+    assert sw.ae_decrement("hand_foot_syndrome") == pytest.approx(0.19)
+    assert sw.ae_decrement("stomatitis") == pytest.approx(0.21)
+    meng = load_spec("uk_nhs", {"utilities.set": "meng2017"})
+    assert (meng.utility_pf, meng.utility_pd) == (0.776, 0.726) and meng.ae_state_utility == {}
+    assert meng.ae_decrement("stomatitis") == pytest.approx(0.21)

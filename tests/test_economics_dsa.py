@@ -47,6 +47,36 @@ def test_dsa_run_writes_tornado_scenarios_and_manifest(dsa):
     assert set(inc["scenario"]) == set(tables["scenarios"]["scenario"])
 
 
+def test_dsa_run_writes_base_case_tables_figures_and_report(dsa):
+    """The DSA folder also holds the base case's costs by category, incremental analysis, economic inputs,
+    Kaplan-Meier figures and a report with the tornado, the scenarios and the base case."""
+    _, folder, tables = dsa
+    for name in ("base_economics_summary", "base_incremental", "base_summary", "economics_inputs"):
+        assert (folder / f"{name}.csv").is_file() and (folder / f"{name}.parquet").is_file() and len(tables[name])
+    assert (folder / "km_overview.png").is_file()
+    md = (folder / "report.md").read_text()
+    for needle in ("Base case: discounted costs by category", "Scenario analyses", "](tornado.png)",
+                   "](km_overview.png)", "Economic inputs", "sunitinib pack price"):
+        assert needle in md, needle
+    base = tables["scenarios"].set_index("scenario").loc["base_case"]
+    s = tables["base_economics_summary"].set_index("strategy")
+    assert base["delta_cost"] == pytest.approx(s.loc["rechallenge", "cost_total_disc"] - s.loc["switch", "cost_total_disc"])
+
+
+def test_one_way_ranges_skip_inputs_the_analysis_does_not_use(compose_cfg):
+    """economics.ranges of another utility set, and AE decrements of AE types the set in use values by a state
+    utility (Swinburn: hand-foot syndrome, stomatitis), are not tornado rows; the state utilities are."""
+    from sim.config import to_container
+    from sim.economics.spec import EconomicsSpec
+
+    plain = to_container(compose_cfg(["experiment=dsa"]))
+    paths = {p.path for p in dsa_settings(plain, EconomicsSpec.from_config(plain["economics"])).parameters}
+    assert "economics.utilities.sets.swinburn2012.ae_states.stomatitis" in paths
+    assert "economics.utilities.ae_disutility.default" in paths
+    assert not {"economics.utilities.ae_disutility.stomatitis", "economics.utilities.ae_disutility.hand_foot_syndrome",
+                "economics.utilities.sets.meng2017.progression_free"} & paths
+
+
 def test_parameters_of_an_absent_strategy_have_no_effect(dsa):
     """PRRT is not compared: its prices move neither strategy (swing exactly 0, CRN and reused simulation)."""
     t = dsa[2]["tornado"].set_index("parameter")

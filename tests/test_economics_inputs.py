@@ -45,6 +45,10 @@ def _with(path: str, value):
     ("wtp_grid", {"start": 10, "stop": 0, "step": 1}, "economics.wtp_grid"),
     ("utilities.set", "nonexistent", "economics.utilities.set"),
     ("horizon_years", 0, "economics.horizon_years"),
+    ("utilities.sets.swinburn2012.ae_states.stomatitis", 0.9, "economics.utilities.sets.swinburn2012.ae_states.stomatitis"),
+    ("utilities.sets.swinburn2012.ae_states.stomatitis", 1.5, "economics.utilities.sets.swinburn2012.ae_states.stomatitis"),
+    ("adverse_events.neutropenia", -1.0, "economics.adverse_events.neutropenia"),
+    ("bsc_per_month", -600.0, "economics.bsc_per_month"),
 ])
 def test_bad_economic_input_is_a_user_error_naming_key_and_value(path, value, key):
     """Negative prices, utilities > 1, rates outside [0, 1), empty WTP lists ... name the key and the value."""
@@ -53,6 +57,67 @@ def test_bad_economic_input_is_a_user_error_naming_key_and_value(path, value, ke
     msg = str(exc.value)
     assert key in msg and repr(value if not isinstance(value, dict) else value)[:3] in msg, msg
     assert "\n" not in msg
+
+
+def test_unknown_key_in_a_utility_set_is_a_user_error():
+    """A misspelt state in a utility set (``progresion_free``) is named, not ignored."""
+    with pytest.raises(UserError, match=r"economics.utilities.sets.meng2017 .*progresion_free"):
+        EconomicsSpec.from_config(_with("utilities.sets.meng2017.progresion_free", 0.7))
+
+
+def test_nice_ta449_list_prices_and_monthly_drug_costs():
+    """TA449 list prices as stated in issue 4 and the monthly costs they imply at full dose:
+    everolimus 2,673 / 30 x 10 mg (one tablet a day), sunitinib 784.70 / 28 x 12.5 mg at 37.5 mg a day."""
+    from sim.economics.inputs import inputs_table
+    from sim.units import DAYS_PER_MONTH
+
+    spec = load_spec("uk_nhs")
+    ev, su = spec.config["drugs"]["everolimus"], spec.config["drugs"]["sunitinib"]
+    assert (ev["pack_price"], ev["pack_size"], ev["unit_mg"], ev["daily_dose_mg"]) == (2673.0, 30, 10.0, 10.0)
+    assert (su["pack_price"], su["pack_size"], su["unit_mg"], su["daily_dose_mg"]) == (784.70, 28, 12.5, 37.5)
+    assert spec.drugs["everolimus"].cost_per_month == pytest.approx(2673 / 30 * DAYS_PER_MONTH, rel=1e-12)
+    assert spec.drugs["sunitinib"].cost_per_month == pytest.approx(784.70 / 28 * 3 * DAYS_PER_MONTH, rel=1e-12)
+    t = inputs_table(spec.config).set_index("parameter")
+    assert t.loc["drugs.sunitinib.cost_per_month", "value"] == pytest.approx(spec.drugs["sunitinib"].cost_per_month)
+    assert t.loc["drugs.everolimus.pack_price", "source"].startswith("evidence:nice_ta449_everolimus_pack_price (NICE")
+    assert (spec.currency, spec.price_year) == ("GBP", 2016) and "NHS" in spec.perspective
+
+
+def test_economic_inputs_table_gives_every_input_a_source_and_assumptions_a_range():
+    """Every row of economics_inputs has a unit and a source; every assumption (other than policy choices) a range."""
+    from sim.economics.inputs import inputs_table
+
+    t = inputs_table(load_spec("uk_nhs").config)
+    assert len(t) > 40 and (t["unit"] != "").all() and (t["source"] != "").all()
+    assumed = t[t["source"].str.startswith("assumption:") & ~t["parameter"].str.startswith(("discount", "wtp"))]
+    assert len(assumed) > 10 and assumed["low"].notna().all() and (assumed["low"] <= assumed["value"]).all() \
+        and (assumed["value"] <= assumed["high"]).all()
+
+
+@pytest.mark.parametrize("override, key", [
+    ("economics.utilities.sets.swinburn2012.progression_free=1.2", "economics.utilities.sets.swinburn2012.progression_free"),
+    ("economics.discount.effects=1.0", "economics.discount.effects"),
+    ("economics.wtp=[]", "economics.wtp"),
+])
+def test_cli_rejects_bad_economics_with_one_line_naming_the_key(tmp_path, override, key):
+    """A utility above 1, a discount rate of 100 % or an empty WTP list: exit 2, one stderr line with key and value."""
+    r = subprocess.run([sys.executable, "-m", "experiments.run", override, f"output.root={tmp_path}", "cohort.n=10"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and key in lines[0] and override.split("=")[1] in lines[0], lines
+    assert not any(tmp_path.rglob("manifest.json"))
+
+
+def test_cli_rejects_an_empty_psa_wtp_grid(tmp_path):
+    """``pnetsim experiment=psa psa.wtp_grid=[]``: exit 2 naming psa.wtp_grid, before any sample is simulated."""
+    r = subprocess.run([sys.executable, "-m", "experiments.run", "experiment=psa", "psa.wtp_grid=[]",
+                        f"output.root={tmp_path}", "cohort.n=10", "psa.samples=2"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "psa.wtp_grid" in lines[0] and "[]" in lines[0], lines
+    assert not any(tmp_path.rglob("manifest.json"))
 
 
 def test_therapy_without_drug_entry_is_a_user_error():

@@ -53,6 +53,22 @@ def test_compare_run_writes_economics_tables(compare_run):
         inc.set_index("strategy")["cost"].to_dict(), rel=1e-12)
 
 
+def test_compare_run_writes_every_table_as_csv_and_parquet_and_an_economics_report(tmp_path_factory):
+    """The default experiment writes summary, differences and the economic inputs as CSV and Parquet, and a
+    report with methods, costs by category, the incremental analysis and Kaplan-Meier figures."""
+    root = tmp_path_factory.mktemp("compare_report")
+    folder, _ = run(_compose(["cohort.n=40", f"output.root={root}", "output.figures=true", "output.progress=false"]))
+    for name in ("summary", "differences", "economics_summary", "incremental", "economics_differences",
+                 "economics_inputs"):
+        assert len(pd.read_csv(folder / f"{name}.csv")) == len(pd.read_parquet(folder / f"{name}.parquet")) > 0, name
+    md = (folder / "report.md").read_text()
+    html = (folder / "report.html").read_text()
+    for needle in ("Perspective", "UK NHS and personal social services", "lifetime", "GBP, 2016 prices",
+                   "Economic inputs", "drugs.sunitinib.cost_per_month", "costs by category",
+                   "full incremental analysis", "](km_overview.png)", "CHEERS 2022"):
+        assert needle in md and (needle in html or needle.startswith("](")), needle
+
+
 def test_printed_text_has_the_economics_table(compare_run):
     """The text printed by ``pnetsim`` includes the costs / QALYs table and the incremental analysis."""
     _, text = compare_run

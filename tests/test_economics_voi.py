@@ -97,6 +97,32 @@ def test_evppi_irrelevant_parameter_is_near_zero():
         assert 0 <= r.value < 2 * e.se, method
 
 
+def test_gp_evppi_of_unrelated_parameters_with_few_samples_is_zero_not_evpi():
+    """40 samples, 4 parameters unrelated to a noisy net benefit: an unguarded GP interpolates the noise and
+    gives EVPPI ~ EVPI; the cross-validation guard keeps the mean instead, so the EVPPI is 0."""
+    rng = np.random.default_rng(18)
+    S = 40
+    nb = np.column_stack([np.zeros(S), rng.normal(-300, 400, S)])
+    x = rng.uniform(size=(S, 4))
+    e = voi.evpi(nb)
+    fitted = voi.fit_gp(x, nb[:, 1])                                   # the unguarded regression
+    g = np.column_stack([np.zeros(S), fitted])
+    assert e > 0 and g.max(axis=1).mean() - g.mean(axis=0).max() == pytest.approx(e, rel=0.01)
+    r = voi.evppi(nb, x, method="gp", n_boot=20)
+    assert r.value == 0.0 and "cross-validation" in r.method
+
+
+def test_gp_guard_keeps_a_real_signal():
+    """A parameter that drives the net benefit is kept by the cross-validation guard (EVPPI close to EVPI)."""
+    rng = np.random.default_rng(13)
+    S = 60
+    x = rng.normal(size=(S, 3))
+    nb = np.column_stack([np.zeros(S), 500 * x[:, 0] + rng.normal(0, 20, S)])
+    assert voi.gp_is_predictive(x, nb[:, 1])
+    r = voi.evppi(nb, x, method="gp", n_boot=20)
+    assert r.method == "gp" and r.value == pytest.approx(voi.evpi(nb), rel=0.1)
+
+
 def test_evppi_is_zero_when_one_strategy_wins_every_sample():
     """When one strategy has the highest NB in every sample, EVPI and every EVPPI are exactly 0."""
     x = np.random.default_rng(6).normal(size=(100, 2))

@@ -193,11 +193,49 @@ def test_analyse_returns_every_table_with_convergence_ending_at_the_mean():
                          report_wtp=(100.0,), primary_wtp=100.0, groups={"g": ["x"]}, evppi_method="gam", n_boot=10,
                          workers=1, progress=False)
     t = psa.analyse(df, ["A", "B"], st, {"g": ["x"]})
-    assert set(t) == {"psa_summary", "psa_incremental", "ce_plane", "ceac", "ceaf", "evppi", "convergence"}
+    assert set(t) == {"psa_summary", "psa_full_incremental", "psa_incremental", "ce_plane", "ceac", "ceaf", "evppi",
+                      "convergence"}
     assert t["convergence"]["mean_inb"].iloc[-1] == pytest.approx(30.0)
     assert 100.0 in set(t["ceac"]["wtp"])          # report WTPs are added to the grid
     ev = t["evppi"].set_index("group")
     assert ev.loc["ALL (EVPI)", "evppi"] == pytest.approx(22.5)
+
+
+def test_full_incremental_of_psa_is_the_incremental_analysis_of_the_expected_values():
+    """psa_full_incremental applies dominance and frontier ICERs to the mean cost and QALYs over samples, with
+    SEs sd / sqrt(S) and paired incremental SEs; psa_summary carries the same means with their SEs."""
+    from sim.economics.incremental import incremental
+
+    df = _hand_made()
+    full = psa.full_incremental(df, ["A", "B"], [100.0]).set_index("strategy")
+    means = df.groupby("strategy")[["cost", "qaly"]].mean().reset_index()
+    want = incremental(means, [100.0], cost="cost", effect="qaly").set_index("strategy")
+    assert full["status"].to_dict() == want["status"].to_dict()
+    for col in ("cost", "effect", "icer", "nmb_100"):
+        assert full[col].to_dict() == pytest.approx(want[col].to_dict(), nan_ok=True), col
+    dc = np.array([50, 50, 40, 90], float)
+    assert full.loc["B", "inc_cost_se"] == pytest.approx(dc.std(ddof=1) / 2)
+    summ = psa.summary_table(df, ["A", "B"]).set_index("strategy")
+    assert summ.loc["B", "cost"] == pytest.approx(full.loc["B", "cost"])
+    assert summ.loc["B", "cost_se"] == pytest.approx(np.std([50, 50, 50, 90], ddof=1) / 2)
+
+
+def test_evppi_table_adds_all_parameters_jointly():
+    """With all parameter paths given, the evppi table has a row for all parameters jointly, below the EVPI."""
+    rng = np.random.default_rng(3)
+    S = 300
+    x1, x2 = rng.normal(size=S), rng.normal(size=S)
+    rows = []
+    for s in range(S):
+        rows += [{"sample": s, "strategy": "A", "cost": 0.0, "qaly": 0.0, "x1": x1[s], "x2": x2[s]},
+                 {"sample": s, "strategy": "B", "cost": -(100 * x1[s] + 50 * x2[s]), "qaly": 0.0, "x1": x1[s],
+                  "x2": x2[s]}]
+    ev = psa.evppi_table(pd.DataFrame(rows), ["A", "B"], {"x1": ["x1"]}, [1.0], "gam", 50, 0, ["x1", "x2"])
+    ev = ev.set_index("group")["evppi"]
+    assert list(ev.index) == [psa.EVPI_GROUP, "x1", psa.ALL_GROUP]
+    # NB_B - NB_A = 100 x1 + 50 x2 is a deterministic function of (x1, x2): EVPPI(all) ~ EVPI > EVPPI(x1)
+    assert ev[psa.ALL_GROUP] == pytest.approx(ev[psa.EVPI_GROUP], rel=0.05)
+    assert ev["x1"] < ev[psa.ALL_GROUP]
 
 
 # ------------------------------------------------------------------ bad input

@@ -56,8 +56,13 @@ def test_psa_report_html_and_md_hold_the_same_tables(tiny_psa):
                        "CHEERS 2022", "ALL (EVPI)", "rechallenge_efficacy", "Provenance", "psa_incremental",
                        "Uncertain parameters"):
             assert needle in text, needle
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 4 + 3          # PSA figures + KM of the deterministic base case
     assert "](ce_plane.png)" in md and "](ceac.png)" in md
+    for needle in ("Deterministic base case", "Probabilistic results", "Expected discounted costs by category",
+                   "Full incremental analysis of the expected costs and QALYs", "Economic inputs",
+                   "all parameters (EVPPI)"):
+        assert needle in md and needle in html, needle
+    assert "](km_overview.png)" in md
     d = tables["psa_incremental"]["delta_cost"].iloc[0]
     assert f"{d:,.0f}" in md and f"{d:,.0f}" in html
 
@@ -66,7 +71,8 @@ def test_format_psa_prints_ceac_and_evpi(tiny_psa):
     """The console text of a PSA has the incremental table, the CEAC at the report WTPs and EVPI."""
     _, tables = tiny_psa
     text = psa.format_psa(tables)
-    assert "CEAC" in text and "ALL (EVPI)" in text and "rechallenge" in text and "20000" in text
+    assert "CEAC" in text and "ALL (EVPI)" in text and "rechallenge" in text and "20,000" in text
+    assert "Full incremental analysis" in text and "GBP" in text
 
 
 def _compare_tables():

@@ -23,7 +23,7 @@ Resolver rules (also in ``data/evidence/README.md``, section "Traceability of co
 4. ``assumption:<id>``: an entry at the leaf's own path uses row ``<id>``; an entry at a parent path
    uses row ``<id>.<rest of the leaf's path>`` (e.g. ``cohort_age.mean``) and falls back to row
    ``<id>``. The row's value equals the leaf (rel. 1e-9); every row has low <= value <= high and is
-   used by at least one leaf (or derived expression).
+   used by at least one leaf, derived expression or PSA / DSA range (``range: "assumption:<id>"``).
 5. ``issue-N:<what>``: issue N is a source of the evidence table (``source == issue-N``) and the leaf
    value appears as a number in ``<what>`` (the issue text itself is not in the repository).
 
@@ -347,8 +347,25 @@ def test_assumptions_table_well_formed():
     assert not problems, f"{ASSUMPTIONS}:\n  " + "\n  ".join(problems)
 
 
+def _sensitivity_range_ids() -> set[str]:
+    """Assumption ids named by the PSA / DSA parameter entries (``range: "assumption:<id>"`` or in a
+    ``source``)."""
+    ids = set()
+    for path in list((CONFIGS / "psa").glob("*.yaml")) + list((CONFIGS / "experiment").glob("*.yaml")):
+        ids |= {i.rstrip(".") for i in re.findall(r"assumption:([A-Za-z0-9_.]+)", path.read_text())}
+    return ids
+
+
+def test_assumptions_named_by_sensitivity_analyses_exist():
+    """Every ``assumption:<id>`` of the PSA / DSA configs is a row of assumptions.csv (range and rationale)."""
+    missing = sorted(_sensitivity_range_ids() - set(assumptions()["id"]))
+    assert not missing, f"configs/psa, configs/experiment name assumptions missing from {ASSUMPTIONS.name}: {missing}"
+
+
 def test_every_assumption_is_used():
+    """Every assumption row is used by a config number, a derivation or a PSA / DSA range."""
     used = {a for traces in trace_all().values() for t in traces for a in t.assumption_ids}
+    used |= _sensitivity_range_ids()
     unused = sorted(set(assumptions()["id"]) - used)
     assert not unused, f"{ASSUMPTIONS}: rows used by no config number: {unused}"
 

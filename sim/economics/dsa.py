@@ -32,7 +32,9 @@ negative ICER alone does not say which.
 
 Outputs (``docs/outputs.md``): ``tornado.csv|parquet`` (one row per parameter, sorted by
 swing), ``scenarios.csv|parquet`` (one row per scenario), ``scenario_incremental.csv|parquet``
-(full incremental analysis of every scenario), ``tornado.png``, ``manifest.json``.
+(full incremental analysis of every scenario), the base case's ``base_summary``,
+``base_economics_summary`` and ``base_incremental``, ``tornado.png``, Kaplan-Meier figures of the
+base case, ``report.html`` / ``report.md``, ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -102,16 +104,21 @@ class DsaSettings:
 
 
 def _economics_ranges(plain: Mapping) -> list[OneWay]:
-    """Every ``economics.ranges`` entry as a one-way parameter (other utility sets skipped)."""
+    """Every ``economics.ranges`` entry as a one-way parameter; entries the analysis does not use are
+    skipped: other utility sets, and AE decrements of AE types the set in use values by a state
+    utility (``ae_states``)."""
     from sim.economics.params import get_path
 
     econ = plain.get("economics") or {}
     in_use = (econ.get("utilities") or {}).get("set")
+    states = ((((econ.get("utilities") or {}).get("sets") or {}).get(in_use) or {}).get("ae_states") or {})
     out = []
     for rel, r in (econ.get("ranges") or {}).items():
         parts = rel.split(".")
         if parts[:2] == ["utilities", "sets"] and len(parts) > 2 and parts[2] != in_use:
             continue
+        if parts[:2] == ["utilities", "ae_disutility"] and len(parts) == 3 and parts[2] in states:
+            continue                    # the set in use values this AE by its state utility (ae_states)
         path = f"economics.{rel}"
         base = get_path(plain, path)
         check(isinstance(r, Mapping) and "low" in r and "high" in r, f"economics.ranges.{rel}", r,
@@ -229,6 +236,10 @@ class ArmRunner:
         dt, (patients, lines, events) = hit
         return evaluate(patients, lines, events, spec, imaging_interval_months=dt), spec
 
+    def base_frames(self) -> tuple | None:
+        """(patients, lines, events) of the base case (the first arm simulated), or None."""
+        return next(iter(self._cache.values()))[1] if self._cache else None
+
 
 def contrast(per: pd.DataFrame, intervention: str, comparator: str, wtp: float,
              cost: str = "cost_total_disc", effect: str = "qaly_disc") -> dict[str, float]:
@@ -297,20 +308,22 @@ def draw_tornado(table: pd.DataFrame, path: Path, wtp: float, title: str = "") -
     return Path(path)
 
 
-def tornado_figure(table: pd.DataFrame, path: Path, wtp: float, title: str = "") -> Path:
-    """``sim.report.econ_figures.tornado(table, path)`` when that module exists, else :func:`draw_tornado`."""
+def tornado_figure(table: pd.DataFrame, path: Path, wtp: float, title: str = "", currency: str = "") -> Path:
+    """``sim.report.econ_figures.tornado`` when that module exists, else :func:`draw_tornado`."""
     try:
         from sim.report.econ_figures import tornado
     except ImportError:
         return draw_tornado(table, path, wtp, title)
-    out = tornado(table, path)
+    out = tornado(table, path, wtp=wtp, currency=currency, title=title)
     return Path(out) if out is not None else Path(path)
 
 
 def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]:
     """The DSA experiment (module docstring): simulate every arm, write the run folder atomically.
 
-    Returns (folder, tables) with tables ``tornado``, ``scenarios``, ``scenario_incremental``.
+    Returns (folder, tables) with tables ``tornado``, ``scenarios``, ``scenario_incremental`` and the
+    base case's ``base_summary``, ``base_economics_summary``, ``base_incremental`` (columns of
+    ``summary``, ``economics_summary`` and ``incremental``, ``docs/outputs.md``).
     """
     from sim.config import build_model, to_container
     from sim.economics.incremental import incremental
@@ -359,20 +372,34 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
             inc.insert(4, "ly", inc["strategy"].map(means["ly_disc"]))
             scen_inc.append(inc)
     t1 = time.perf_counter()
+    from sim.economics.evaluate import economics_summary, incremental_with_se
+    from sim.economics.inputs import inputs_table
+    from sim.outcomes import summarise
+
+    frames = runner.base_frames()
     tables = {"tornado": tornado_table(base, rows) if rows else pd.DataFrame(),
               "scenarios": pd.DataFrame(scen_rows),
               "scenario_incremental": pd.concat(scen_inc, ignore_index=True).rename(
-                  columns={"cost": "cost_total_disc", "effect": "qaly_disc"})}
+                  columns={"cost": "cost_total_disc", "effect": "qaly_disc"}),
+              "base_summary": summarise(frames[0], frames[1], labels),
+              "base_economics_summary": economics_summary(per0, spec0, labels),
+              "base_incremental": incremental_with_se(per0, spec0.wtp),
+              "economics_inputs": inputs_table(spec0.config)}
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         for name, t in tables.items():
             t.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
             t.to_parquet(tmp / f"{name}.parquet", index=False)
         figures = {}
-        if (plain.get("output") or {}).get("figures", True) and rows:
-            figures["tornado"] = tornado_figure(
-                tables["tornado"], tmp / "tornado.png", st.primary_wtp,
-                f"{st.intervention} vs {st.comparator} (base case INB {base['inb']:,.0f})")
+        if (plain.get("output") or {}).get("figures", True):
+            from sim.report.labels import short_label
+            if rows:
+                figures["tornado"] = tornado_figure(
+                    tables["tornado"], tmp / "tornado.png", st.primary_wtp,
+                    f"One-way sensitivity analysis: {short_label(st.intervention, labels)} vs "
+                    f"{short_label(st.comparator, labels)}", currency=spec0.currency)
+            from sim.report.figures import km_figures
+            figures.update({Path(f).stem: Path(f) for f in km_figures(frames[0], frames[1], tmp, labels)})
         report = write_report_if_available(tmp, "dsa", plain, tables, figures, labels)
         write_manifest(tmp, plain, model.seed, {"arms": t1 - t0, "total": time.perf_counter() - t0},
                        {"kind": "dsa", "n_patients": len(model.cohort), "strategies": list(model.strategies),

@@ -34,12 +34,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.economics import voi
+from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.economics.psa)
 from sim.economics.params import ParamSet, apply_overrides, build_paramset, expand_groups
+from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
+                                        format_psa, full_incremental, incremental_table, matrices, param_matrix,
+                                        summary_table)
 from sim.errors import UserError, check, mapping
 
+#: discounted cost categories kept per sample (``cost_<category>``, :data:`sim.economics.costs.COST_CATEGORIES`)
+CATEGORY_COLUMNS = ["cost_drug", "cost_administration", "cost_monitoring", "cost_ae", "cost_bsc", "cost_end_of_life"]
 SAMPLE_COLUMNS = ["sample", "strategy", "cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted",
-                  "ly_undiscounted"]
+                  "ly_undiscounted"] + CATEGORY_COLUMNS
 #: (run arrays, economics spec, model) -> per-strategy means with the columns of SUMMARY_SOURCES
 Evaluator = Callable[[object, object, object], pd.DataFrame]
 
@@ -68,6 +73,12 @@ class PsaSettings:
         Worker processes (results do not depend on them).
     progress
         Progress-bar setting (``output.progress``).
+    base_case : bool
+        Also simulate the deterministic base case (every parameter at its base value, the
+        streams of sample 0): its costs, QALYs, incremental analysis and Kaplan-Meier figures
+        go into the report next to the probabilistic results.
+    evppi_all : bool
+        Add the EVPPI of all parameters jointly (``psa.evppi.all_parameters``).
     """
 
     samples: int
@@ -82,10 +93,17 @@ class PsaSettings:
     n_boot: int
     workers: int
     progress: object
+    base_case: bool = True
+    evppi_all: bool = True
 
 
 def _int(key, v, lo):
     check(isinstance(v, int) and not isinstance(v, bool) and v >= lo, key, v, f"must be a whole number >= {lo}")
+    return v
+
+
+def _bool(key, v):
+    check(isinstance(v, bool), key, v, "must be true or false")
     return v
 
 
@@ -151,6 +169,8 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         n_boot=_int("psa.evppi.n_boot", ev.get("n_boot", 500), 0),
         workers=_int("psa.workers", workers, 1),
         progress=progress,
+        base_case=_bool("psa.base_case", p.get("base_case", True)),
+        evppi_all=_bool("psa.evppi.all_parameters", ev.get("all_parameters", True)),
     )
 
 
@@ -183,7 +203,8 @@ def economics_spec(plain: Mapping):
 
 #: per-sample summary column -> column of the per-patient table of :func:`sim.economics.evaluate.evaluate`
 SUMMARY_SOURCES = {"cost": "cost_total_disc", "qaly": "qaly_disc", "ly": "ly_disc",
-                   "cost_undiscounted": "cost_total", "qaly_undiscounted": "qaly", "ly_undiscounted": "ly"}
+                   "cost_undiscounted": "cost_total", "qaly_undiscounted": "qaly", "ly_undiscounted": "ly",
+                   **{c: f"{c}_disc" for c in CATEGORY_COLUMNS}}
 
 
 def default_evaluator(ra, spec, model) -> pd.DataFrame:
@@ -297,125 +318,6 @@ def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], evaluator: Eval
     return df[SAMPLE_COLUMNS + paramset.paths]
 
 
-# --------------------------------------------------------------------------- analysis
-def matrices(samples: pd.DataFrame, strategies: list[str], col: str) -> np.ndarray:
-    """``[S x D]`` array of ``col`` (rows ordered by sample, columns by ``strategies``)."""
-    w = samples.pivot(index="sample", columns="strategy", values=col)
-    missing = [s for s in strategies if s not in w.columns]
-    if missing:
-        raise UserError(f"psa samples lack strategies {missing}")
-    return w[strategies].sort_index().to_numpy(float)
-
-
-def param_matrix(samples: pd.DataFrame, paths: list[str]) -> np.ndarray:
-    return samples.drop_duplicates("sample").sort_values("sample")[paths].to_numpy(float)
-
-
-def summary_table(samples: pd.DataFrame, strategies: list[str], labels: Mapping | None = None) -> pd.DataFrame:
-    """Per strategy: mean cost / QALY / LY over samples with 2.5 / 97.5 % percentiles."""
-    rows = []
-    for s in strategies:
-        d = samples[samples["strategy"] == s]
-        row = {"strategy": s, "label": (labels or {}).get(s, s), "n_samples": len(d)}
-        for c in ("cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted", "ly_undiscounted"):
-            x = d[c].to_numpy(float)
-            row[c] = x.mean()
-            row[f"{c}_lo"], row[f"{c}_hi"] = np.quantile(x, [0.025, 0.975])
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def incremental_table(samples: pd.DataFrame, strategies: list[str], comparator: str,
-                      wtps: Iterable[float]) -> pd.DataFrame:
-    """Each strategy vs ``comparator``: mean incremental cost / QALY (95 % percentile
-    intervals), ICER of the means, and at each WTP the mean incremental NMB, its interval
-    and the probability that the strategy's NMB exceeds the comparator's."""
-    C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
-    j = strategies.index(comparator)
-    rows = []
-    for i, s in enumerate(strategies):
-        if i == j:
-            continue
-        dc, dq = C[:, i] - C[:, j], Q[:, i] - Q[:, j]
-        mc, mq = dc.mean(), dq.mean()
-        if mq > 0:
-            icer = mc / mq
-        elif mq < 0 and mc > 0:
-            icer = math.nan  # dominated
-        else:
-            icer = mc / mq if mq != 0 else math.nan
-        status = ("dominates" if (mc <= 0 and mq >= 0) else "dominated" if (mc >= 0 and mq <= 0) else
-                  "more costly, more effective" if mq > 0 else "less costly, less effective")
-        row = {"strategy": s, "comparator": comparator, "delta_cost": mc,
-               "delta_cost_lo": np.quantile(dc, 0.025), "delta_cost_hi": np.quantile(dc, 0.975),
-               "delta_qaly": mq, "delta_qaly_lo": np.quantile(dq, 0.025), "delta_qaly_hi": np.quantile(dq, 0.975),
-               "icer": icer, "status": status}
-        for w in wtps:
-            inb = w * dq - dc
-            se = inb.std(ddof=1) / math.sqrt(len(inb))
-            row[f"inmb_{w:.0f}"] = inb.mean()
-            row[f"inmb_{w:.0f}_se"] = se
-            row[f"inmb_{w:.0f}_lo"], row[f"inmb_{w:.0f}_hi"] = np.quantile(inb, [0.025, 0.975])
-            row[f"p_ce_{w:.0f}"] = float(np.mean(inb > 0))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def ce_plane(samples: pd.DataFrame, strategies: list[str], comparator: str) -> pd.DataFrame:
-    """Long table ``sample, strategy, delta_cost, delta_qaly`` vs the comparator."""
-    C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
-    j = strategies.index(comparator)
-    ids = np.sort(samples["sample"].unique())
-    parts = [pd.DataFrame({"sample": ids, "strategy": s, "delta_cost": C[:, i] - C[:, j],
-                           "delta_qaly": Q[:, i] - Q[:, j]}) for i, s in enumerate(strategies) if i != j]
-    return pd.concat(parts, ignore_index=True)
-
-
-def evppi_table(samples: pd.DataFrame, strategies: list[str], groups: Mapping[str, list[str]],
-                wtps: Iterable[float], method: str = "auto", n_boot: int = 500, seed: int = 0) -> pd.DataFrame:
-    """EVPPI per parameter group and WTP (per person; NB units), with EVPI alongside."""
-    C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
-    rows = []
-    for w in wtps:
-        nb = w * Q - C
-        e = voi.evpi_se(nb)
-        rows.append({"wtp": w, "group": "ALL (EVPI)", "parameters": "", "n_parameters": np.nan,
-                     "evppi": e.value, "se": e.se, "lo": e.lo, "hi": e.hi, "method": "definition"})
-        for g, paths in groups.items():
-            x = param_matrix(samples, paths)
-            r = voi.evppi(nb, x, method=method, n_boot=n_boot, seed=seed)
-            rows.append({"wtp": w, "group": g, "parameters": ";".join(paths), "n_parameters": len(paths),
-                         "evppi": r.value, "se": r.se, "lo": r.lo, "hi": r.hi, "method": r.method})
-    return pd.DataFrame(rows)
-
-
-def analyse(samples: pd.DataFrame, strategies: list[str], st: PsaSettings, groups: Mapping[str, list[str]],
-            labels: Mapping | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """All PSA result tables from the per-(sample, strategy) rows (schemas: ``docs/outputs_psa.md``).
-
-    ``psa_summary``, ``psa_incremental`` (vs ``st.comparator``), ``ce_plane``, ``ceac`` and
-    ``ceaf`` (on the WTP grid plus the report WTPs), ``evppi`` (EVPI and EVPPI per group at the
-    report WTPs) and ``convergence`` (running mean INB of ``st.intervention`` vs
-    ``st.comparator`` at ``st.primary_wtp``).
-    """
-    C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
-    i, j = strategies.index(st.intervention), strategies.index(st.comparator)
-    inb = st.primary_wtp * (Q[:, i] - Q[:, j]) - (C[:, i] - C[:, j])
-    conv = voi.convergence(inb)
-    conv.insert(0, "wtp", st.primary_wtp)
-    conv.insert(0, "comparison", f"{st.intervention} vs {st.comparator}")
-    grid = np.union1d(st.wtp_grid, np.asarray(st.report_wtp + (st.primary_wtp,), float))
-    return {
-        "psa_summary": summary_table(samples, strategies, labels),
-        "psa_incremental": incremental_table(samples, strategies, st.comparator, st.report_wtp),
-        "ce_plane": ce_plane(samples, strategies, st.comparator),
-        "ceac": voi.ceac(C, Q, grid, strategies),
-        "ceaf": voi.ce_frontier(C, Q, grid, strategies),
-        "evppi": evppi_table(samples, strategies, groups, st.report_wtp, st.evppi_method, st.n_boot, seed),
-        "convergence": conv,
-    }
-
-
 # --------------------------------------------------------------------------- the run
 def prepare(cfg):
     """(DictConfig with economics, plain config, base model, settings, parameters, groups) of a PSA;
@@ -427,9 +329,31 @@ def prepare(cfg):
     model = build_model(cfg)  # validates the base case
     spec = economics_spec(plain)
     st = psa_settings(plain, spec)
+    for strategy in model.strategies.values():
+        for therapy in strategy.lines:
+            spec.drug_for(therapy)              # every therapy given must have a drug entry (or null)
     paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed)
     groups = expand_groups(st.groups, paramset.paths)
     return cfg, plain, model, st, paramset, groups
+
+
+def base_case_tables(model, spec, st: PsaSettings, labels: Mapping) -> tuple[dict[str, pd.DataFrame], tuple]:
+    """Deterministic base case of a PSA: every parameter at its base value, simulated with the
+    streams of sample 0 (= a comparison run with the same seed and cohort). Returns the tables
+    ``base_summary`` (clinical outcomes), ``base_economics_summary``, ``base_incremental`` and
+    ``base_economics_differences`` (columns of ``summary``, ``economics_summary``, ``incremental``
+    and ``economics_differences`` in ``docs/outputs.md``) and the (patients, lines) frames for
+    the Kaplan-Meier figures."""
+    from sim.outcomes import summarise
+    from sim.pipeline import economics_tables, simulate_model
+
+    patients, lines, events = simulate_model(model, progress=False)
+    econ = economics_tables(patients, lines, events, spec, model, labels)
+    tables = {"base_summary": summarise(patients, lines, labels),
+              "base_economics_summary": econ["economics_summary"],
+              "base_incremental": econ["incremental"],
+              "base_economics_differences": econ["economics_differences"]}
+    return tables, (patients, lines)
 
 
 def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> tuple[Path, dict]:
@@ -448,9 +372,20 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         bar.unit = "sample"
         samples = run_samples(cfg, paramset, samples_ids, evaluator, st.workers, bar.update)
     t2 = time.perf_counter()
-    tables = analyse(samples, strategies, st, groups, labels, model.seed)
+    base, frames = ({}, None)
+    if st.base_case:
+        base, frames = base_case_tables(model, economics_spec(plain), st, labels)
+    t2b = time.perf_counter()
+    tables = analyse(samples, strategies, st, groups, labels, model.seed,
+                     paramset.paths if st.evppi_all else None)
     tables["psa_parameters"] = paramset.table().assign(
         group=lambda d: d["path"].map({p: g for g, ps in groups.items() for p in ps}).fillna(""))
+    tables.update(base)
+    spec = economics_spec(plain)
+    from sim.economics.inputs import inputs_table
+    tables["economics_inputs"] = inputs_table(spec.config)
+    tables["psa_summary"].insert(2, "currency", spec.currency)
+    tables["psa_summary"].insert(3, "price_year", spec.price_year)
     t3 = time.perf_counter()
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
@@ -460,11 +395,14 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         figs = {}
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.html import psa_figures
-            figs = psa_figures(tables, tmp, labels, st)
+            figs = psa_figures(tables, tmp, labels, st, currency=spec.currency)
+            if frames is not None:
+                from sim.report.figures import km_figures
+                figs.update({Path(f).stem: Path(f) for f in km_figures(*frames, tmp, labels)})
         from sim.report.html import write_report
         write_report(tmp, "psa", plain, tables, figs, labels)
-        timings = {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": time.perf_counter() - t3,
-                   "total": time.perf_counter() - t0}
+        timings = {"build": t1 - t0, "simulate": t2 - t1, "base_case": t2b - t2, "analyse": t3 - t2b,
+                   "write": time.perf_counter() - t3, "total": time.perf_counter() - t0}
         extra = {"kind": "psa", "n_samples": st.samples, "first_sample": st.first_sample,
                  "n_patients": len(model.cohort), "strategies": strategies, "workers": st.workers,
                  "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
@@ -478,29 +416,6 @@ def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame]) -> None:
     for name, t in tables.items():
         t.to_csv(Path(folder) / f"{name}.csv", index=False, float_format="%.10g")
         t.to_parquet(Path(folder) / f"{name}.parquet", index=False)
-
-
-def format_psa(tables: Mapping[str, pd.DataFrame], wtps: Iterable[float] | None = None) -> str:
-    """Console summary: incremental table, CEAC and CEAF at the report WTPs (those of the
-    ``evppi`` table unless ``wtps`` is given), EVPI / EVPPI per person."""
-    ev = tables["evppi"]
-    wtps = sorted(set(ev["wtp"])) if wtps is None else list(wtps)
-    inc = tables["psa_incremental"]
-    cols = ["strategy", "comparator", "delta_cost", "delta_qaly", "icer", "status"] + \
-        [c for c in inc.columns if c.startswith(("inmb_", "p_ce_")) and not c.endswith(("_lo", "_hi", "_se"))]
-    out = ["Incremental results vs the comparator (discounted; means over PSA samples):\n"
-           + inc[cols].to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
-    ce = tables["ceac"]
-    ce = ce[ce["wtp"].isin(wtps)].pivot(index="wtp", columns="strategy", values="probability")
-    out.append("\nCEAC (probability that each strategy has the highest net monetary benefit):\n"
-               + ce.to_string(float_format=lambda v: f"{v:.3f}"))
-    f = tables["ceaf"]
-    f = f[f["wtp"].isin(wtps)][["wtp", "optimal_strategy", "expected_nmb", "probability_cost_effective"]]
-    out.append("\nCEAF (strategy with the highest expected NMB):\n"
-               + f.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
-    out.append("\nEVPI / EVPPI per person (NMB units; SE: Monte Carlo / bootstrap):\n" + ev[
-        ["wtp", "group", "evppi", "se", "method"]].to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
-    return "\n".join(out)
 
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:

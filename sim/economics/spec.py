@@ -141,7 +141,11 @@ class EconomicsSpec:
         One-off at disease death.
     utility_set, utility_pf, utility_pd : str, float, float
         Chosen set and its progression-free / progressed utilities (per year).
-    ae_disutility : mapping AE type -> utility decrement over the AE duration; ``ae_disutility_default``.
+    ae_state_utility : mapping AE type -> utility of "stable disease with that AE"
+        (``utilities.sets.<set>.ae_states``, e.g. Swinburn et al. 2012: hand-foot syndrome 0.58,
+        stomatitis 0.56). For these AE types the decrement is ``utility_pf - u_AE``.
+    ae_disutility : mapping AE type -> utility decrement over the AE duration, for AE types the
+        set has no state for; ``ae_disutility_default`` for any other type.
     discount_costs, discount_effects : float
         Annual rates ``d``; continuous monthly rate ``r = ln(1 + d) / 12``.
     horizon_months : float
@@ -150,6 +154,8 @@ class EconomicsSpec:
         Willingness-to-pay thresholds (currency per QALY) for NMB / NHB.
     wtp_grid : numpy array
         Thresholds for acceptability curves.
+    perspective : str
+        Costing perspective (``economics.perspective``), reported in the methods.
     sources, ranges, rationale : mappings keyed by dotted config key.
     config : dict
         The plain config the spec was built from (:meth:`with_values` edits it).
@@ -168,6 +174,7 @@ class EconomicsSpec:
     utility_set: str
     utility_pf: float
     utility_pd: float
+    ae_state_utility: Mapping[str, float]
     ae_disutility: Mapping[str, float]
     ae_disutility_default: float
     discount_costs: float
@@ -176,6 +183,7 @@ class EconomicsSpec:
     horizon_months: float
     wtp: tuple[float, ...]
     wtp_grid: np.ndarray = field(compare=False)
+    perspective: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict, compare=False)
     rationale: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -194,6 +202,11 @@ class EconomicsSpec:
         _num(f"{k}.end_of_life", self.end_of_life)
         _utility(f"{k}.utilities.sets.{self.utility_set}.progression_free", self.utility_pf)
         _utility(f"{k}.utilities.sets.{self.utility_set}.progressed", self.utility_pd)
+        for ae, u in self.ae_state_utility.items():
+            key = f"{k}.utilities.sets.{self.utility_set}.ae_states.{ae}"
+            _utility(key, u)
+            check(u <= self.utility_pf, key, u,
+                  f"must not exceed the set's progression_free utility {self.utility_pf:g} (stable disease with the AE)")
         for ae, d in {**self.ae_disutility, "default": self.ae_disutility_default}.items():
             check(isinstance(d, (int, float)) and 0.0 <= d <= 1.0, f"{k}.utilities.ae_disutility.{ae}", d,
                   "must be a utility decrement in [0, 1]")
@@ -218,7 +231,10 @@ class EconomicsSpec:
         return self.ae_costs.get(ae, self.ae_cost_default)
 
     def ae_decrement(self, ae: str) -> float:
-        """Utility decrement while an AE of type ``ae`` lasts."""
+        """Utility decrement while an AE of type ``ae`` lasts: ``utility_pf - u_AE`` when the utility
+        set has a state for ``ae`` (``ae_states``), else ``ae_disutility[ae]`` (or the default)."""
+        if ae in self.ae_state_utility:
+            return self.utility_pf - self.ae_state_utility[ae]
         return self.ae_disutility.get(ae, self.ae_disutility_default)
 
     def drug_for(self, therapy: str) -> DrugCost | None:
@@ -288,6 +304,14 @@ class EconomicsSpec:
             for state in ("progression_free", "progressed"):
                 check(isinstance(s, Mapping) and state in s, f"{k}.utilities.sets.{name}.{state}", None, "is required")
                 _utility(f"{k}.utilities.sets.{name}.{state}", s[state])
+            unknown = sorted(set(s) - {"progression_free", "progressed", "ae_states"})
+            check(not unknown, f"{k}.utilities.sets.{name}", unknown,
+                  "has unknown keys (allowed: progression_free, progressed, ae_states)")
+            st = s.get("ae_states") or {}
+            check(isinstance(st, Mapping), f"{k}.utilities.sets.{name}.ae_states", st,
+                  "must map AE types to utilities of stable disease with that AE")
+            for ae, u in st.items():
+                _utility(f"{k}.utilities.sets.{name}.ae_states.{ae}", u)
         dis = dict(mapping(f"{k}.utilities.ae_disutility", ut.get("ae_disutility"), allow_none=True))
         dis_default = dis.pop("default", 0.0)
         disc = mapping(f"{k}.discount", cfg["discount"], allow_none=True)
@@ -330,6 +354,7 @@ class EconomicsSpec:
             utility_set=str(uset),
             utility_pf=float(sets[uset]["progression_free"]),
             utility_pd=float(sets[uset]["progressed"]),
+            ae_state_utility={str(a): float(u) for a, u in (sets[uset].get("ae_states") or {}).items()},
             ae_disutility={a: float(d) for a, d in dis.items()},
             ae_disutility_default=_num(f"{k}.utilities.ae_disutility.default", dis_default, 0.0, 1.0),
             discount_costs=_rate(f"{k}.discount.costs", disc.get("costs")),
@@ -339,6 +364,7 @@ class EconomicsSpec:
             horizon_months=horizon_m,
             wtp=wtp,
             wtp_grid=grid,
+            perspective=str(cfg.get("perspective") or ""),
             sources=dict(mapping(f"{k}.sources", cfg.get("sources"), allow_none=True)),
             ranges=ranges,
             rationale=why,

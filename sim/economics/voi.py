@@ -18,6 +18,12 @@ All functions take net benefit (or costs and QALYs) as arrays with one row per P
   ``GaussianProcessRegressor``, constant x anisotropic RBF + white-noise kernel, inputs
   standardised, hyperparameters by maximum marginal likelihood), recommended by Strong et al.
   for more than two parameters. ``"auto"`` picks ``gam`` for 1-2 parameters, ``gp`` above.
+  A GP fit is kept only when it predicts held-out samples better than their mean (5-fold
+  cross-validation, :func:`gp_is_predictive`); otherwise -- typically few samples and many
+  parameters, where the fit interpolates the Monte Carlo noise -- the fitted values are the mean
+  and that contrast contributes 0 (method ``"gp, not predictive in cross-validation"``).
+  Regression-based EVPPI needs many PSA samples (Strong et al. used 1,000 and more); with
+  fewer it is biased (upwards by overfitting, downwards by this guard).
   When one strategy has the highest NB in every sample, EVPPI is 0 for every subset (the
   conditional expectations keep the order) and is returned as such (method ``"dominance"``).
   Uncertainty: a bootstrap over PSA samples of the fitted values (the Monte Carlo error of the
@@ -152,48 +158,82 @@ def fit_gam(x: np.ndarray, y: np.ndarray, n_basis: int | None = None) -> np.ndar
     return B @ best[1]
 
 
-def fit_gp(x: np.ndarray, y: np.ndarray, seed: int = 0, max_fit: int = 1500) -> np.ndarray:
-    """Fitted posterior mean of a GP regression of ``y`` on ``x`` (any number of columns).
-
-    Kernel ``C * RBF(anisotropic) + White``, standardised inputs and outputs. Hyperparameters
-    are estimated on at most ``max_fit`` samples (a fixed random subset) to bound the O(n^3)
-    cost, then the posterior mean is computed from all points up to ``max_fit`` as well.
-    """
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-
-    x = np.asarray(x, float)
-    if x.ndim == 1:
-        x = x[:, None]
-    xs = _standardise(x)
-    ym, ysd = float(y.mean()), float(y.std()) or 1.0
-    yz = (y - ym) / ysd
-    k = x.shape[1]
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(k), (1e-2, 1e3)) + WhiteKernel(0.5, (1e-6, 1e1))
-    idx = np.arange(len(y))
-    if len(y) > max_fit:
-        idx = np.sort(np.random.default_rng(seed).choice(len(y), max_fit, replace=False))
-    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed)
+def _gp(xs: np.ndarray, yz: np.ndarray, seed: int):
+    """A fitted scikit-learn GP (constant x anisotropic RBF + white noise) on standardised data."""
     import warnings
 
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
     from threadpoolctl import threadpool_limits
 
+    k = xs.shape[1]
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(k), (1e-2, 1e3)) + WhiteKernel(0.5, (1e-6, 1e1))
+    gp = GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed)
     # one BLAS thread: the n x n Cholesky factorisations are small, and threads only contend
     # (5x slower on a loaded 2-core machine, with identical results)
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore")
-        gp.fit(xs[idx], yz[idx])
-    # posterior mean without the white-noise term: use the fitted kernel minus noise
-    return gp.predict(xs) * ysd + ym
+        gp.fit(xs, yz)
+    return gp
 
 
-def _fit(method: str, x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+def _standardised_xy(x: np.ndarray, y: np.ndarray):
+    x = np.asarray(x, float)
+    if x.ndim == 1:
+        x = x[:, None]
+    ym, ysd = float(y.mean()), float(y.std()) or 1.0
+    return _standardise(x), (y - ym) / ysd, ym, ysd
+
+
+def fit_gp(x: np.ndarray, y: np.ndarray, seed: int = 0, max_fit: int = 1500) -> np.ndarray:
+    """Fitted posterior mean of a GP regression of ``y`` on ``x`` (any number of columns).
+
+    Kernel ``C * RBF(anisotropic) + White``, standardised inputs and outputs, hyperparameters by
+    maximum marginal likelihood. They are estimated on at most ``max_fit`` samples (a fixed
+    random subset) to bound the O(n^3) cost, and the posterior mean is conditioned on them.
+    """
+    xs, yz, ym, ysd = _standardised_xy(x, y)
+    idx = np.arange(len(y))
+    if len(y) > max_fit:
+        idx = np.sort(np.random.default_rng(seed).choice(len(y), max_fit, replace=False))
+    return _gp(xs[idx], yz[idx], seed).predict(xs) * ysd + ym
+
+
+def gp_is_predictive(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, max_n: int = 500) -> bool:
+    """Whether a GP of ``y`` on ``x`` predicts held-out samples better than their mean.
+
+    ``folds``-fold cross-validation on at most ``max_n`` samples (a fixed random subset), the
+    hyperparameters re-estimated in every fold: True when the GP's mean squared prediction error
+    is below that of the training-fold mean. With few PSA samples and several parameters the
+    marginal-likelihood fit can interpolate the Monte Carlo noise of ``y`` (white noise at its
+    lower bound) and the EVPPI would then approach the EVPI for parameters unrelated to the net
+    benefit; a fit with no out-of-sample predictive value is replaced by the mean (EVPPI 0).
+    """
+    xs, yz, _, _ = _standardised_xy(x, y)
+    rng = np.random.default_rng(seed + 1)
+    idx = np.arange(len(yz)) if len(yz) <= max_n else np.sort(rng.choice(len(yz), max_n, replace=False))
+    xs, yz = xs[idx], yz[idx]
+    fold = rng.permutation(len(yz)) % folds
+    err_gp = err_mean = 0.0
+    for f in range(folds):
+        tr, te = fold != f, fold == f
+        if tr.sum() < 3 or te.sum() == 0:
+            continue
+        err_gp += float(np.sum((_gp(xs[tr], yz[tr], seed).predict(xs[te]) - yz[te]) ** 2))
+        err_mean += float(np.sum((yz[tr].mean() - yz[te]) ** 2))
+    return err_gp < err_mean
+
+
+def _fit(method: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, bool]:
+    """Fitted ``E[y | x]`` and whether it was replaced by the mean (GP without predictive value)."""
     if np.ptp(y) == 0:
-        return np.full_like(y, y.mean())
+        return np.full_like(y, y.mean()), False
     if method == "gam":
-        return fit_gam(x, y)
+        return fit_gam(x, y), False
     if method == "gp":
-        return fit_gp(x, y, seed=seed)
+        if not gp_is_predictive(x, y, seed):
+            return np.full_like(y, y.mean()), True
+        return fit_gp(x, y, seed=seed), False
     raise UserError(f"evppi method must be one of ['auto', 'gam', 'gp'], got {method!r}")
 
 
@@ -220,7 +260,12 @@ def evppi(nb, params, method: str = "auto", n_boot: int = 500, seed: int = 0) ->
         # E[NB_best | phi] >= E[NB_d | phi] for every phi, and EVPPI = 0 exactly (no regression)
         return VoiResult(0.0, 0.0, 0.0, 0.0, "dominance")
     inb = a[:, 1:] - a[:, [0]]
-    fitted = np.column_stack([_fit(method, x, inb[:, d], seed) for d in range(inb.shape[1])])
+    fits = [_fit(method, x, inb[:, d], seed) for d in range(inb.shape[1])]
+    fitted = np.column_stack([f for f, _ in fits])
+    nulled = sum(n for _, n in fits)
+    if nulled:
+        method = f"{method}, not predictive in cross-validation" + (
+            "" if nulled == len(fits) else f" for {nulled} of {len(fits)} contrasts")
     g = np.column_stack([np.zeros(len(fitted)), fitted])
     value = float(g.max(axis=1).mean() - g.mean(axis=0).max())
     value = max(value, 0.0)

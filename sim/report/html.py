@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.economics.psa_analysis import ALL_GROUP
 from sim.errors import UserError
+from sim.report.labels import column_labels, param_label, short_label
 
 KINDS = ("compare", "psa", "dsa")
 #: tables too long to print in a report (they are in the run folder)
@@ -53,6 +55,8 @@ def fmt(v) -> str:
         if not math.isfinite(float(v)):
             return "-"
         a = abs(float(v))
+        if a < 1e-9:                      # rounding noise of a difference of equal sums
+            return "0"
         if a >= 1000:
             return f"{float(v):,.0f}"
         if a == 0:
@@ -120,12 +124,15 @@ class Doc:
         self.blocks.append(("items", rows))
 
     def table(self, caption: str, t: pd.DataFrame, file: str | None = None, prettify: bool = True,
-              columns: list[str] | None = None):
+              columns: list[str] | None = None, headers: Mapping[str, str] | None = None, max_rows: int = MAX_ROWS):
+        """A table (first ``max_rows`` rows); ``headers`` renames columns for display only."""
         if t is None or len(t) == 0:
             return
         n = len(t)
-        shown = pretty(t.head(MAX_ROWS), columns) if prettify else t.head(MAX_ROWS).map(fmt)
-        note = (f"first {MAX_ROWS} of {n} rows; " if n > MAX_ROWS else "") + \
+        shown = pretty(t.head(max_rows), columns) if prettify else t.head(max_rows).map(fmt)
+        if headers:
+            shown = shown.rename(columns={c: headers[c] for c in shown.columns if c in headers})
+        note = (f"first {max_rows} of {n} rows; " if n > max_rows else "") + \
             (f"all columns in `{file}.csv` / `{file}.parquet`" if file else "")
         self.blocks.append(("table", caption, shown, note))
 
@@ -236,7 +243,17 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
     util_set = _get(econ, "utilities.set")
     utils = _get(econ, f"utilities.sets.{util_set}", {}) or {}
     src = econ.get("sources") or {}
-    usrc = ", ".join(f"{k} {v:g} ({src.get(f'utilities.sets.{util_set}.{k}', 'uncited')})" for k, v in utils.items())
+    usrc = "; ".join(f"{k.replace('_', ' ')} {v:g} ({src.get(f'utilities.sets.{util_set}.{k}', 'uncited')})"
+                     for k, v in utils.items() if isinstance(v, (int, float)))
+    states = utils.get("ae_states") or {}
+    if states:
+        usrc += "; grade 3/4 AEs with a state in the set lower the progression-free utility to that state's value " \
+                "while they last: " + ", ".join(f"stable with {a.replace('_', ' ')} {u:g}" for a, u in states.items())
+    dis = _get(econ, "utilities.ae_disutility", {}) or {}
+    if dis:
+        usrc += ("; other grade 3/4 AEs" if states else "; grade 3/4 AEs") + " subtract a decrement over their " \
+                "duration: " + ", ".join(f"{a.replace('_', ' ')} {d:g}" for a, d in dis.items()
+                                        if a not in states) + " (utilities.ae_disutility)"
     doc.h(2, "Methods")
     doc.items([
         ("Decision problem", {
@@ -250,14 +267,21 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
         ("Setting and location", f"costs in {cur}; utilities and unit costs of configs/economics "
                                  f"(the uk_nhs set is the NHS in England)"),
         ("Perspective", persp),
-        ("Time horizon", f"{horizon} years (model; patients followed to death or the horizon)"
-                         + ("" if eh is None else f"; economic accrual stops at {eh} years")),
+        ("Time horizon", (f"lifetime: {horizon}-year model horizon (patients followed to death or the horizon)"
+                          if eh is None else f"{eh} years (costs and effects accrue until then; model horizon "
+                                             f"{horizon} years)")),
         ("Discount rates", f"costs {_pct(disc.get('costs'))}, effects {_pct(disc.get('effects'))} "
                            f"(continuous-time discounting, docs/outputs.md)"),
         ("Currency and price year", f"{cur}, {year} prices; no currency conversion"),
         ("Outcomes", "progression-free survival per line, PFS2, overall survival, grade 3/4 adverse events, "
                      "life-years, QALYs (health-state utility x time minus AE disutilities) and costs by category"),
         ("Valuation of outcomes", f"utility set `{util_set}`: {usrc}" if utils else "no economics configured"),
+        ("Costs", "drug acquisition by day (oral drugs, scaled by the dose actually received: reductions and "
+                  "interruptions) or per administration (injections, CAPTEM cycles, 177Lu-dotatate; scaled by the "
+                  "relative dose intensity), administration (injection visits, PRRT infusion with its admission), "
+                  "monitoring (each scheduled scan and labs per month on treatment), management of each grade 3/4 "
+                  "AE by type, best supportive care per month and end-of-life care at disease death; unit costs, "
+                  "sources and ranges in the table of economic inputs"),
         ("Model", f"individual-level discrete-event simulation (SimPy), one process per patient through "
                   f"ordered lines of therapy; scans every {model.get('imaging_interval_weeks', '-')} weeks detect "
                   f"progression; background mortality from national life tables; every strategy meets the same "
@@ -265,6 +289,8 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
     ])
     doc.h(3, "Comparators")
     doc.items(comps)
+    doc.table(f"Economic inputs ({cur} at {year} prices; range = low / high used by the sensitivity analyses)",
+              tables.get("economics_inputs"), "economics_inputs", prettify=False, max_rows=500)
     rows = [("1", "Title", "report title"),
             ("2", "Abstract", "not filled by the model"),
             ("3", "Background and objectives", "Decision problem (Methods)"),
@@ -278,7 +304,7 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
             ("11", "Selection of outcomes", "Outcomes (Methods)"),
             ("12", "Measurement of outcomes", "therapy PFS / AE inputs from trials: configs/therapy with evidence ids"),
             ("13", "Valuation of outcomes", "Valuation of outcomes (Methods)"),
-            ("14", "Measurement and valuation of resources and costs", "configs/economics (sources per value)"),
+            ("14", "Measurement and valuation of resources and costs", "Costs (Methods); table of economic inputs"),
             ("15", "Currency, price date, and conversion", "Currency and price year (Methods)"),
             ("16", "Rationale and description of model", "Model (Methods); README.md"),
             ("17", "Analytics and assumptions", "Model (Methods); data/evidence/assumptions.csv"),
@@ -289,7 +315,9 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
               "dsa": "one-way ranges and scenarios (Uncertainty analysis)",
               "compare": "Monte Carlo SEs and 95 % intervals; PSA / DSA are separate runs"}[kind]),
             ("21", "Approach to engagement with patients and others affected", "not filled by the model"),
-            ("22", "Study parameters", "parameter table (PSA) / configs with evidence ids"),
+            ("22", "Study parameters", "table of economic inputs" + ("; table of uncertain parameters" if kind == "psa"
+                                                                      else "; one-way ranges" if kind == "dsa" else "")
+             + "; configs with evidence ids"),
             ("23", "Summary of main results", "Results"),
             ("24", "Effect of uncertainty", "Results" if kind in ("psa", "dsa") else "Monte Carlo intervals in Results"),
             ("25", "Effect of engagement with patients and others affected", "not filled by the model"),
@@ -297,6 +325,15 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
             ("27", "Source of funding", "not filled by the model"),
             ("28", "Conflicts of interest", "not filled by the model")]
     return rows
+
+
+def _joint_text(params: pd.DataFrame | None) -> str:
+    """`` (here: <joint names>)`` from the psa_parameters table, or an empty string."""
+    if params is None or "distribution" not in params:
+        return ""
+    names = sorted({d.split("[", 1)[1].split("]", 1)[0] for d in params["distribution"].astype(str)
+                    if d.startswith("MvNormal[")})
+    return f" (here: {', '.join(names)})" if names else " (none in this run)"
 
 
 def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -> None:
@@ -311,16 +348,20 @@ def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -
               f"numbers across strategies), and the per-strategy mean discounted costs and QALYs are kept. "
               f"Sample s depends only on (seed, s). Distributions: beta for utilities and probabilities, gamma for "
               f"costs (method of moments, SE = range / 3.92), log-uniform / uniform over the stated ranges for "
-              f"rechallenge efficacy, log-normal for hazard ratios (SE of the log from the published 95 % CI) and "
-              f"for PFS medians. The PFS medians use a stated SE of the log median (labelled assumption) because "
-              f"no fitted covariance is available yet; a multivariate normal on fitted survival parameters "
-              f"(`dist: mvnormal` with the fit's covariance) replaces them when a fit provides one.")
+              f"rechallenge efficacy, log-normal for hazard ratios (SE of the log from the published 95 % CI), "
+              f"a multivariate normal on the fitted survival parameters where the fit has a covariance"
+              f"{_joint_text(tables.get('psa_parameters'))}, and log-normal PFS medians with a stated SE of the log "
+              f"median (labelled assumption) where the trial reports no CI.")
+        n = int(p.get("samples") or 0)
         doc.p(f"EVPI = E[max_d NB_d] - max_d E[NB_d] per person. EVPPI by regression (Strong, Oakley & Brennan, "
               f"Med Decis Making 2014;34:311-326): the incremental net benefit of each strategy is regressed on "
-              f"the group's parameters (method '{ev.get('method', 'auto')}': penalised regression spline for 1-2 "
-              f"parameters, Gaussian process above) and EVPPI = mean of the row maxima of the fitted values minus "
-              f"the maximum of their means; intervals from {ev.get('n_boot', 500)} bootstrap resamples of the "
-              f"fitted values.")
+              f"the group's parameters (method '{ev.get('method', 'auto')}': penalised regression spline with "
+              f"GCV smoothing for 1-2 parameters, Gaussian process above, kept only when it predicts held-out samples "
+              f"better than their mean in 5-fold cross-validation) and EVPPI = mean of the row maxima of the fitted "
+              f"values minus the maximum of their means; intervals from {ev.get('n_boot', 500)} bootstrap resamples "
+              f"of the fitted values (Monte Carlo error of the outer expectation only)."
+              + (f" With {n} samples the regression estimates are rough (Strong et al. used 1,000 and more): "
+                 f"treat EVPPI values as indicative." if n < 1000 else ""))
         doc.table("Uncertain parameters and their distributions", tables.get("psa_parameters"), "psa_parameters",
                   prettify=False)
     elif kind == "dsa":
@@ -331,79 +372,210 @@ def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -
 
 
 # --------------------------------------------------------------------------- results
-def _results_compare(doc: Doc, tables: Mapping, figures: Mapping) -> set:
-    doc.h(2, "Results")
-    doc.table("Clinical outcomes per strategy (95 % CI)", tables.get("summary"), "summary")
-    doc.table("Paired differences vs the reference strategy (95 % CI)", tables.get("differences"), "differences")
-    doc.table("Costs, life-years and QALYs per strategy (mean ± Monte Carlo SE)", tables.get("economics_summary"),
-              "economics_summary", columns=["strategy", "label", "n_patients", "cost_total_disc", "cost_drug_disc",
-                                            "ly_disc", "qaly_disc", "cost_total", "ly", "qaly", "n_ae"])
-    inc = tables.get("incremental")
+CATEGORIES = ("drug", "administration", "monitoring", "ae", "bsc", "end_of_life")
+_CLINICAL = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_months", "median_os_months", "mean_os_months",
+             "mean_time_on_treatment_months", "g34_ae_per_patient", "share_any_g34_ae",
+             "share_toxicity_discontinuation", "mean_active_lines", "share_alive_at_horizon"]
+_ICER_TEXT = {"dominated": "dominated", "extendedly dominated": "extendedly dominated", "dominates": "dominant",
+              "dominant": "dominant"}
+
+
+def icer_text(table: pd.DataFrame, icer: str = "icer", status: str = "status") -> pd.DataFrame:
+    """A copy with ``icer`` as display text: the status word where the strategy is dominated,
+    extendedly dominated or dominant (a bare negative ICER does not say which), ``x (SW)`` for a
+    cheaper, less effective strategy (the ICER is then savings per QALY lost)."""
+    if table is None or icer not in table or status not in table:
+        return table
+    out = table.copy()
+    txt = []
+    for v, st in zip(table[icer], table[status]):
+        st = str(st)
+        if st in _ICER_TEXT:
+            txt.append(_ICER_TEXT[st])
+        elif st in ("SW", "less costly, less effective") and not _missing(v):
+            txt.append(f"{fmt(v)} (SW)")
+        else:
+            txt.append(fmt(v))
+    out[icer] = txt
+    return out
+
+
+def _currency(tables: Mapping) -> str:
+    for name in ("economics_summary", "base_economics_summary", "psa_summary"):
+        t = tables.get(name)
+        if t is not None and "currency" in t and len(t):
+            return str(t["currency"].iloc[0])
+    return ""
+
+
+def _economics_blocks(doc: Doc, tables: Mapping, prefix: str, what: str, cur: str, labels: Mapping) -> set:
+    """Per-strategy costs (total and by category), LYs and QALYs and the full incremental analysis
+    of one simulated cohort (``<prefix>economics_summary``, ``<prefix>incremental``)."""
+    H = column_labels(cur)
+    summ = tables.get(f"{prefix}economics_summary")
+    doc.table(f"{what}: discounted costs, life-years and QALYs per strategy (mean ± Monte Carlo SE; "
+              f"undiscounted totals alongside)", summ, f"{prefix}economics_summary", headers=H,
+              columns=["strategy", "n_patients", "cost_total_disc", "ly_disc", "qaly_disc", "cost_total", "ly", "qaly",
+                       "n_ae"])
+    doc.table(f"{what}: discounted costs by category (mean ± Monte Carlo SE)", summ, f"{prefix}economics_summary",
+              headers=H, columns=["strategy"] + [f"cost_{c}_disc" for c in CATEGORIES] + ["cost_total_disc"])
+    inc = tables.get(f"{prefix}incremental")
     if inc is not None and len(inc):
-        cols = ["strategy", "status", "cost", "effect", "comparator", "inc_cost", "inc_effect", "icer"] + \
-            [c for c in inc.columns if c.startswith(("nmb_", "best_")) and not c.endswith("_se")]
-        doc.table("Full incremental analysis (discounted; ICER vs the previous frontier strategy)", inc,
-                  "incremental", columns=cols)
-    doc.table("Paired differences in costs and QALYs vs the reference (mean ± paired SE)",
-              tables.get("economics_differences"), "economics_differences",
-              columns=["strategy", "reference", "n_pairs", "cost_total_disc", "qaly_disc", "ly_disc"])
+        w = [c for c in inc.columns if c.startswith(("nmb_", "nhb_", "best_")) and not c.endswith("_se")]
+        hw = {c: (f"NMB at {float(c[4:]):,.0f}" + (f" ({cur})" if cur else "") if c.startswith("nmb_") else
+                  f"NHB at {float(c[4:]):,.0f} (QALYs)" if c.startswith("nhb_") else
+                  f"highest NMB at {float(c[5:]):,.0f}") for c in w}
+        doc.table(f"{what}: full incremental analysis (discounted; strategies ordered by cost; ICER vs the previous "
+                  f"frontier strategy; ± Monte Carlo SE, paired for increments)", icer_text(inc), f"{prefix}incremental",
+                  columns=["strategy", "cost", "effect", "status", "comparator", "inc_cost", "inc_effect", "icer"] + w,
+                  headers={**H, **hw})
+    return {f"{prefix}economics_summary", f"{prefix}incremental", f"{prefix}economics_differences",
+            f"{prefix}summary"}
+
+
+def _km(doc: Doc, figures: Mapping, what: str = "") -> None:
     for name in sorted(figures, key=lambda k: (k != "km_overview", k)):
         if str(name).startswith("km_"):
-            doc.figure("Kaplan-Meier curves: " + ("OS, PFS1 and PFS2 by strategy" if name == "km_overview"
-                                                  else f"strategy {name[3:]}"), figures[name])
-    return {"summary", "differences", "economics_summary", "incremental", "economics_differences"}
+            doc.figure(f"{what}Kaplan-Meier curves: " + ("OS, PFS1 and PFS2 by strategy" if name == "km_overview"
+                                                         else f"strategy {name[3:]}"), figures[name])
+
+
+def _results_compare(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -> set:
+    cur = _currency(tables)
+    doc.h(2, "Results")
+    doc.table("Clinical outcomes per strategy (95 % CI)", tables.get("summary"), "summary",
+              headers=column_labels(cur), columns=_CLINICAL)
+    doc.table("Paired differences vs the reference strategy (95 % CI)", tables.get("differences"), "differences")
+    shown = _economics_blocks(doc, tables, "", "Base case", cur, labels)
+    doc.table("Paired differences in costs, life-years and QALYs vs the reference (discounted; mean ± paired SE)",
+              tables.get("economics_differences"), "economics_differences", headers=column_labels(cur),
+              columns=["strategy", "reference", "n_pairs", "cost_total_disc", "ly_disc", "qaly_disc"])
+    _km(doc, figures)
+    return shown | {"summary", "differences", "economics_differences", "economics_inputs"}
 
 
 def _results_psa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -> set:
+    cur = _currency(tables)
+    H = {**column_labels(cur), "ly": "life-years", "qaly": "QALYs"}      # PSA tables: ly, qaly are discounted
     doc.h(2, "Results")
-    doc.table("Mean discounted costs, QALYs and life-years over PSA samples (2.5-97.5 % percentiles)",
-              tables.get("psa_summary"), "psa_summary",
-              columns=["strategy", "label", "n_samples", "cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted"])
+    shown = set()
+    if tables.get("base_economics_summary") is not None:
+        doc.h(3, "Deterministic base case")
+        doc.p("Every parameter at its base value; the same cohort and random streams as PSA sample 0.")
+        shown |= _economics_blocks(doc, tables, "base_", "Deterministic base case", cur, labels)
+        doc.table("Deterministic base case: clinical outcomes per strategy (95 % CI)", tables.get("base_summary"),
+                  "base_summary", headers=H, columns=_CLINICAL)
+        _km(doc, figures, "Deterministic base case: ")
+    doc.h(3, "Probabilistic results")
+    summ = tables.get("psa_summary")
+    doc.table("Expected discounted costs, life-years and QALYs over PSA samples (mean, 2.5-97.5 % percentiles)", summ,
+              "psa_summary", headers=H,
+              columns=["strategy", "n_samples", "cost", "ly", "qaly", "cost_undiscounted", "ly_undiscounted",
+                       "qaly_undiscounted"])
+    if summ is not None and "cost_drug" in summ:
+        doc.table("Expected discounted costs by category over PSA samples (mean ± Monte Carlo SE)",
+                  summ.drop(columns=[c for c in summ.columns if c.endswith(("_lo", "_hi"))]), "psa_summary",
+                  headers={**H, **{f"cost_{c}": H[f"cost_{c}_disc"] for c in CATEGORIES}},
+                  columns=["strategy"] + [f"cost_{c}" for c in CATEGORIES] + ["cost"])
+    full = tables.get("psa_full_incremental")
+    if full is not None and len(full):
+        w = [c for c in full.columns if c.startswith(("nmb_", "best_")) and not c.endswith("_se")]
+        hw = {c: (f"expected NMB at {float(c[4:]):,.0f}" + (f" ({cur})" if cur else "") if c.startswith("nmb_")
+                  else f"highest expected NMB at {float(c[5:]):,.0f}") for c in w}
+        doc.table("Full incremental analysis of the expected costs and QALYs (probabilistic; ordered by cost; ICER "
+                  "vs the previous frontier strategy; ± Monte Carlo SE over samples)", icer_text(full),
+                  "psa_full_incremental", headers={**H, **hw},
+                  columns=["strategy", "cost", "effect", "status", "comparator", "inc_cost", "inc_effect", "icer"] + w)
     inc = tables.get("psa_incremental")
     if inc is not None and len(inc):
         cols = ["strategy", "comparator", "delta_cost", "delta_qaly", "icer", "status"] + \
             [c for c in inc.columns if c.startswith(("inmb_", "p_ce_")) and not c.endswith(("_lo", "_hi", "_se"))]
-        doc.table("Incremental results vs the comparator (means, 95 % percentile intervals; INMB = incremental net "
-                  "monetary benefit; p_ce = probability of a higher NMB than the comparator)", inc, "psa_incremental",
-                  columns=cols)
+        hw = {c: (f"INMB at {float(c[5:]):,.0f}" + (f" ({cur})" if cur else "") if c.startswith("inmb_")
+                  else f"P(higher NMB) at {float(c[5:]):,.0f}") for c in cols if c.startswith(("inmb_", "p_ce_"))}
+        doc.table("Each strategy vs the comparator (means over samples, 2.5-97.5 % percentiles; INMB = incremental "
+                  "net monetary benefit; P(higher NMB) = share of samples with a positive INMB)", icer_text(inc),
+                  "psa_incremental", columns=cols, headers={**H, **hw})
     ev = tables.get("evppi")
     wtps = sorted(set(ev["wtp"])) if ev is not None and len(ev) else []
     ce = tables.get("ceac")
     if ce is not None and len(ce) and wtps:
-        t = ce[ce["wtp"].isin(wtps)].pivot(index="wtp", columns="strategy", values="probability").reset_index()
-        t.columns = ["wtp"] + [labels.get(c, c) for c in t.columns[1:]]
+        order = list(dict.fromkeys(ce["strategy"]))
+        t = ce[ce["wtp"].isin(wtps)].pivot(index="wtp", columns="strategy", values="probability")[order].reset_index()
+        t.columns = [H["wtp"]] + [short_label(c, labels) for c in t.columns[1:]]
         doc.table("Probability that each strategy is cost-effective (CEAC) at the report thresholds", t, "ceac",
                   prettify=False)
     f = tables.get("ceaf")
     if f is not None and len(f) and wtps:
-        doc.table("Acceptability frontier (strategy with the highest expected NMB) and EVPI",
-                  f[f["wtp"].isin(wtps)], "ceaf",
+        doc.table("Acceptability frontier (strategy with the highest expected NMB) and EVPI per person",
+                  f[f["wtp"].isin(wtps)], "ceaf", headers=H,
                   columns=["wtp", "optimal_strategy", "expected_nmb", "probability_cost_effective", "evpi"])
     if ev is not None and len(ev):
-        doc.table("EVPI and EVPPI per person by parameter group (95 % interval; SE: Monte Carlo / bootstrap)",
-                  ev.assign(evppi_lo=ev["lo"], evppi_hi=ev["hi"]), "evppi",
-                  columns=["wtp", "group", "n_parameters", "evppi", "se", "method"])
+        doc.table("EVPI and EVPPI per person by parameter group (95 % interval: Monte Carlo for EVPI, bootstrap for "
+                  "EVPPI)", ev.assign(evppi_lo=ev["lo"], evppi_hi=ev["hi"]), "evppi", headers=H,
+                  columns=["wtp", "group", "n_parameters", "evppi", "method"])
+        if np.allclose(ev["evppi"].to_numpy(float), 0.0):
+            best = f["optimal_strategy"].iloc[0] if f is not None and len(f) else "one strategy"
+            doc.p(f"EVPI is 0 at every report threshold: {short_label(best, labels)} has the highest net monetary "
+                  f"benefit in every PSA sample, so perfect information on any parameter could not change the "
+                  f"decision and every EVPPI is 0 as well (method 'dominance': no regression is needed).")
+        elif (ev["group"] == ALL_GROUP).any():
+            doc.p("The EVPPI of all parameters jointly is below the EVPI by the decision uncertainty that comes from "
+                  "the finite simulated cohort of each sample (Monte Carlo noise), which parameter information cannot "
+                  "remove; a larger cohort brings the two together.")
     for name, cap in (("ce_plane", "Cost-effectiveness plane (each point one PSA sample; crosses: means)"),
                       ("ceac", "Cost-effectiveness acceptability curves and frontier"),
                       ("evppi", "EVPI and EVPPI by parameter group"),
                       ("convergence", "Convergence of the mean incremental net benefit with the number of samples")):
         if name in figures:
             doc.figure(cap, figures[name])
-    return {"psa_summary", "psa_incremental", "ceac", "ceaf", "evppi", "psa_parameters", "ce_plane", "convergence"}
+    return shown | {"psa_summary", "psa_full_incremental", "psa_incremental", "ceac", "ceaf", "evppi",
+                    "psa_parameters", "ce_plane", "convergence", "economics_inputs"}
 
 
-def _results_dsa(doc: Doc, tables: Mapping, figures: Mapping) -> set:
+def _dsa_icers(t: pd.DataFrame) -> pd.DataFrame:
+    """ICER columns of a DSA table as text with their quadrant (``dominated``, ``x (SW)``)."""
+    out = t.copy()
+    for icer, quad in (("icer", "quadrant"), ("icer_low", "quadrant_low"), ("icer_high", "quadrant_high")):
+        if icer in out and quad in out:
+            out[icer] = icer_text(t.assign(_q=t[quad]), icer, "_q")[icer]
+    return out
+
+
+def _results_dsa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -> set:
+    cur = _currency(tables)
+    H = column_labels(cur)
     doc.h(2, "Results")
-    doc.table("Scenario analyses (incremental, discounted; ± Monte Carlo SE)", tables.get("scenarios"), "scenarios",
+    shown = set()
+    if tables.get("base_economics_summary") is not None:
+        doc.h(3, "Base case")
+        shown |= _economics_blocks(doc, tables, "base_", "Base case", cur, labels)
+        doc.table("Base case: clinical outcomes per strategy (95 % CI)", tables.get("base_summary"), "base_summary",
+                  headers=H, columns=_CLINICAL)
+    doc.h(3, "Scenario analyses")
+    sc = tables.get("scenarios")
+    doc.table("Scenario analyses: intervention minus comparator (discounted; ± Monte Carlo SE; INB = incremental "
+              "net monetary benefit at the WTP)", None if sc is None else _dsa_icers(sc), "scenarios", headers=H,
               columns=["scenario", "description", "intervention", "comparator", "wtp", "delta_cost", "delta_qaly",
-                       "icer", "quadrant", "inb"])
-    doc.table("One-way sensitivity analysis (widest swing first)", tables.get("tornado"), "tornado",
+                       "icer", "inb"])
+    doc.h(3, "One-way sensitivity analysis")
+    tor = tables.get("tornado")
+    if tor is not None and len(tor):
+        tor = _dsa_icers(tor).assign(
+            parameter=[f"{param_label(x)} ({x})" for x in tor["parameter"]],
+            base_value=["lifetime" if str(x).endswith("horizon_years") and _missing(b) else b
+                        for x, b in zip(tor["parameter"], tor["base_value"])])
+    doc.table("One-way sensitivity analysis, widest swing first (INB of the intervention vs the comparator with the "
+              "parameter at each end of its range)", tor, "tornado", headers=H,
               columns=["parameter", "base_value", "low", "high", "inb_low", "inb_high", "swing", "icer_low",
-                       "quadrant_low", "icer_high", "quadrant_high", "source"])
-    doc.table("Full incremental analysis per scenario", tables.get("scenario_incremental"), "scenario_incremental")
+                       "icer_high", "source"])
     if "tornado" in figures:
-        doc.figure("Tornado diagram: INB at the low and high end of each range", figures["tornado"])
-    return {"scenarios", "tornado", "scenario_incremental"}
+        doc.figure("Tornado diagram: INB at the low and high end of each range (20 widest swings)", figures["tornado"])
+    si = tables.get("scenario_incremental")
+    doc.table("Full incremental analysis per scenario (discounted)", None if si is None else icer_text(si),
+              "scenario_incremental", headers={**H, "ly": "life-years"},
+              columns=["scenario", "strategy", "cost_total_disc", "qaly_disc", "ly", "status", "comparator", "icer"])
+    _km(doc, figures, "Base case: ")
+    return shown | {"scenarios", "tornado", "scenario_incremental", "economics_inputs"}
 
 
 # --------------------------------------------------------------------------- provenance
@@ -476,9 +648,9 @@ def write_report(folder, kind: str, plain_cfg: Mapping, tables: Mapping[str, pd.
           + ", ".join(labels.get(s, s) for s in (_get(plain_cfg, "experiment.strategies") or [])) + ".")
     cheers = _methods(doc, kind, plain_cfg, tables, labels)
     _uncertainty_methods(doc, kind, plain_cfg, tables)
-    shown = {"compare": lambda: _results_compare(doc, tables, figures),
+    shown = {"compare": lambda: _results_compare(doc, tables, figures, labels),
              "psa": lambda: _results_psa(doc, tables, figures, labels),
-             "dsa": lambda: _results_dsa(doc, tables, figures)}[kind]()
+             "dsa": lambda: _results_dsa(doc, tables, figures, labels)}[kind]()
     rest = [k for k in tables if k not in shown and k not in LONG_TABLES]
     if rest:
         doc.h(3, "Other tables")
@@ -494,8 +666,8 @@ def write_report(folder, kind: str, plain_cfg: Mapping, tables: Mapping[str, pd.
     return html_path, md_path
 
 
-def psa_figures(tables: Mapping[str, pd.DataFrame], folder, labels: Mapping | None = None, settings=None
-                ) -> dict[str, Path]:
+def psa_figures(tables: Mapping[str, pd.DataFrame], folder, labels: Mapping | None = None, settings=None,
+                currency: str = "") -> dict[str, Path]:
     """CE plane, CEAC with CEAF, EVPPI bars and convergence of a PSA (``ce_plane.png``,
     ``ceac.png``, ``evppi.png``, ``convergence.png`` in ``folder``). ``settings`` (a
     :class:`~sim.economics.psa.PsaSettings`) gives the report WTPs and the comparator."""
@@ -506,11 +678,11 @@ def psa_figures(tables: Mapping[str, pd.DataFrame], folder, labels: Mapping | No
     out = {}
     if len(tables.get("ce_plane", ())):
         out["ce_plane"] = ef.ce_plane(tables["ce_plane"], folder / "ce_plane.png", wtp, labels,
-                                      getattr(settings, "comparator", None))
+                                      getattr(settings, "comparator", None), currency=currency)
     if len(tables.get("ceac", ())):
-        out["ceac"] = ef.ceac(tables["ceac"], folder / "ceac.png", tables.get("ceaf"), labels, wtp)
+        out["ceac"] = ef.ceac(tables["ceac"], folder / "ceac.png", tables.get("ceaf"), labels, wtp, currency=currency)
     if len(tables.get("evppi", ())):
-        out["evppi"] = ef.evppi_bars(tables["evppi"], folder / "evppi.png", labels)
+        out["evppi"] = ef.evppi_bars(tables["evppi"], folder / "evppi.png", labels, currency=currency)
     if len(tables.get("convergence", ())):
-        out["convergence"] = ef.convergence(tables["convergence"], folder / "convergence.png")
+        out["convergence"] = ef.convergence(tables["convergence"], folder / "convergence.png", currency=currency)
     return out
