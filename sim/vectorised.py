@@ -130,7 +130,7 @@ def _run_strategy(si: int, strategy: Strategy, therapies, rules, pat, draws, ord
                   progression_detected=lb.progression_detected, pfs_months=lb.pfs_months,
                   on_treatment_months=lb.on_treatment_months, dose_intensity=lb.dose_intensity,
                   response=lb.response, n_ae=lb.n_ae, ae_types=lb.ae_types, n_scans=lb.n_scans,
-                  time_ratio=lb.time_ratio, patient_id=pid[rows], rank=np.full(m, si), key=_key(si, order[rows], line))
+                  unscheduled_scans=lb.unscheduled_scans, time_ratio=lb.time_ratio, patient_id=pid[rows], rank=np.full(m, si), key=_key(si, order[rows], line))
         rr = lb.ev_row
         buf_e.add(pid=pid[rows][rr], time=lb.ev_time, line=line[rr], code=lb.ev_code, detail=lb.ev_detail,
                   value=lb.ev_value, rank=np.full(rr.size, si), key=_key(si, order[rows][rr], i * _SEQ + 3 + lb.ev_pos))

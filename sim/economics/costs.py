@@ -13,7 +13,9 @@ one-offs after ``H`` are dropped):
 * **administration**: per administration (cycle drugs) at the same times, or per month on treatment
   (daily drugs);
 * **monitoring**: ``scan`` at each scheduled imaging visit ``start + k * dt`` (``k = 1..n_scans``,
-  ``dt`` the imaging interval) plus ``labs_per_month`` over the time on active treatment;
+  ``dt`` the imaging interval), ``scan`` at the unscheduled visit of a progression detected between
+  scans (``unscheduled_scans = 1``, at ``progression_detected``), plus ``labs_per_month`` over the
+  time on active treatment;
 * **ae**: one-off per grade 3/4 event at its onset (``adverse_event`` rows, by type);
 * **bsc**: per month on a terminal line (best supportive care; ``pfs_true`` is NaN there);
 * **end_of_life**: one-off at disease death (``death_cause == 'disease'``).
@@ -35,8 +37,11 @@ COST_CATEGORIES = ("drug", "administration", "monitoring", "ae", "bsc", "end_of_
 
 
 def infer_imaging_interval(lines: pd.DataFrame, default: float = weeks(12)) -> float:
-    """Imaging interval (months) recovered from lines ended at a scan: ``(detected - start) / n_scans``."""
+    """Imaging interval (months) recovered from lines ended at a scheduled scan:
+    ``(detected - start) / n_scans``."""
     prog = lines[(lines["reason"] == "progression") & (lines["n_scans"] > 0)]
+    if "unscheduled_scans" in prog:
+        prog = prog[prog["unscheduled_scans"] == 0]
     if prog.empty:
         return default
     dt = (prog["progression_detected"] - prog["start"]) / prog["n_scans"]
@@ -140,11 +145,16 @@ def line_costs(lines: pd.DataFrame, events: pd.DataFrame, spec: EconomicsSpec, a
         c_drug = c_drug + np.where(cyc, drug["price_per_administration"].to_numpy(float) * scale * ser, 0.0)
         c_admin = c_admin + np.where(cyc, drug["administration_cost"].to_numpy(float) * ser, 0.0)
 
-    # monitoring: scans at start + k dt (k = 1..n_scans, t <= H) + labs while on active treatment
+    # monitoring: scans at start + k dt (k = 1..n_scans, t <= H), the unscheduled scan of an
+    # off-schedule detection at its time, labs while on active treatment
     dt = float(imaging_interval_months)
     n_scans = lines["n_scans"].to_numpy(float)
     n_scans_h = np.minimum(n_scans, np.where(start <= H, np.floor((H - start) / dt + 1e-12), 0.0))
     c_mon = spec.scan_cost * series_factor(start + dt, np.full_like(start, dt), n_scans_h, annual)
+    if "unscheduled_scans" in lines:  # one unscheduled scan at an off-schedule detection
+        t_u = lines["progression_detected"].to_numpy(float)
+        extra = (lines["unscheduled_scans"].to_numpy(float) > 0) & (t_u <= H)
+        c_mon = c_mon + np.where(extra, spec.scan_cost * point_factor(np.where(extra, t_u, 0.0), annual), 0.0)
     c_mon = c_mon + spec.labs_per_month * on_t
 
     # best supportive care on terminal lines
