@@ -112,8 +112,8 @@ def therapies_of(spec: Mapping) -> dict:
     return {k: v for k, v in spec.items() if k not in RESERVED}
 
 
-def detection_settings(spec: Mapping, entry: Mapping | None = None,
-                       model_file: str | Path = DEFAULT_MODEL) -> tuple[Detection | None, dict]:
+def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: str | Path = DEFAULT_MODEL,
+                       model_values: Mapping | None = None) -> tuple[Detection | None, dict]:
     """The :class:`Detection` of a therapy's trial and where each setting comes from.
 
     ``spec["detection"]`` (overridden key by key by ``entry["detection"]``) maps
@@ -121,7 +121,8 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None,
     to a number or to ``model`` (the value of ``configs/model/default.yaml``, i.e. the rules
     the model simulates the trials with). ``clinical_detection_months`` null = scans only;
     ``median_rounding_months`` (default 0.1) is the unit reported medians are rounded to
-    (:meth:`Detection.median_window_survival`). No
+    (:meth:`Detection.median_window_survival`). ``model_values`` overrides values of the model
+    file (the OS calibration refits the PFS at each candidate pre-progression death share). No
     ``detection`` block (or null): the reported numbers are fitted as true-time ones.
     """
     top = spec.get("detection")
@@ -139,7 +140,7 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None,
         v = settings.get(key, "model")
         if v == "model":
             if model is None:
-                model = yaml.safe_load(Path(model_file).read_text()) or {}
+                model = {**(yaml.safe_load(Path(model_file).read_text()) or {}), **dict(model_values or {})}
             if model_key not in model and key != "clinical_detection_months":
                 raise UserError(f"detection.{key} is 'model' but {model_file} has no {model_key}")
             v = model.get(model_key)
@@ -331,9 +332,11 @@ def _check(name: str, item, fit, fits: dict, table: pd.DataFrame, detection: Det
 
 
 def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
-            assumptions: pd.DataFrame | None = None, model_file: str | Path = DEFAULT_MODEL) -> dict:
+            assumptions: pd.DataFrame | None = None, model_file: str | Path = DEFAULT_MODEL,
+            model_values: Mapping | None = None, compare: bool = True) -> dict:
     """Fit every therapy of ``spec`` (references first), on the observed scale of
-    :func:`detection_settings` when the spec has a ``detection`` block.
+    :func:`detection_settings` when the spec has a ``detection`` block (``model_values``
+    override the model file's rules; ``compare=False`` skips the family comparison).
 
     Returns
     -------
@@ -357,7 +360,7 @@ def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
             visit(entry["reference"], (*stack, name))
         info = _information(name, entry, table, assum)
         family = entry["family"]
-        det, det_sources = detection_settings(spec, entry, model_file)
+        det, det_sources = detection_settings(spec, entry, model_file, model_values)
         detections[name] = det
         fit = _fit_one(name, entry, family, info, fits, det)
         ph_form = (entry.get("reference") and (entry.get("effect") or "ph") == "ph"
@@ -392,7 +395,7 @@ def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
                                "cov": [[_sig(v) if math.isfinite(v) else None for v in r]
                                        for r in np.asarray(fit.joint_cov)]}
         comparison = []
-        for fam in [family, *(entry.get("compare") or [])]:
+        for fam in [family, *((entry.get("compare") or []) if compare else [])]:
             if fam not in FAMILIES:
                 raise UserError(f"{name}.compare must list families of {sorted(FAMILIES)}, got {fam!r}")
             if entry.get("reference") and (entry.get("effect") or "ph") == "ph" and fam not in PH_FAMILIES:
