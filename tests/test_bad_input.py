@@ -273,14 +273,7 @@ def test_successful_block_renames_to_the_final_folder(tmp_path):
 
 
 # ------------------------------------------------------------------ other experiment kinds
-@pytest.mark.parametrize("experiment", [
-    pytest.param("validation", marks=pytest.mark.xfail(strict=True, reason=(
-        "sim/validation.py simulate_trial: int(plain.get('chunk_size', 500)) raises ValueError for "
-        "chunk_size=abc; validate with sim.config.check_run_settings(plain) first"))),
-    pytest.param("emulation", marks=pytest.mark.xfail(strict=True, reason=(
-        "sim/emulation.py (pathway simulation): int(plain.get('chunk_size', 500)) raises ValueError for "
-        "chunk_size=abc; validate with sim.config.check_run_settings(plain) first"))),
-])
+@pytest.mark.parametrize("experiment", ["validation", "emulation"])
 def test_wrongly_typed_chunk_size_is_a_user_error_in_every_experiment_kind(experiment, tmp_path):
     """``chunk_size=abc`` stops the validation and emulation kinds with a UserError naming chunk_size."""
     from experiments.run import experiment_runner

@@ -15,7 +15,11 @@ hazard ratio with 95 % CI              :math:`\\log HR`                   :math:
 time ratio (AFT) with 95 % CI          :math:`\\log \\phi`                 as for the hazard ratio
 =====================================  ===============================  ===========================================
 
-(the z value is ``1.96`` for a 95 % interval; other levels via ``level``).
+(the z value is ``1.96`` for a 95 % interval; other levels via ``level``). The median (as
+:math:`S(m) = 1/2`) and the landmarks of one arm (same n) come from the same patients: their
+errors are correlated, :math:`\\mathrm{Cov}(\\hat S(a), \\hat S(b)) = S(b)(1 - S(a))/n` for
+:math:`a < b`, and the residuals are whitened with that covariance (:func:`_whitening`), so the
+fit's covariance is the sampling covariance of the parameters (coverage tested).
 
 A number without CI or n carries no uncertainty: it is fitted with a nominal
 standard error (0.1 on log scales, 0.05 on the survival scale) and the covariance of
@@ -210,6 +214,27 @@ class _Term:
     nominal_se: float
     fn: object           # (dist, log_effect) -> model value on the fitting scale
     show: object         # fitting-scale value -> reported value
+    n: int | None = None      # arm size of a survival-scale (binomial) term
+    time: float = math.nan    # its time point (months)
+
+
+def _whitening(terms: Sequence[_Term], scales: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor ``L`` of the terms' sampling covariance (residuals ``L^{-1}(g - y)``).
+
+    Survival-scale terms of one arm (same ``n``: the median as ``S(m) = 1/2`` and the landmarks)
+    are estimated from the same patients, so their errors are correlated; for empirical survival
+    at times ``a < b``, ``Cov(S_hat(a), S_hat(b)) = S(b) (1 - S(a)) / n`` (taken at the reported
+    values). Other terms are independent (diagonal ``scales^2``).
+    """
+    k = len(terms)
+    cov = np.diag(np.asarray(scales, float) ** 2)
+    for i in range(k):
+        for j in range(i + 1, k):
+            a, b = terms[i], terms[j]
+            if a.n is not None and a.n == b.n and a.scale in ("S(median)", "S(t)") and b.scale in ("S(median)", "S(t)"):
+                (t1, s1), (t2, s2) = sorted([(a.time, a.target), (b.time, b.target)])
+                cov[i, j] = cov[j, i] = s2 * (1.0 - s1) / a.n
+    return np.linalg.cholesky(cov)
 
 
 def _observed(detection: Detection | None):
@@ -243,13 +268,13 @@ def _terms(median: Median | None, landmarks: Sequence[Landmark], ratio, level: f
             se = math.sqrt(0.25 / m.n) if m.n is not None else math.nan
             msurv = _median_survival(detection)
             out.append(_Term("median", "S(median)", 0.5, se, _NOMINAL_SE_SURV,
-                             lambda dist, e, _m=m.value: msurv(dist, _m), None))
+                             lambda dist, e, _m=m.value: msurv(dist, _m), None, m.n, m.value))
     for lm in landmarks:
         if not isinstance(lm, Landmark):
             raise UserError(f"landmarks must hold Landmark(time, survival, n) items, got {lm!r}")
         se = math.sqrt(lm.survival * (1 - lm.survival) / lm.n) if lm.n is not None else math.nan
         out.append(_Term(f"S({lm.time:g})", "S(t)", lm.survival, se, _NOMINAL_SE_SURV,
-                         lambda dist, e, _t=lm.time: surv(dist, _t), lambda v: v))
+                         lambda dist, e, _t=lm.time: surv(dist, _t), lambda v: v, lm.n, lm.time))
     if ratio is not None:
         name = "hazard_ratio" if isinstance(ratio, HazardRatio) else "time_ratio"
         se = (math.log(ratio.ci[1]) - math.log(ratio.ci[0])) / (2.0 * z) if ratio.ci else math.nan
@@ -398,6 +423,7 @@ def fit_summary(
     has_all_se = all(np.isfinite(tm.se) for tm in terms)
     scales = np.array([tm.se if np.isfinite(tm.se) else tm.nominal_se for tm in terms])
     targets = np.array([tm.target for tm in terms])
+    chol = _whitening(terms, scales)
 
     def model_values(x):
         th, e = split(x)
@@ -407,7 +433,7 @@ def fit_summary(
     def residuals(x):
         try:
             with np.errstate(all="ignore"):
-                r = (model_values(x) - targets) / scales
+                r = np.linalg.solve(chol, model_values(x) - targets)
         except (ValueError, OverflowError):
             return np.full(n_constraints, 1e6)
         if ref_resid is not None:
