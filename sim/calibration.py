@@ -155,6 +155,12 @@ class OSObjective:
                     plain = set_path(plain, f"therapies.{name}.pfs", dict(block))
         return plain
 
+    def used_pfs(self, x) -> dict:
+        """The refitted pfs blocks at ``x`` of the therapies the calibration trials' arms give."""
+        share = float(next(v for p, v in zip(self.params, x) if p.path == DEATH_SHARE))
+        used = {t for prep in self.preps for a in prep.design.arms for t in a.lines}
+        return {name: dict(b) for name, b in self.pfs_blocks(share).items() if name in used}
+
     def simulated(self, x) -> np.ndarray:
         """Simulated median OS per target (pooled over all simulated patients of the arm)."""
         plain = self.configured(x)
@@ -218,8 +224,7 @@ def calibrate(plain: Mapping, n: int = 1500, maxfev: int = 150, start=None, step
                    + ("; the PFS fits (pnetsim-fit, detected scale) are redone at each candidate pre-progression "
                       "death share" if obj.refit_pfs else "")),
         "engine": str(plain.get("engine", "auto")),
-        "pfs_refit": {name: dict(b) for name, b in obj.pfs_blocks(rounded[[p.path for p in obj.params].index(DEATH_SHARE)])
-                      .items()} if obj.refit_pfs else None,
+        "pfs_refit": obj.used_pfs(rounded) if obj.refit_pfs else None,
         "date": _dt.date.today().isoformat(),
         "seed": int(plain["seed"]),
         "n_per_arm": int(min(p.replicates * p.design.block for p in obj.preps)),

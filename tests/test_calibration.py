@@ -74,8 +74,11 @@ def test_shipped_values_equal_the_calibration_file():
 
 
 def test_shipped_pfs_curves_are_the_ones_the_calibration_used():
-    """The therapy pfs blocks (pnetsim-fit at the shipped death share) equal the calibration's PFS refit."""
+    """The therapy pfs blocks (pnetsim-fit at the shipped death share) of every therapy in the calibration
+    trials' arms equal the calibration's PFS refit."""
     result = read_result(CALIBRATION_FILE)
+    assert {"observation", "everolimus", "placebo_sun1111", "sunitinib", "captem", "temozolomide"} <= set(
+        result["pfs_refit"])
     for name, block in result["pfs_refit"].items():
         cfg = yaml.safe_load((REPO / "configs" / "therapy" / f"{name}.yaml").read_text())["pfs"]
         assert set(cfg) == set(block), name

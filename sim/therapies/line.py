@@ -452,8 +452,9 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         death share, else a progression detected at the first scheduled scan at or after it,
         ``start + ceil(T / dt) dt``, or earlier at ``start + T + D`` when it becomes clinically
         apparent first (``D ~ Exp(mean rules.clinical_detection_months)``, stream ``detection``;
-        then ``n_scans`` counts the scheduled scans before it and ``unscheduled_scans = 1``); AEs count in onset order while on treatment
-        (before course end, detection, death, horizon and any discontinuation); the line ends
+        then ``n_scans`` counts the scheduled scans before it and ``unscheduled_scans = 1``); AEs
+        count in onset order while on treatment (before course end, detection, death, horizon and
+        any discontinuation); the line ends
         at the first of toxicity discontinuation, detection, death and the horizon.
     """
     m = rows.size
