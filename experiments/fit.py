@@ -1,12 +1,15 @@
 """``pnetsim-fit``: fit PFS distributions per therapy from the evidence table.
 
-Reads ``data/evidence/evidence.csv`` and the fit specification ``configs/fit/pfs.yaml`` and writes
-``data/fits/pfs_fits.yaml`` and ``data/fits/pfs_fits.csv`` (sim/fitting/evidence_fits.py;
+Reads ``data/evidence/evidence.csv``, the fit specification ``configs/fit/pfs.yaml`` and the
+assessment rules of ``configs/model/default.yaml`` (scan interval, clinical detection, pre-progression
+death share: the fits put the reported medians and landmarks on the scale of progression *seen* at
+assessments), and writes ``data/fits/pfs_fits.yaml`` and ``data/fits/pfs_fits.csv`` and the ``pfs`` block of
+each fitted ``configs/therapy/<name>.yaml`` (marked as generated; sim/fitting/evidence_fits.py;
 docs/fitting.md)::
 
-    pnetsim-fit                      # fit and write data/fits/pfs_fits.{yaml,csv}
+    pnetsim-fit                      # fit, write data/fits/pfs_fits.{yaml,csv} and the therapy pfs blocks
     pnetsim-fit --check              # exit 1 if configs/therapy/*.yaml or data/fits disagree with the fits
-    pnetsim-fit --spec my.yaml --out /tmp/fits.yaml
+    pnetsim-fit --spec my.yaml --out /tmp/fits.yaml --therapy-dir /tmp/therapy
 
 Exit status: 0 = written / all agree; 1 = ``--check`` found a disagreement; 2 = bad input
 (one line on stderr naming the key and the value).
@@ -39,8 +42,29 @@ def _stale(fits, stored) -> list[str]:
     return out
 
 
+def _stale_ae(records, path) -> list[str]:
+    """Therapies whose stored residual AE record differs from a fresh one (probability, residual)."""
+    import yaml
+
+    stored = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else {}
+    stored = stored or {}
+    out = [name for name, r in records.items()
+           if (stored.get(name) or {}).get("residual") != r.get("residual")
+           or (stored.get(name) or {}).get("probability") != r.get("probability")]
+    return out + [name for name in stored if name not in records]
+
+
 def main(argv=None) -> int:
     from sim.errors import UserError
+    from sim.fitting.ae_residual import (
+        DEFAULT_AE_FITS,
+        DEFAULT_AE_SPEC,
+        check_therapy_probabilities,
+        load_ae_spec,
+        residual_all,
+        write_ae_fits,
+        write_therapy_probabilities,
+    )
     from sim.fitting.evidence_fits import (
         CHECK_RTOL,
         DEFAULT_FITS,
@@ -51,31 +75,45 @@ def main(argv=None) -> int:
         load_spec,
         read_fits,
         write_fits,
+        write_therapy_files,
     )
 
     ap = argparse.ArgumentParser(prog="pnetsim-fit", description=__doc__.splitlines()[0])
     ap.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="fit specification (configs/fit/pfs.yaml)")
     ap.add_argument("--out", type=Path, default=DEFAULT_FITS, help="output YAML (a .csv is written next to it)")
-    ap.add_argument("--therapy-dir", type=Path, default=THERAPY_DIR, help="therapy configs compared by --check")
+    ap.add_argument("--therapy-dir", type=Path, default=THERAPY_DIR,
+                    help="therapy configs regenerated (or compared by --check)")
+    ap.add_argument("--ae-spec", type=Path, default=DEFAULT_AE_SPEC,
+                    help="residual AE specification (configs/fit/ae.yaml)")
+    ap.add_argument("--ae-out", type=Path, default=DEFAULT_AE_FITS, help="residual AE output (data/fits/ae_fits.yaml)")
     ap.add_argument("--check", action="store_true",
                     help="write nothing; exit 1 if the therapy configs or the written fits disagree with a fresh fit")
     a = ap.parse_args(argv)
     try:
         fits = fit_all(load_spec(a.spec))
+        ae = residual_all(load_ae_spec(a.ae_spec), a.therapy_dir)
         if a.check:
-            problems = compare_with_configs(fits, a.therapy_dir)
-            stale = _stale(fits, read_fits(a.out))
+            problems = compare_with_configs(fits, a.therapy_dir) + check_therapy_probabilities(ae, a.therapy_dir)
+            stale = _stale(fits, read_fits(a.out)) + _stale_ae(ae, a.ae_out)
+        else:
+            therapy_files = write_therapy_files(fits, a.therapy_dir)   # checks every file first
+            therapy_files += write_therapy_probabilities(ae, a.therapy_dir)
+            paths = write_fits(fits, a.out)
+            write_ae_fits(ae, a.ae_out)
     except UserError as exc:
         print(f"pnetsim-fit: error: {exc}", file=sys.stderr)
         return 2
     for name, f in fits.items():
         r = f["record"]
         shape = {k: v for k, v in r["pfs"].items() if k not in ("family", "median")}
+        observed = r["summary"].get("median_observed")
         print(f"{name:>18}: {r['family']:<11} median {r['pfs']['median']:8.4g}  {shape}"
-              f"  {'exact' if r['fit']['exact'] else 'wls'}")
+              + (f"  (observed median {observed:.4g})" if observed is not None else "")
+              + f"  {'exact' if r['fit']['exact'] else 'wls'}")
+    for name, r in ae.items():
+        print(f"{name:>18}: {r['decision']}")
     if not a.check:
-        paths = write_fits(fits, a.out)
-        print(f"written {paths[0]} and {paths[1]}")
+        print(f"written {paths[0]}, {paths[1]} and {a.ae_out}; {len(set(therapy_files))} therapy files in {a.therapy_dir}")
         return 0
     for p in problems:
         print(f"DISAGREE {p['therapy']}: {p['problem']} config={p.get('config')} fit={p.get('fit')} "
@@ -84,7 +122,7 @@ def main(argv=None) -> int:
         print(f"STALE {name}: {a.out} differs from a fresh fit; run pnetsim-fit")
     if problems or stale:
         return 1
-    print(f"therapy configs and {a.out} agree with the fits (rel tol {CHECK_RTOL})")
+    print(f"therapy configs, {a.out} and {a.ae_out} agree with the fits (rel tol {CHECK_RTOL})")
     return 0
 
 

@@ -22,7 +22,10 @@ over the targets ``k`` (published median ``M_k``, arm size ``n_k``, simulated Ka
 median ``m_k`` over ``n`` simulated patients per arm). Every evaluation simulates the *same*
 patients with the *same* uniforms (common random numbers: fixed seed, cohort built once),
 so ``f`` changes only through the parameters and Nelder-Mead (scipy) sees a nearly smooth
-surface. The result (estimates, targets, achieved values, objective, method, date, seed, n)
+surface. The PFS curves are fitted so that their *detected* medians are the published ones
+(``sim.fitting.detection``: deaths are seen at once, progressions at a scan or clinically), which
+depends on ``d``; each evaluation therefore redoes the PFS fits of ``configs/fit/pfs.yaml`` at its
+``d`` (``refit_pfs``), so the calibrated OS and the shipped PFS curves are consistent. The result (estimates, targets, achieved values, objective, method, date, seed, n)
 is written to ``data/calibration/os_calibration.yaml`` by ``experiments/calibrate.py``, which
 also sets the rounded estimates in ``configs/model/default.yaml``, ``configs/therapy/bsc.yaml``
 and their rows of ``assumptions.csv``.
@@ -67,6 +70,7 @@ PARAMETERS = (
     Parameter("therapies.bsc.pfs.median", "bsc_median_survival", 1, "configs/therapy/bsc.yaml", "median"),
     Parameter("model.frailty_rho", "frailty_rho", 3, "configs/model/default.yaml", "frailty_rho"),
 )
+DEATH_SHARE = "model.pre_progression_death_share"
 #: trials whose arms' median OS are the targets
 TRIALS = ("radiant3", "sun1111", "e2211")
 
@@ -107,9 +111,11 @@ class OSObjective:
     simulated patients per arm (rounded up to whole replicate blocks of the trial's size).
     """
 
-    def __init__(self, plain: Mapping, n: int = 1500, trials=TRIALS, params=PARAMETERS):
+    def __init__(self, plain: Mapping, n: int = 1500, trials=TRIALS, params=PARAMETERS, refit_pfs: bool = True):
         check(isinstance(n, int) and n >= 1, "calibration.n", n, "must be a whole number >= 1")
         self.plain, self.params = plain, tuple(params)
+        self.refit_pfs = refit_pfs and any(p.path == DEATH_SHARE for p in self.params)
+        self._pfs_cache: dict[float, dict] = {}
         self.preps: list[PreparedTrial] = []
         rows = []
         for d in load_designs(plain, trials):
@@ -123,11 +129,41 @@ class OSObjective:
         self.targets["weight"] = self.targets["weight"] / self.targets["weight"].sum()
         self.history: list[tuple[np.ndarray, float]] = []
 
-    def simulated(self, x) -> np.ndarray:
-        """Simulated median OS per target (pooled over all simulated patients of the arm)."""
+    def pfs_blocks(self, death_share: float) -> dict:
+        """``{therapy: pfs block}`` of the PFS fits (``pnetsim-fit``) redone with the candidate
+        pre-progression death share: the fits put the published PFS on the detected scale, where
+        a death is seen at once and a progression at the next scan, so they depend on it."""
+        key = round(float(death_share), 12)
+        if key not in self._pfs_cache:
+            from sim.fitting.evidence_fits import fit_all, load_spec
+            rules = {k: self.plain["model"][k] for k in ("imaging_interval_weeks", "clinical_detection_months")
+                     if k in self.plain["model"]}
+            fits = fit_all(load_spec(), model_values={**rules, "pre_progression_death_share": float(death_share)},
+                           compare=False)
+            self._pfs_cache = {key: {name: f["record"]["pfs"] for name, f in fits.items()}}
+        return self._pfs_cache[key]
+
+    def configured(self, x) -> dict:
+        """The composed config with the parameters ``x`` (and, with ``refit_pfs``, the PFS refitted)."""
         plain = self.plain
         for p, v in zip(self.params, x):
             plain = set_path(plain, p.path, float(v))
+        if self.refit_pfs:
+            share = float(next(v for p, v in zip(self.params, x) if p.path == DEATH_SHARE))
+            for name, block in self.pfs_blocks(share).items():
+                if name in plain["therapies"]:
+                    plain = set_path(plain, f"therapies.{name}.pfs", dict(block))
+        return plain
+
+    def used_pfs(self, x) -> dict:
+        """The refitted pfs blocks at ``x`` of the therapies the calibration trials' arms give."""
+        share = float(next(v for p, v in zip(self.params, x) if p.path == DEATH_SHARE))
+        used = {t for prep in self.preps for a in prep.design.arms for t in a.lines}
+        return {name: dict(b) for name, b in self.pfs_blocks(share).items() if name in used}
+
+    def simulated(self, x) -> np.ndarray:
+        """Simulated median OS per target (pooled over all simulated patients of the arm)."""
+        plain = self.configured(x)
         out = {}
         for prep in self.preps:
             patients, _ = simulate_trial(plain, prep)
@@ -142,14 +178,14 @@ class OSObjective:
 
 
 def calibrate(plain: Mapping, n: int = 1500, maxfev: int = 150, start=None, step: float = 0.6, restarts: int = 2,
-              progress=None) -> dict:
+              progress=None, refit_pfs: bool = True) -> dict:
     """Nelder-Mead on the bounded-logit coordinates, restarted ``restarts`` times from the last
     optimum with a fresh simplex (Nelder-Mead can stall on a ridge); returns the result record
     (see module doc). ``maxfev`` bounds the evaluations of each run."""
     from scipy.optimize import minimize
 
     t0 = time.perf_counter()
-    obj = OSObjective(plain, n)
+    obj = OSObjective(plain, n, refit_pfs=refit_pfs)
     b = bounds(obj.params)
     if start is None:
         start = []
@@ -184,7 +220,11 @@ def calibrate(plain: Mapping, n: int = 1500, maxfev: int = 150, start=None, step
         "method": ("Nelder-Mead (scipy.optimize.minimize) on z = logit((x - low) / (high - low)); objective "
                    "sum_k w_k (log simulated_median_os_k - log published_median_os_k)^2, w_k = arm size / total; "
                    "common random numbers (fixed seed and patients) across evaluations; restarted from the optimum "
-                   "with a fresh simplex (initial step 0.6 in z)"),
+                   "with a fresh simplex (initial step 0.6 in z)"
+                   + ("; the PFS fits (pnetsim-fit, detected scale) are redone at each candidate pre-progression "
+                      "death share" if obj.refit_pfs else "")),
+        "engine": str(plain.get("engine", "auto")),
+        "pfs_refit": obj.used_pfs(rounded) if obj.refit_pfs else None,
         "date": _dt.date.today().isoformat(),
         "seed": int(plain["seed"]),
         "n_per_arm": int(min(p.replicates * p.design.block for p in obj.preps)),

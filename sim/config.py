@@ -3,6 +3,7 @@ the key and the bad value (see :class:`sim.errors.UserError`)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -62,7 +63,8 @@ def build_rules(m: Mapping) -> ModelRules:
 
     Checks: ``imaging_interval_weeks > 0``; ``0 <= frailty_rho < 1`` (a Gaussian-copula
     correlation; 1 would make every line's PFS uniform identical); ``pre_progression_death_share``
-    and every ``covariate_reference`` prevalence in ``[0, 1]``; ``horizon_years > 0``.
+    and every ``covariate_reference`` prevalence in ``[0, 1]``; ``horizon_years > 0``;
+    ``clinical_detection_months > 0`` or null (scans only).
     """
     ref = {}
     for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
@@ -76,7 +78,16 @@ def build_rules(m: Mapping) -> ModelRules:
         covariate_reference=ref,
         horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0,
                                lo_open=True) * MONTHS_PER_YEAR,
+        clinical_detection_months=_detection_delay(m.get("clinical_detection_months")),
     )
+
+
+def _detection_delay(v) -> float:
+    """``model.clinical_detection_months``: mean delay (> 0 months) after which a progression
+    becomes clinically apparent between scans; null / absent / inf = scans only (``inf``)."""
+    if v is None:
+        return math.inf
+    return _number("model.clinical_detection_months", v, 0, lo_open=True)
 
 
 def build_lifetable(m: Mapping) -> LifeTable:

@@ -9,9 +9,9 @@ progressed on sunitinib; primary endpoint: progression-free survival at 6 months
    sunitinib rechallenge -> BSC), so each emulated trial patient carries their own
    first-exposure PFS and time off sunitinib (which drive the rechallenge time ratio). From
    the start of the rechallenge line, a patient has a 6-month PFS event if progression is
-   detected at a scheduled scan (every ``model.imaging_interval_weeks``) or the patient dies
-   within 6 months (intention to treat: a toxicity stop does not censor; the scan of the drawn
-   progression time is used). ``p6`` = share without an event; Monte Carlo 95 % interval
+   detected (at a scheduled scan every ``model.imaging_interval_weeks`` or clinically between
+   scans, ``model.clinical_detection_months``) or the patient dies within 6 months (intention to
+   treat: after a toxicity stop the progression drawn on the line counts at its next scheduled scan). ``p6`` = share without an event; Monte Carlo 95 % interval
    ``p6 +- 1.96 sqrt(p6 (1 - p6) / m)`` over the ``m`` emulated patients.
 2. **Parameter uncertainty.** ``S`` draws of the rechallenge parameters from their ranges
    (``configs/psa/default.yaml``: ``dist`` uniform or loguniform over ``low``/``high``, or the
@@ -76,8 +76,9 @@ def power_table(sample_sizes, rates: Mapping[str, float], p0: float, alpha: floa
 # ---------------------------------------------------------------- prediction
 
 def landmark_events(lines: pd.DataFrame, patients: pd.DataFrame, therapy: str, landmark: float, dt: float) -> pd.DataFrame:
-    """Per patient reaching ``therapy``: ``event`` (progression detected at a scan or death within
-    ``landmark`` months of the line start), from the drawn PFS time and the patient's OS."""
+    """Per patient reaching ``therapy``: ``event`` (progression detected -- the line's detection
+    time, or the next scheduled scan of a progression drawn before a toxicity stop -- or death
+    within ``landmark`` months of the line start), from the lines table and the patient's OS."""
     ln = lines[lines["therapy"] == therapy].drop_duplicates("patient_id")
     pt = patients.set_index("patient_id").loc[ln["patient_id"]]
     t = ln["pfs_true"].to_numpy(float)
@@ -270,7 +271,7 @@ def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=emulation``: run folder and printed summary."""
-    from sim.config import to_container
+    from sim.config import check_run_settings, to_container
     from sim.runio import atomic_run_dir, run_folder_name, write_manifest
 
     t0 = time.perf_counter()

@@ -43,7 +43,8 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "discontinuation": ("AE causing it", "NaN"),
     "course_end": ("therapy", "number of doses/cycles completed"),
     "progression": ("'true': the unobserved time of progression", "months since line start"),
-    "progression_detected": ("'scan': progression seen at a scheduled scan", "months since line start"),
+    "progression_detected": ("'scan': seen at a scheduled scan; 'clinical': clinically apparent between scans "
+                             "(confirmed by an unscheduled scan)", "months since line start"),
     "line_end": ("reason other than progression or death (toxicity)", "NaN"),
     "death": ("cause: 'disease' or 'other' (background mortality)", "NaN"),
 }
@@ -66,7 +67,8 @@ LINE_COLUMNS: dict[str, str] = {
     "line": "int64", "therapy": "object", "start": "float64", "end": "float64", "reason": "object",
     "pfs_true": "float64", "progression_true": "float64", "progression_detected": "float64",
     "pfs_months": "float64", "on_treatment_months": "float64", "dose_intensity": "float64",
-    "response": "bool", "n_ae": "int64", "ae_types": "object", "n_scans": "int64", "time_ratio": "float64",
+    "response": "bool", "n_ae": "int64", "ae_types": "object", "n_scans": "int64", "unscheduled_scans": "int64",
+    "time_ratio": "float64",
     "patient_id": "int64", "strategy": "object",
 }
 

@@ -405,7 +405,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=validation``: run folder and printed table."""
-    from sim.config import to_container
+    from sim.config import check_run_settings, to_container
     from sim.runio import atomic_run_dir, run_folder_name, write_manifest
 
     t0 = time.perf_counter()

@@ -73,6 +73,29 @@ def test_shipped_values_equal_the_calibration_file():
     assert {"method", "date", "seed", "n_per_arm", "objective", "targets"} <= set(result)
 
 
+def test_shipped_pfs_curves_are_the_ones_the_calibration_used():
+    """The therapy pfs blocks (pnetsim-fit at the shipped death share) of every therapy in the calibration
+    trials' arms equal the calibration's PFS refit."""
+    result = read_result(CALIBRATION_FILE)
+    assert {"observation", "everolimus", "placebo_sun1111", "sunitinib", "captem", "temozolomide"} <= set(
+        result["pfs_refit"])
+    for name, block in result["pfs_refit"].items():
+        cfg = yaml.safe_load((REPO / "configs" / "therapy" / f"{name}.yaml").read_text())["pfs"]
+        assert set(cfg) == set(block), name
+        for k, v in block.items():
+            assert cfg[k] == (pytest.approx(v, rel=1e-6) if isinstance(v, float) else v), (name, k)
+
+
+def test_pfs_refit_follows_the_death_share(tiny_objective):
+    """A larger pre-progression death share (deaths seen at once, not at a later scan) needs a longer
+    true-time PFS for the same published detected median: the refitted medians increase."""
+    low, high = tiny_objective.pfs_blocks(0.05), tiny_objective.pfs_blocks(0.4)
+    for name in ("observation", "everolimus", "captem"):
+        assert high[name]["median"] > low[name]["median"], name
+    plain = tiny_objective.configured((0.4, 30.0, 0.1))
+    assert plain["therapies"]["captem"]["pfs"] == high["captem"]
+
+
 def test_apply_result_rewrites_configs_and_assumption_rows(tmp_path):
     """apply_result sets the rounded estimates in copies of the three files."""
     for rel in ("configs/model/default.yaml", "configs/therapy/bsc.yaml", "data/evidence/assumptions.csv"):

@@ -111,6 +111,35 @@ def test_discounted_costs_and_qalys_equal_independent_formulas(rate):
         assert per[f"{k}_disc"] == pytest.approx(v, rel=1e-10), k
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.035])
+def test_off_schedule_detection_costs_one_unscheduled_scan_at_its_time(rate):
+    """Line 2 detected clinically at 8.5 (between scans): its scheduled scans stay on the grid (none
+    before 8.5 beyond line start + 3 = 9, so 0) and one unscheduled scan is costed at 8.5."""
+    patients, lines, events = _log()
+    lines = lines.assign(unscheduled_scans=0)
+    lines.loc[1, ["end", "progression_detected", "n_scans", "unscheduled_scans"]] = [8.5, 8.5, 0, 1]
+    lines.loc[2, "start"] = 8.5
+    events.loc[events["detail"] == "scan", "detail"] = ["scan", "clinical"]
+    events.loc[(events["event"] == "progression_detected") & (events["line"] == 2), ["time", "value"]] = [8.5, 2.5]
+    base = evaluate(*_log(), _spec(rate), imaging_interval_months=DT).iloc[0]
+    per = evaluate(patients, lines, events, _spec(rate), imaging_interval_months=DT).iloc[0]
+    r = math.log(1 + rate) / 12
+    # scheduled: the scan at 9 is gone; unscheduled: one at 8.5
+    want = base["cost_monitoring_disc"] - 300 * math.exp(-r * 9) + 300 * math.exp(-r * 8.5)
+    assert per["cost_monitoring_disc"] == pytest.approx(want, rel=1e-12)
+
+
+def test_unscheduled_scans_do_not_bias_the_inferred_imaging_interval():
+    """The imaging interval is recovered from scheduled-scan detections only."""
+    from sim.economics.costs import infer_imaging_interval
+
+    _, lines, _ = _log()
+    lines = lines.assign(unscheduled_scans=[0, 1, 0])
+    lines.loc[1, ["progression_detected", "n_scans"]] = [10.0, 1]   # scheduled scan at 9, detected at 10
+    assert infer_imaging_interval(lines) == pytest.approx(DT)
+    assert infer_imaging_interval(lines.drop(columns="unscheduled_scans")) == pytest.approx(3.5)  # biased
+
+
 def test_dose_reductions_and_interruptions_scale_the_daily_drug_cost():
     """With dose-intensity scaling off the drug is charged for all 6 months (6,000 instead of 3,500)."""
     spec = _spec(0.0)

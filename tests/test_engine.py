@@ -33,29 +33,80 @@ def test_scan_interval_is_twelve_weeks_in_months():
     assert m.rules.imaging_interval_months == pytest.approx(SCAN, rel=1e-15)
 
 
-def test_progression_detected_at_a_scan_after_true_progression(default_run, line_start):
-    """Detection time minus line start is a positive multiple of the scan interval and >= true progression."""
+def test_progression_detected_at_a_scan_or_clinically_after_true_progression(default_run, line_start):
+    """A 'scan' detection is a positive multiple of the scan interval after line start, a
+    'clinical' one falls between scans; both come after the true progression and no later than
+    the first scan after it; lines record the unscheduled scan of a clinical detection."""
     _, _, lines, events = default_run
     det = events[events["event"] == "progression_detected"]
     assert len(det) > 500
     since = det["time"].to_numpy() - line_start(det, lines)
     k = since / SCAN
-    np.testing.assert_allclose(k, np.round(k), rtol=0, atol=1e-9)
-    assert (np.round(k) >= 1).all()
+    on_grid = np.abs(k - np.round(k)) < 1e-9
+    scan = (det["detail"] == "scan").to_numpy()
+    assert set(det["detail"]) == {"scan", "clinical"}
+    np.testing.assert_array_equal(on_grid, scan)
+    assert (np.round(k[scan]) >= 1).all()
     np.testing.assert_allclose(det["value"], since, rtol=1e-12)
     key = ["patient_id", "strategy", "line"]
     true = events[events["event"] == "progression"][key + ["time"]].rename(columns={"time": "t_true"})
     both = det.merge(true, on=key, how="left")
     assert not both["t_true"].isna().any()  # every detected progression has a true one on its line
     assert (both["time"] >= both["t_true"]).all()
-    assert (both["time"] - both["t_true"] < SCAN * (1 + 1e-12)).all()  # the first scan after it
+    t_true_since = both["t_true"].to_numpy() - line_start(det, lines)
+    next_scan = np.maximum(1, np.ceil(t_true_since / SCAN - 1e-12)) * SCAN
+    assert (since <= next_scan * (1 + 1e-12)).all()  # never later than the first scan after it
+    prog = lines[lines["reason"] == "progression"]
+    clinical = prog["unscheduled_scans"] == 1
+    assert set(prog["unscheduled_scans"]) == {0, 1} and (lines.loc[lines["reason"] != "progression",
+                                                                   "unscheduled_scans"] == 0).all()
+    sched = prog["n_scans"].to_numpy()
+    d = (prog["progression_detected"] - prog["start"]).to_numpy() / SCAN
+    np.testing.assert_array_equal(sched[~clinical], np.round(d[~clinical]).astype(int))
+    np.testing.assert_array_equal(sched[clinical], np.floor(d[clinical]).astype(int))  # scans before it
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_clinical_detection_delay_comes_from_its_own_stream(engine):
+    """Detection = min(next scan, T + D) with D = -c log(u), u the patient's stream 'detection' at
+    slot line - 1; switching detection off (null) leaves the line-1 true PFS times unchanged."""
+    from sim.rng import uniforms
+
+    base = ["cohort.n=200", "seed=5", "experiment.strategies=[switch]", "experiment.reference=switch"]
+    m, _, lines, _ = _frames(base + ["model.clinical_detection_months=2.5"], engine=engine)
+    _, _, off, _ = _frames(base + ["model.clinical_detection_months=null"], engine=engine)
+    l1 = lines[(lines["line"] == 1) & (lines["reason"] == "progression")]
+    assert len(l1) > 100
+    u = uniforms(m.seed, "detection", 0, len(m.cohort))[l1["patient_id"].to_numpy(), 0]
+    t = l1["pfs_true"].to_numpy()
+    want = np.minimum(np.maximum(1, np.ceil(t / SCAN - 1e-12)) * SCAN, t - 2.5 * np.log(u))
+    np.testing.assert_allclose((l1["progression_detected"] - l1["start"]).to_numpy(), want, rtol=1e-12)
+    np.testing.assert_array_equal(l1["unscheduled_scans"].to_numpy(), (want < np.ceil(t / SCAN - 1e-12) * SCAN)
+                                  .astype(int))
+    first_on, first_off = lines[lines["line"] == 1], off[off["line"] == 1]
+    np.testing.assert_array_equal(first_on["pfs_true"].to_numpy(), first_off["pfs_true"].to_numpy())
+
+
+def test_clinical_detection_share_matches_its_probability():
+    """Share of line-1 progressions detected between scans = E[1 - exp(-(next scan - T) / c)]
+    over the drawn T, within binomial Monte Carlo error (Z standard errors)."""
+    over = ["cohort.n=1", "seed=9", "model.clinical_detection_months=4.0", "model.pre_progression_death_share=0",
+            "+strategies.one={lines: [observation, bsc]}", "experiment.strategies=[one]", "experiment.reference=one"]
+    _, _, lines, _ = _frames(over, cohort=make_cohort(3000, age=30.0), engine="vectorised")
+    l1 = lines[(lines["line"] == 1) & (lines["reason"] == "progression")]
+    t = l1["pfs_true"].to_numpy()
+    p = 1.0 - np.exp(-(np.maximum(1, np.ceil(t / SCAN - 1e-12)) * SCAN - t) / 4.0)
+    got = l1["unscheduled_scans"].to_numpy()
+    se = math.sqrt(np.sum(p * (1 - p))) / len(p)
+    assert abs(got.mean() - p.mean()) < Z * se
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("interval_weeks", [4, 8, 12])
 def test_imaging_interval_setting_changes_detection(interval_weeks, engine):
     """With model.imaging_interval_weeks=w, line-1 detection = ceil(true PFS / w) * w after line start."""
-    base = ["cohort.n=150", "seed=4", "experiment.strategies=[switch]", "experiment.reference=switch"]
+    base = ["cohort.n=150", "seed=4", "experiment.strategies=[switch]", "experiment.reference=switch",
+            "model.clinical_detection_months=null"]   # scans only
     _, _, lines, _ = _frames(base + [f"model.imaging_interval_weeks={interval_weeks}"], engine=engine)
     _, _, ref, _ = _frames(base, engine=engine)
     l1, r1 = lines[lines["line"] == 1], ref[ref["line"] == 1]

@@ -316,6 +316,47 @@ def test_trial_arms_complete(table):
         assert arms <= got, (trial, got)
 
 
+#: issue 3's evidence list: (trial, arm or None, endpoint base or full endpoint) that must have a row
+ISSUE3_COVERAGE = {
+    "RADIANT-3": [("everolimus", "median_pfs"), ("placebo", "median_pfs"), ("everolimus", "hr_pfs"),
+                  ("everolimus", "median_os"), ("placebo", "median_os"), ("placebo", "crossover_share"),
+                  ("everolimus", "ae_g34_rate"), ("everolimus", "ae_g34_rate:hyperglycemia")],
+    "SUN1111": [("sunitinib", "median_pfs"), ("placebo", "median_pfs"), ("sunitinib", "median_os"),
+                ("placebo", "median_os"), ("placebo", "crossover_share"), ("sunitinib", "objective_response_count"),
+                ("sunitinib", "ae_g34_rate")],
+    "CLARINET": [("lanreotide", "hr_pfs"), ("placebo", "median_pfs"), ("lanreotide", "pfs_rate_24m"),
+                 ("placebo", "pfs_rate_24m")],
+    "E2211": [("captem", "median_pfs"), ("temozolomide", "median_pfs"), ("captem", "median_os"),
+              ("temozolomide", "median_os"), ("captem", "orr"), ("temozolomide", "orr"), ("captem", "ae_g34_rate:any"),
+              ("temozolomide", "ae_g34_rate:any"), ("all", "prevalence:mgmt_low")],   # MGMT ORR: KEY_FIGURES
+    "OCLURANDOM": [("lu177_dotatate", "median_pfs"), ("sunitinib", "median_pfs"), ("lu177_dotatate", "pfs_rate_12m"),
+                   ("sunitinib", "pfs_rate_12m"), ("lu177_dotatate", "ae_g34_rate:any"), ("sunitinib", "ae_g34_rate:any")],
+    "SANET-p": [("surufatinib", "median_pfs"), ("placebo", "median_pfs"), ("surufatinib", "hr_pfs")],
+    "CALGB-80701": [("everolimus", "median_pfs"), ("everolimus_bevacizumab", "median_pfs")],
+    "Brabander-2017": [("lu177_dotatate", "median_pfs"), ("lu177_dotatate", "median_os"),
+                       ("lu177_dotatate", "ae_long_term_rate:mds"), ("lu177_dotatate", "ae_long_term_rate:acute_leukemia")],
+    "Moertel-1992": [("stz_doxorubicin", "median_os")],
+    "Kouvaraki-2004": [("stz_5fu_doxorubicin", "orr"), ("stz_5fu_doxorubicin", "median_os")],
+    "Dilz-2015": [("stz_5fu", "orr")],
+    "Kulke-2008": [("sunitinib", "orr"), ("sunitinib", "median_ttp")],
+    "Yao-2010": [("everolimus", "median_pfs"), ("everolimus_octreotide", "median_pfs")],
+    "guideline": [("embolisation", "median_pfs"), ("embolisation", "survival_rate_5y"), ("embolisation", "mortality_30d")],
+    "RESUME": [("sunitinib_rechallenge", "median_pfs"), ("sunitinib_first_exposure", "median_pfs")],
+}
+
+
+@pytest.mark.parametrize("trial", sorted(ISSUE3_COVERAGE))
+def test_issue3_evidence_list_is_covered(table, trial):
+    """Every trial / series issue 3 names has rows for the figures it lists (arm, endpoint)."""
+    rows = table[table["trial"] == trial]
+    missing = []
+    for arm, endpoint in ISSUE3_COVERAGE[trial]:
+        ep = rows["endpoint"] if ":" in endpoint else rows["endpoint"].map(lambda e: e.split(":", 1)[0])
+        if not ((rows["arm"] == arm) & (ep == endpoint)).any():
+            missing.append((arm, endpoint))
+    assert not missing, f"{trial}: no evidence row for {missing}"
+
+
 # ---------------------------------------------------------------- loader
 def test_loader_default_path_and_types():
     """load_evidence() reads the package-relative default file with numeric columns."""

@@ -242,6 +242,7 @@ def scenarios(draw, edge=None):
     m["imaging_interval_weeks"] = draw(st.floats(0.5, 52.0))
     m["frailty_rho"] = draw(st.sampled_from([0.0, draw(st.floats(0.0, 0.9))]))
     m["pre_progression_death_share"] = draw(_probability())
+    m["clinical_detection_months"] = draw(st.sampled_from([None, draw(st.floats(0.01, 24.0))]))
     m["horizon_years"] = draw(st.floats(0.1, 60.0))
     c = plain["cohort"]
     c["n"] = draw(st.integers(1, 16))

@@ -7,7 +7,9 @@ e.g. ``ecog.0``, ``correlations.3.rho``) to one of
 * ``derived:<expr>`` -- arithmetic (``+ - * /``, parentheses, literal numbers) over evidence ids
   (at least one) and, where a derivation needs one, assumption ids;
 * ``assumption:<id>`` -- a row of ``data/evidence/assumptions.csv`` (value, sweep range, rationale);
-* ``issue-N:<what>`` -- a figure stated in issue N.
+* ``issue-N:<what>`` -- a figure stated in issue N;
+* ``fit:<therapy>`` -- a fit made from the evidence table: the record of ``<therapy>`` in
+  ``data/fits/pfs_fits.yaml`` (written by ``pnetsim-fit`` from ``configs/fit/pfs.yaml``).
 
 Resolver rules (also in ``data/evidence/README.md``, section "Traceability of config numbers"):
 
@@ -26,6 +28,11 @@ Resolver rules (also in ``data/evidence/README.md``, section "Traceability of co
    used by at least one leaf, derived expression or PSA / DSA range (``range: "assumption:<id>"``).
 5. ``issue-N:<what>``: issue N is a source of the evidence table (``source == issue-N``) and the leaf
    value appears as a number in ``<what>`` (the issue text itself is not in the repository).
+6. ``fit:<therapy>``: the fits file has a record for ``<therapy>`` whose ``pfs`` block holds the leaf
+   (its path below the covering key, e.g. ``median``) with the same value (rel. 1e-9), and every
+   source of that record (``sources``: ``evidence:<id>`` rows, ``assumption:<id>`` rows -- counted
+   as used) resolves. That the record is a fresh fit of its sources is checked by
+   ``pnetsim-fit --check`` (``tests/test_fitting_entry.py``).
 
 ``sunitinib_rechallenge.yaml`` interpolates sunitinib's ``pfs``/``response``/``covariate_hr``/
 ``adverse_events``; its leaves are resolved by composing the full hydra config.
@@ -52,9 +59,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 EVIDENCE = ROOT / "data" / "evidence" / "evidence.csv"
 ASSUMPTIONS = ROOT / "data" / "evidence" / "assumptions.csv"
+FITS = ROOT / "data" / "fits" / "pfs_fits.yaml"
 ASSUMPTION_COLUMNS = ["id", "parameter", "value", "low", "high", "unit", "rationale"]
 COMPOSED = {"therapy/sunitinib_rechallenge.yaml": "sunitinib_rechallenge"}
-KINDS = ("evidence", "derived", "assumption", "issue")
+KINDS = ("evidence", "derived", "assumption", "issue", "fit")
 
 _IDENT = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -119,6 +127,11 @@ def evidence() -> pd.DataFrame:
 def assumptions() -> pd.DataFrame:
     table = pd.read_csv(ASSUMPTIONS, dtype=str, keep_default_na=False)
     return table
+
+
+@lru_cache(maxsize=1)
+def fits() -> dict:
+    return yaml.safe_load(FITS.read_text()) or {}
 
 
 def _assumption_values() -> dict[str, float]:
@@ -293,6 +306,44 @@ def resolve(file: str, path: str, value, sources: dict) -> Trace:
                     t.error = f"assumption {cand!r} has value {row_value!r}"
                 return t
         t.error = f"no assumption row {' or '.join(repr(c) for c in candidates)} in {ASSUMPTIONS.name}"
+    elif kind == "fit":
+        record = fits().get(ref)
+        if record is None:
+            t.error = f"no fit {ref!r} in {FITS.name}"
+            return t
+        rest = path[len(key) + 1:] if path != key else ""
+        block = record.get("pfs") or {}
+        if rest not in block or not isinstance(block[rest], (int, float)):
+            t.error = f"fit {ref!r} has no pfs.{rest or '<leaf>'} (pfs block {block!r})"
+            return t
+        if not _same(block[rest], value):
+            t.error = f"fit {ref!r} has pfs.{rest} = {block[rest]!r}"
+            return t
+        bad = []
+        chain, seen = dict(record.get("sources") or {}), {ref}
+        reference = (record.get("fit") or {}).get("reference")
+        while reference and reference not in seen:  # a treated arm's curve is also its reference's
+            seen.add(reference)
+            rec = fits().get(reference) or {}
+            if not rec:
+                bad.append(f"reference fit {reference!r} missing")
+            chain |= {f"{reference}.{k}": v for k, v in (rec.get("sources") or {}).items()}
+            reference = (rec.get("fit") or {}).get("reference")
+        for what, src in chain.items():
+            skind, _, sref = str(src).partition(":")
+            if skind == "evidence" and sref not in set(evidence()["id"]):
+                bad.append(f"{what}: evidence id {sref!r} not in {EVIDENCE.name}")
+            elif skind == "assumption":
+                if sref not in set(assumptions()["id"]):
+                    bad.append(f"{what}: no assumption row {sref!r}")
+                else:
+                    t.assumption_ids.append(sref)
+            elif skind not in ("evidence", "assumption"):
+                bad.append(f"{what}: source {src!r} is neither evidence nor assumption")
+        if not record.get("sources"):
+            bad.append("the fit lists no sources")
+        if bad:
+            t.error = f"fit {ref!r}: " + "; ".join(bad)
     else:
         t.error = f"unknown kind {kind!r} (expected one of {list(KINDS)} or issue-N)"
     return t
@@ -368,6 +419,17 @@ def test_every_assumption_is_used():
     used |= _sensitivity_range_ids()
     unused = sorted(set(assumptions()["id"]) - used)
     assert not unused, f"{ASSUMPTIONS}: rows used by no config number: {unused}"
+
+
+def test_fit_sources_must_match_the_fits_file():
+    """A ``fit:`` source traces a leaf only when the fit record holds that value."""
+    record = fits()["sunitinib"]["pfs"]
+    ok = resolve("therapy/x.yaml", "pfs.median", record["median"], {"pfs": "fit:sunitinib"})
+    assert ok.error is None and "pfs_shape_exponential" in ok.assumption_ids
+    wrong = resolve("therapy/x.yaml", "pfs.median", record["median"] * 1.01, {"pfs": "fit:sunitinib"})
+    assert "has pfs.median" in wrong.error
+    missing = resolve("therapy/x.yaml", "pfs.median", 1.0, {"pfs": "fit:no_such_therapy"})
+    assert "no fit" in missing.error
 
 
 def test_rechallenge_inherits_sunitinib():

@@ -13,7 +13,9 @@ one-offs after ``H`` are dropped):
 * **administration**: per administration (cycle drugs) at the same times, or per month on treatment
   (daily drugs);
 * **monitoring**: ``scan`` at each scheduled imaging visit ``start + k * dt`` (``k = 1..n_scans``,
-  ``dt`` the imaging interval) plus ``labs_per_month`` over the time on active treatment;
+  ``dt`` the imaging interval), ``scan`` at the unscheduled visit of a progression detected between
+  scans (``unscheduled_scans = 1``, at ``progression_detected``), plus ``labs_per_month`` over the
+  time on active treatment;
 * **ae**: one-off per grade 3/4 event at its onset (``adverse_event`` rows, by type);
 * **bsc**: per month on a terminal line (best supportive care; ``pfs_true`` is NaN there);
 * **end_of_life**: one-off at disease death (``death_cause == 'disease'``).
@@ -41,8 +43,11 @@ _DOSE, _INTERRUPT, _AE = EVENT_CODE["dose_change"], EVENT_CODE["interruption"], 
 
 
 def infer_imaging_interval(lines: pd.DataFrame, default: float = weeks(12)) -> float:
-    """Imaging interval (months) recovered from lines ended at a scan: ``(detected - start) / n_scans``."""
+    """Imaging interval (months) recovered from lines ended at a scheduled scan:
+    ``(detected - start) / n_scans``."""
     prog = lines[(lines["reason"] == "progression") & (lines["n_scans"] > 0)]
+    if "unscheduled_scans" in prog:
+        prog = prog[prog["unscheduled_scans"] == 0]
     if prog.empty:
         return default
     dt = (prog["progression_detected"] - prog["start"]) / prog["n_scans"]
@@ -147,10 +152,13 @@ def cost_accruals(ra: RunArrays, spec: EconomicsSpec, imaging_interval_months: f
         acc["drug"].series(owner[cyc], s, h, n, tab["price"][th[cyc]] * scale)
         acc["administration"].series(owner[cyc], s, h, n, tab["admin_cost"][th[cyc]])
 
-    # monitoring: scans at start + k dt (k = 1..n_scans, t <= H) + labs while on active treatment
+    # monitoring: scans at start + k dt (k = 1..n_scans, t <= H), the unscheduled scan of an
+    # off-schedule detection at its time, labs while on active treatment
     dt = float(imaging_interval_months)
     n_scans_h = np.minimum(ra.n_scans, np.where(start <= H, np.floor((H - start) / dt + 1e-12), 0.0))
     acc["monitoring"].series(owner, start + dt, dt, n_scans_h, spec.scan_cost)
+    extra = np.flatnonzero((ra.unscheduled_scans > 0) & (ra.progression_detected <= H))
+    acc["monitoring"].one_off(owner[extra], ra.progression_detected[extra], spec.scan_cost)
     acc["monitoring"].flow(owner, s_h, te_h, spec.labs_per_month)
 
     # best supportive care on terminal lines

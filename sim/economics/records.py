@@ -20,8 +20,8 @@ from sim.errors import UserError
 from sim.events import EVENT_CODE
 
 KEYS = ["strategy", "patient_id"]
-_LINE_COLUMNS = ["line", "therapy", "start", "end", "pfs_true", "progression_true", "on_treatment_months",
-                 "dose_intensity", "n_scans"]
+_LINE_COLUMNS = ["line", "therapy", "start", "end", "pfs_true", "progression_true", "progression_detected",
+                 "on_treatment_months", "dose_intensity", "n_scans"]
 _EVENT_COLUMNS = ["time", "line", "event", "detail", "value"]
 
 
@@ -32,7 +32,8 @@ class RunArrays:
     Patient arrays (length ``n``): ``strategy`` (code into ``strategy_names``), ``patient_id``,
     ``os_months``, ``death``, ``disease_death`` (death from the disease). Line arrays: ``line_patient``, ``line``, ``therapy`` (code into ``therapy_names``),
     ``start``, ``end``, ``pfs_true`` (NaN on a terminal line), ``progression_true``,
-    ``on_treatment``, ``dose_intensity``, ``n_scans``; lines are sorted by (patient, line).
+    ``on_treatment``, ``dose_intensity``, ``n_scans``, ``unscheduled_scans`` (0 or 1: a
+    progression seen between scans), ``progression_detected``; lines are sorted by (patient, line).
     Event arrays: ``ev_patient``, ``ev_line``, ``ev_time``, ``ev_event`` (:data:`sim.events.EVENT_CODE`),
     ``ev_detail`` (code into ``detail_names``), ``ev_value``.
     """
@@ -54,6 +55,8 @@ class RunArrays:
     on_treatment: np.ndarray
     dose_intensity: np.ndarray
     n_scans: np.ndarray
+    unscheduled_scans: np.ndarray
+    progression_detected: np.ndarray
     ev_patient: np.ndarray
     ev_line: np.ndarray
     ev_time: np.ndarray
@@ -127,6 +130,8 @@ class RunArrays:
             start=f(li, "start"), end=f(li, "end"), pfs_true=f(li, "pfs_true"),
             progression_true=f(li, "progression_true"), on_treatment=f(li, "on_treatment_months"),
             dose_intensity=f(li, "dose_intensity"), n_scans=f(li, "n_scans"),
+            unscheduled_scans=(f(li, "unscheduled_scans") if "unscheduled_scans" in li else np.zeros(len(li))),
+            progression_detected=f(li, "progression_detected"),
             ev_patient=patient_row(events), ev_line=events["line"].to_numpy(np.int64), ev_time=f(events, "time"),
             ev_event=np.array([EVENT_CODE[e] for e in ev_names], dtype=np.int64)[ev_code],
             ev_detail=det_code, detail_names=list(det_names), ev_value=f(events, "value"))
@@ -158,6 +163,7 @@ class RunArrays:
             therapy_names=names, start=lt["start"], end=lt["end"], pfs_true=lt["pfs_true"],
             progression_true=lt["progression_true"], on_treatment=lt["on_treatment_months"],
             dose_intensity=lt["dose_intensity"], n_scans=lt["n_scans"].astype(float),
+            unscheduled_scans=lt["unscheduled_scans"].astype(float), progression_detected=lt["progression_detected"],
             ev_patient=np.searchsorted(pkey, events["key"] & mask), ev_line=events["line"].astype(np.int64),
             ev_time=events["time"], ev_event=events["code"].astype(np.int64),
             ev_detail=events["detail"].astype(np.int64), detail_names=names, ev_value=events["value"])

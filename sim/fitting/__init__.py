@@ -3,7 +3,8 @@
 * :func:`fit_ipd` -- maximum likelihood on right-censored individual patient data;
   :func:`compare_families` ranks families by AIC/BIC.
 * :func:`fit_summary` -- maximum likelihood on published summaries (median with CI,
-  landmark survival with n, hazard ratio against a fitted reference arm).
+  landmark survival with n, hazard ratio against a fitted reference arm), on the reported
+  scale or -- with a :class:`Detection` -- on the scale of progression seen at assessments.
 * :func:`reconstruct_ipd` -- Guyot et al. (2012) IPD from digitised Kaplan-Meier curves;
   :func:`kaplan_meier` (lifelines) for the curve of IPD.
 * :mod:`sim.fitting.evidence_fits` -- PFS per therapy from the evidence table and
@@ -14,6 +15,7 @@ All fits keep their estimate and covariance on an unconstrained scale
 parameter sets. See ``docs/fitting.md``.
 """
 
+from sim.fitting.detection import Detection
 from sim.fitting.guyot import ReconstructedIPD, reconstruct_ipd
 from sim.fitting.ipd import compare_families, fit_ipd, kaplan_meier
 from sim.fitting.parameterisation import THETA_NAMES, from_theta, to_natural, to_theta
@@ -22,6 +24,7 @@ from sim.fitting.summary import HazardRatio, Landmark, Median, TimeRatio, fit_su
 
 __all__ = [
     "THETA_NAMES",
+    "Detection",
     "FitResult",
     "HazardRatio",
     "Landmark",

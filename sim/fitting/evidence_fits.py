@@ -28,18 +28,23 @@ import yaml
 from sim.distributions import FAMILIES, SurvivalDistribution
 from sim.errors import UserError
 from sim.evidence import endpoint_base, load_evidence, lookup
+from sim.fitting.detection import Detection
 from sim.fitting.summary import PH_FAMILIES, HazardRatio, Landmark, Median, fit_summary
+from sim.units import weeks
 
 __all__ = [
     "DEFAULT_ASSUMPTIONS",
     "DEFAULT_FITS",
     "DEFAULT_SPEC",
     "compare_with_configs",
+    "detection_settings",
     "config_pfs",
     "fit_all",
     "load_spec",
     "read_fits",
+    "therapies_of",
     "write_fits",
+    "write_therapy_files",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +58,15 @@ DIGITS = 6
 CHECK_RTOL = 1e-4
 #: horizon (months) of the restricted mean and of the long-term survival in the comparison table
 HORIZON = 120.0
-_SPEC_KEYS = {"family", "median", "landmarks", "fixed", "reference", "hazard_ratio", "effect", "compare", "checks"}
+_SPEC_KEYS = {"family", "median", "landmarks", "fixed", "reference", "hazard_ratio", "effect", "compare", "checks",
+              "detection"}
+#: top-level spec keys that are settings, not therapies
+RESERVED = ("detection",)
+DEFAULT_MODEL = ROOT / "configs" / "model" / "default.yaml"
+#: detection settings and the model-config key each one reads when given as ``model``
+_DETECTION_KEYS = {"imaging_interval_weeks": "imaging_interval_weeks",
+                   "clinical_detection_months": "clinical_detection_months",
+                   "pre_progression_death_share": "pre_progression_death_share"}
 _SHAPE_KEYS = {"exponential": (), "weibull": ("shape",), "gompertz": ("shape",), "loglogistic": ("shape",),
                "lognormal": ("sigma",), "gengamma": ("sigma", "Q")}
 
@@ -77,7 +90,10 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> dict:
     spec = yaml.safe_load(path.read_text()) or {}
     if not isinstance(spec, Mapping):
         raise UserError(f"fit spec must map therapy names to entries, got {type(spec).__name__}")
-    for name, entry in spec.items():
+    for key in RESERVED:
+        if key in spec and spec[key] is not None and not isinstance(spec[key], Mapping):
+            raise UserError(f"{key} must be a mapping of settings or null, got {spec[key]!r}")
+    for name, entry in therapies_of(spec).items():
         if not isinstance(entry, Mapping):
             raise UserError(f"{name} must be a mapping of fit keys, got {entry!r}")
         unknown = set(entry) - _SPEC_KEYS
@@ -86,9 +102,66 @@ def load_spec(path: str | Path = DEFAULT_SPEC) -> dict:
         if entry.get("family") not in FAMILIES:
             raise UserError(f"{name}.family must be one of {sorted(FAMILIES)}, got {entry.get('family')!r}")
         ref = entry.get("reference")
-        if ref is not None and ref not in spec:
+        if ref is not None and ref not in therapies_of(spec):
             raise UserError(f"{name}.reference must be a therapy of the fit spec, got {ref!r}")
     return dict(spec)
+
+
+def therapies_of(spec: Mapping) -> dict:
+    """The therapy entries of a spec (without the settings keys of :data:`RESERVED`)."""
+    return {k: v for k, v in spec.items() if k not in RESERVED}
+
+
+def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: str | Path = DEFAULT_MODEL,
+                       model_values: Mapping | None = None) -> tuple[Detection | None, dict]:
+    """The :class:`Detection` of a therapy's trial and where each setting comes from.
+
+    ``spec["detection"]`` (overridden key by key by ``entry["detection"]``) maps
+    ``imaging_interval_weeks``, ``clinical_detection_months`` and ``pre_progression_death_share``
+    to a number or to ``model`` (the value of ``configs/model/default.yaml``, i.e. the rules
+    the model simulates the trials with). ``clinical_detection_months`` null = scans only;
+    ``median_rounding_months`` (default 0.1) is the unit reported medians are rounded to
+    (:meth:`Detection.median_window_survival`). ``model_values`` overrides values of the model
+    file (the OS calibration refits the PFS at each candidate pre-progression death share). No
+    ``detection`` block (or null): the reported numbers are fitted as true-time ones.
+    """
+    top = spec.get("detection")
+    over = (entry or {}).get("detection")
+    if top is None and over is None:
+        return None, {}
+    settings = {**(top or {}), **(over or {})}
+    unknown = set(settings) - set(_DETECTION_KEYS) - {"median_rounding_months"}
+    if unknown:
+        raise UserError(f"detection keys must be among {sorted([*_DETECTION_KEYS, 'median_rounding_months'])}, "
+                        f"got {sorted(unknown)}")
+    model = None
+    values, sources = {}, {}
+    for key, model_key in _DETECTION_KEYS.items():
+        v = settings.get(key, "model")
+        if v == "model":
+            if model is None:
+                model = {**(yaml.safe_load(Path(model_file).read_text()) or {}), **dict(model_values or {})}
+            if model_key not in model and key != "clinical_detection_months":
+                raise UserError(f"detection.{key} is 'model' but {model_file} has no {model_key}")
+            v = model.get(model_key)
+            sources[key] = f"model:{model_key}"
+        else:
+            sources[key] = "spec"
+        values[key] = v
+    cd = values["clinical_detection_months"]
+    rounding = _number("detection.median_rounding_months", settings.get("median_rounding_months", 0.1))
+    sources["median_rounding_months"] = "spec" if "median_rounding_months" in settings else "default 0.1"
+    det = Detection(weeks(_number("detection.imaging_interval_weeks", values["imaging_interval_weeks"])),
+                    math.inf if cd is None else _number("detection.clinical_detection_months", cd),
+                    _number("detection.pre_progression_death_share", values["pre_progression_death_share"]),
+                    rounding / 2.0)
+    return det, sources
+
+
+def _number(key: str, v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise UserError(f"{key} must be a number, got {v!r}")
+    return float(v)
 
 
 def _row(key: str, evidence_id, table: pd.DataFrame) -> pd.Series:
@@ -153,12 +226,24 @@ def _information(name: str, entry: Mapping, table: pd.DataFrame, assumptions: pd
 # ---------------------------------------------------------------------------
 # fitting
 # ---------------------------------------------------------------------------
-def config_pfs(dist: SurvivalDistribution) -> dict:
-    """``{family, median, <shape parameters>}``: the ``build_pfs`` form of ``dist`` (rounded)."""
-    out = {"family": dist.family, "median": _sig(dist.median())}
+def config_pfs(dist: SurvivalDistribution, hazard_ratio: float | None = None) -> dict:
+    """``{family, median, <shape parameters>}``: the ``build_pfs`` form of ``dist`` (rounded).
+
+    With ``hazard_ratio`` (a treated arm under PH, exponential or Weibull): the form
+    ``{family, median, shape, hazard_ratio}`` of the *reference* curve and the HR, which
+    ``build_pfs`` turns back into ``dist`` (``median_ref = median_trt HR^(1/k)``), so the
+    configured HR can be varied on its own (DSA/PSA).
+    """
     params = dist.params()
+    if hazard_ratio is None:
+        out = {"family": dist.family, "median": _sig(dist.median())}
+    else:
+        k = params.get("shape", 1.0)
+        out = {"family": dist.family, "median": _sig(dist.median() * hazard_ratio ** (1.0 / k))}
     for k in _SHAPE_KEYS[dist.family]:
         out[k] = _sig(params[k])
+    if hazard_ratio is not None:
+        out["hazard_ratio"] = _sig(hazard_ratio)
     return out
 
 
@@ -169,9 +254,15 @@ def _restricted_mean(dist: SurvivalDistribution, horizon: float = HORIZON) -> fl
     return float(np.sum(0.5 * (s[1:] + s[:-1]) * np.diff(t)))
 
 
-def _curve_summary(dist: SurvivalDistribution) -> dict:
+def _curve_summary(dist: SurvivalDistribution, detection: Detection | None = None) -> dict:
+    observed = {} if detection is None else {
+        "median_observed": _sig(detection.median(dist)),
+        "S_observed_12": _sig(detection.survival_at(dist, 12.0)),
+        "S_observed_24": _sig(detection.survival_at(dist, 24.0)),
+    }
     return {
         "median": _sig(dist.median()),
+        **observed,
         "S_24": _sig(float(dist.survival(24.0))),
         "S_60": _sig(float(dist.survival(60.0))),
         f"S_{HORIZON:g}": _sig(float(dist.survival(HORIZON))),
@@ -187,7 +278,7 @@ def _objective(fit) -> float:
     return 0.0 if value < 1e-12 else _sig(value)
 
 
-def _fit_one(name: str, entry: Mapping, family: str, info: dict, fits: dict):
+def _fit_one(name: str, entry: Mapping, family: str, info: dict, fits: dict, detection: Detection | None = None):
     ref_name = entry.get("reference")
     reference = fits[ref_name]["fit"] if ref_name else None
     if reference is not None and reference.family != family:
@@ -200,20 +291,24 @@ def _fit_one(name: str, entry: Mapping, family: str, info: dict, fits: dict):
         reference=reference,
         effect=entry.get("effect"),
         fixed={k: v for k, v in info["fixed"].items() if k in _SHAPE_KEYS[family]} or None,
+        detection=detection,
     )
 
 
-def _check(name: str, item, fit, fits: dict, table: pd.DataFrame) -> dict:
-    """A reported number not used by the fit against the fit's prediction."""
+def _check(name: str, item, fit, fits: dict, table: pd.DataFrame, detection: Detection | None = None) -> dict:
+    """A reported number not used by the fit against the fit's prediction (observed scale
+    with ``detection``)."""
     dist = fit.distribution
     if isinstance(item, str):
         row = _row(f"{name}.checks", item, table)
         base = endpoint_base(str(row["endpoint"]))
         if base == "median_pfs":
-            predicted, what = dist.median(), "median"
+            predicted = dist.median() if detection is None else detection.median(dist)
+            what = "median"
         else:
             t = _landmark_time(f"{name}.checks", row)
-            predicted, what = float(dist.survival(t)), f"S({t:g})"
+            predicted = float(dist.survival(t)) if detection is None else detection.survival_at(dist, t)
+            what = f"S({t:g})"
         return {"check": what, "source": f"evidence:{item}", "reported": float(row["value"]),
                 "predicted": _sig(predicted)}
     if isinstance(item, Mapping) and set(item) == {"hazard_ratio", "reference"}:
@@ -237,8 +332,11 @@ def _check(name: str, item, fit, fits: dict, table: pd.DataFrame) -> dict:
 
 
 def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
-            assumptions: pd.DataFrame | None = None) -> dict:
-    """Fit every therapy of ``spec`` (references first).
+            assumptions: pd.DataFrame | None = None, model_file: str | Path = DEFAULT_MODEL,
+            model_values: Mapping | None = None, compare: bool = True) -> dict:
+    """Fit every therapy of ``spec`` (references first), on the observed scale of
+    :func:`detection_settings` when the spec has a ``detection`` block (``model_values``
+    override the model file's rules; ``compare=False`` skips the family comparison).
 
     Returns
     -------
@@ -248,35 +346,47 @@ def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
     """
     table = load_evidence() if evidence is None else evidence
     assum = pd.read_csv(DEFAULT_ASSUMPTIONS) if assumptions is None else assumptions
+    therapies = therapies_of(spec)
     fits: dict = {}
+    detections: dict = {}
 
     def visit(name: str, stack: tuple = ()):
         if name in fits:
             return
         if name in stack:
             raise UserError(f"{name}.reference must not form a cycle, got {' -> '.join((*stack, name))}")
-        entry = spec[name]
+        entry = therapies[name]
         if entry.get("reference"):
             visit(entry["reference"], (*stack, name))
         info = _information(name, entry, table, assum)
         family = entry["family"]
-        fit = _fit_one(name, entry, family, info, fits)
+        det, det_sources = detection_settings(spec, entry, model_file, model_values)
+        detections[name] = det
+        fit = _fit_one(name, entry, family, info, fits, det)
+        ph_form = (entry.get("reference") and (entry.get("effect") or "ph") == "ph"
+                   and family in ("exponential", "weibull") and fit.joint_estimate is not None)
+        hr = math.exp(float(fit.joint_estimate[-1])) if ph_form else None
         record = {
             "family": family,
-            "pfs": config_pfs(fit.distribution),
+            "pfs": config_pfs(fit.distribution, hr),
             "params": {k: _sig(v) for k, v in fit.params.items()},
             "theta": {"names": list(fit.param_names), "estimate": [_sig(v) for v in fit.estimate],
                       "cov": [[_sig(v) if math.isfinite(v) else None for v in r] for r in np.asarray(fit.cov)]},
             "fit": {"exact": bool(fit.exact), "converged": bool(fit.converged),
                     "fixed": list(fit.fixed), "reference": entry.get("reference"),
                     "effect": (entry.get("effect") or "ph") if entry.get("reference") else None,
-                    "objective": _objective(fit)},
+                    "objective": _objective(fit),
+                    "scale": "true event time (median and landmarks fitted as observed at assessments)"
+                    if det is not None else "as reported",
+                    "detection": None if det is None else {
+                        **{k: (_sig(v) if math.isfinite(v) else None) for k, v in det.as_dict().items()},
+                        "sources": det_sources}},
             "constraints": [
                 {k: (_sig(v) if isinstance(v, float) and math.isfinite(v) else
                      (None if isinstance(v, float) else v)) for k, v in row.items()}
                 for row in fit.constraints.to_dict("records")
             ],
-            "summary": _curve_summary(fit.distribution),
+            "summary": _curve_summary(fit.distribution, det),
             "sources": info["sources"],
         }
         if fit.joint_estimate is not None:
@@ -285,27 +395,27 @@ def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
                                "cov": [[_sig(v) if math.isfinite(v) else None for v in r]
                                        for r in np.asarray(fit.joint_cov)]}
         comparison = []
-        for fam in [family, *(entry.get("compare") or [])]:
+        for fam in [family, *((entry.get("compare") or []) if compare else [])]:
             if fam not in FAMILIES:
                 raise UserError(f"{name}.compare must list families of {sorted(FAMILIES)}, got {fam!r}")
             if entry.get("reference") and (entry.get("effect") or "ph") == "ph" and fam not in PH_FAMILIES:
                 continue
-            alt = fit if fam == family else _fit_one(name, entry, fam, info, fits)
+            alt = fit if fam == family else _fit_one(name, entry, fam, info, fits, det)
             if alt is None:
                 continue
             comparison.append({"family": fam, "chosen": fam == family, "params": {k: _sig(v) for k, v in alt.params.items()},
                                "objective": _objective(alt), "exact": bool(alt.exact),
-                               **_curve_summary(alt.distribution)})
+                               **_curve_summary(alt.distribution, det)})
         record["comparison"] = comparison
         fits[name] = {"fit": fit, "record": record}
 
-    for name in spec:
+    for name in therapies:
         visit(name)
     # checks may refer to any therapy: computed once all are fitted
-    for name, entry in spec.items():
-        fits[name]["record"]["checks"] = [_check(name, item, fits[name]["fit"], fits, table)
+    for name, entry in therapies.items():
+        fits[name]["record"]["checks"] = [_check(name, item, fits[name]["fit"], fits, table, detections[name])
                                           for item in (entry.get("checks") or [])]
-    return {name: fits[name] for name in spec}
+    return {name: fits[name] for name in therapies}
 
 
 # ---------------------------------------------------------------------------
@@ -343,6 +453,48 @@ def write_fits(fits: Mapping, path: str | Path = DEFAULT_FITS, date: str | None 
         frame.to_csv(fh, index=False)
     csv_path.with_suffix(".csv.tmp").replace(csv_path)
     return path, csv_path
+
+
+GENERATED_MARK = "# generated by pnetsim-fit (data/fits/pfs_fits.yaml); do not edit"
+_PFS_LINE = re.compile(r"(?m)^pfs:.*$")
+_PFS_SOURCE = re.compile(r"(?m)^  pfs(\.[A-Za-z0-9_.]+)?:.*\n")
+
+
+def pfs_line(record: Mapping) -> str:
+    """The ``pfs:`` line written to a therapy config: the fitted block in flow style + mark."""
+    flow = yaml.safe_dump(dict(record["pfs"]), default_flow_style=True, sort_keys=False, width=1000).strip()
+    return f"pfs: {flow}   {GENERATED_MARK}"
+
+
+def write_therapy_files(fits: Mapping, therapy_dir: str | Path = THERAPY_DIR) -> list[Path]:
+    """Regenerate the ``pfs`` block of each fitted therapy's config (``configs/therapy/<name>.yaml``).
+
+    The ``pfs:`` line is replaced by the fitted block (marked as generated) and the ``sources``
+    entries of ``pfs`` by one entry ``pfs: fit:<name>`` (the fit record in
+    ``data/fits/pfs_fits.yaml`` lists the evidence and assumption rows it was made from; see
+    ``tests/test_traceability.py``). Other lines (comments, response, AEs, ...) are kept.
+    """
+    new = {}
+    for name, f in fits.items():
+        record = f["record"] if "record" in f else f
+        path = Path(therapy_dir) / f"{name}.yaml"
+        if not path.is_file():
+            raise UserError(f"{name} must have a therapy config to regenerate, got no file {str(path)!r}")
+        text = path.read_text()
+        line = pfs_line(record)
+        text, k = _PFS_LINE.subn(lambda _m: line, text, count=1)
+        if k != 1:
+            raise UserError(f"{path} must contain one top-level 'pfs:' line to regenerate")
+        text = _PFS_SOURCE.sub("", text)
+        text, k = re.subn(r"(?m)^sources:[^\n]*\n", lambda m: m.group(0) + f"  pfs: fit:{name}\n", text, count=1)
+        if k != 1:
+            raise UserError(f"{path} must contain a top-level 'sources:' mapping")
+        new[path] = text
+    for path, text in new.items():  # every file checked before any is written
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return list(new)
 
 
 def read_fits(path: str | Path = DEFAULT_FITS) -> dict:

@@ -15,7 +15,11 @@ hazard ratio with 95 % CI              :math:`\\log HR`                   :math:
 time ratio (AFT) with 95 % CI          :math:`\\log \\phi`                 as for the hazard ratio
 =====================================  ===============================  ===========================================
 
-(the z value is ``1.96`` for a 95 % interval; other levels via ``level``).
+(the z value is ``1.96`` for a 95 % interval; other levels via ``level``). The median (as
+:math:`S(m) = 1/2`) and the landmarks of one arm (same n) come from the same patients: their
+errors are correlated, :math:`\\mathrm{Cov}(\\hat S(a), \\hat S(b)) = S(b)(1 - S(a))/n` for
+:math:`a < b`, and the residuals are whitened with that covariance (:func:`_whitening`), so the
+fit's covariance is the sampling covariance of the parameters (coverage tested).
 
 A number without CI or n carries no uncertainty: it is fitted with a nominal
 standard error (0.1 on log scales, 0.05 on the survival scale) and the covariance of
@@ -52,9 +56,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from sim.distributions import SurvivalDistribution
+from sim.distributions import FAMILIES, SurvivalDistribution
 from sim.errors import UserError
-from sim.distributions import FAMILIES
+from sim.fitting.detection import Detection
 from sim.fitting.parameterisation import (
     THETA_NAMES,
     check_family,
@@ -71,7 +75,7 @@ from sim.fitting.result import (
     numerical_hessian,
 )
 
-__all__ = ["HazardRatio", "Landmark", "Median", "TimeRatio", "fit_summary", "treated_theta"]
+__all__ = ["Detection", "HazardRatio", "Landmark", "Median", "TimeRatio", "fit_summary", "treated_theta"]
 
 PH_FAMILIES = ("exponential", "weibull", "gompertz")
 #: nominal standard errors for numbers reported without any uncertainty
@@ -210,27 +214,67 @@ class _Term:
     nominal_se: float
     fn: object           # (dist, log_effect) -> model value on the fitting scale
     show: object         # fitting-scale value -> reported value
+    n: int | None = None      # arm size of a survival-scale (binomial) term
+    time: float = math.nan    # its time point (months)
 
 
-def _terms(median: Median | None, landmarks: Sequence[Landmark], ratio, level: float) -> list[_Term]:
+def _whitening(terms: Sequence[_Term], scales: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor ``L`` of the terms' sampling covariance (residuals ``L^{-1}(g - y)``).
+
+    Survival-scale terms of one arm (same ``n``: the median as ``S(m) = 1/2`` and the landmarks)
+    are estimated from the same patients, so their errors are correlated; for empirical survival
+    at times ``a < b``, ``Cov(S_hat(a), S_hat(b)) = S(b) (1 - S(a)) / n`` (taken at the reported
+    values). Other terms are independent (diagonal ``scales^2``).
+    """
+    k = len(terms)
+    cov = np.diag(np.asarray(scales, float) ** 2)
+    for i in range(k):
+        for j in range(i + 1, k):
+            a, b = terms[i], terms[j]
+            if a.n is not None and a.n == b.n and a.scale in ("S(median)", "S(t)") and b.scale in ("S(median)", "S(t)"):
+                (t1, s1), (t2, s2) = sorted([(a.time, a.target), (b.time, b.target)])
+                cov[i, j] = cov[j, i] = s2 * (1.0 - s1) / a.n
+    return np.linalg.cholesky(cov)
+
+
+def _observed(detection: Detection | None):
+    """``(survival(dist, t), median(dist))`` of the reported (observed) PFS: the true-time curve
+    itself, or the detected-time curve of :class:`~sim.fitting.detection.Detection`."""
+    if detection is None:
+        return (lambda dist, t: float(dist.survival(t))), (lambda dist: float(dist.median()))
+    return detection.survival_at, detection.median
+
+
+def _median_survival(detection: Detection | None):
+    """Model value of the ``S(median)`` term: ``S(m)``, or with detection the observed
+    survival averaged over the median's rounding window (:meth:`Detection.median_window_survival`)."""
+    if detection is None:
+        return lambda dist, m: float(dist.survival(m))
+    return detection.median_window_survival
+
+
+def _terms(median: Median | None, landmarks: Sequence[Landmark], ratio, level: float,
+           detection: Detection | None = None) -> list[_Term]:
     z = stats.norm.ppf(0.5 + level / 2.0)
+    surv, med = _observed(detection)
     out: list[_Term] = []
     if median is not None:
         m = median
         if m.ci is not None:
             se = (math.log(m.ci[1]) - math.log(m.ci[0])) / (2.0 * z)
             out.append(_Term("median", "log median", math.log(m.value), se, _NOMINAL_SE_LOG,
-                             lambda dist, e: math.log(dist.median()), math.exp))
+                             lambda dist, e: math.log(med(dist)), math.exp))
         else:
             se = math.sqrt(0.25 / m.n) if m.n is not None else math.nan
+            msurv = _median_survival(detection)
             out.append(_Term("median", "S(median)", 0.5, se, _NOMINAL_SE_SURV,
-                             lambda dist, e, _m=m.value: float(dist.survival(_m)), None))
+                             lambda dist, e, _m=m.value: msurv(dist, _m), None, m.n, m.value))
     for lm in landmarks:
         if not isinstance(lm, Landmark):
             raise UserError(f"landmarks must hold Landmark(time, survival, n) items, got {lm!r}")
         se = math.sqrt(lm.survival * (1 - lm.survival) / lm.n) if lm.n is not None else math.nan
         out.append(_Term(f"S({lm.time:g})", "S(t)", lm.survival, se, _NOMINAL_SE_SURV,
-                         lambda dist, e, _t=lm.time: float(dist.survival(_t)), lambda v: v))
+                         lambda dist, e, _t=lm.time: surv(dist, _t), lambda v: v, lm.n, lm.time))
     if ratio is not None:
         name = "hazard_ratio" if isinstance(ratio, HazardRatio) else "time_ratio"
         se = (math.log(ratio.ci[1]) - math.log(ratio.ci[0])) / (2.0 * z) if ratio.ci else math.nan
@@ -250,6 +294,7 @@ def fit_summary(
     effect: str | None = None,
     fixed: Mapping[str, float] | None = None,
     level: float = 0.95,
+    detection: Detection | None = None,
 ) -> SummaryFit:
     """Fit ``family`` by maximum likelihood to reported summary statistics.
 
@@ -278,6 +323,12 @@ def fit_summary(
         Not allowed together with ``reference``.
     level : float
         Confidence level of the reported intervals (default 0.95, z = 1.96).
+    detection : Detection, optional
+        How the trial observed PFS (scan interval, clinical detection between scans,
+        pre-progression death share; :mod:`sim.fitting.detection`). Given, the median and
+        landmarks are fitted on the *observed* scale -- ``S_Y`` and its median -- while the
+        fitted distribution is that of the true event time (what the model draws); a hazard
+        or time ratio acts on the true times. ``None``: reported numbers are true-time ones.
 
     Returns
     -------
@@ -318,7 +369,7 @@ def fit_summary(
             treated_theta(family, reference.estimate, 0.0, "ph")  # raises for non-PH families
 
     landmarks = tuple(landmarks)
-    terms = _terms(median, landmarks, ratio, level)
+    terms = _terms(median, landmarks, ratio, level, detection)
     k = len(THETA_NAMES[family])
     fixed_theta = _fixed_theta(family, fixed)
     if fixed_theta and reference is not None:
@@ -328,7 +379,7 @@ def fit_summary(
     ref_resid = None
     if reference is None:
         free = np.array([i not in fixed_theta for i in range(k)])
-        base = _start(family, median, landmarks, fixed)
+        base = _start(family, median, landmarks, fixed, detection)
         for i, v in fixed_theta.items():
             base[i] = v
         n_free = int(free.sum())
@@ -372,6 +423,7 @@ def fit_summary(
     has_all_se = all(np.isfinite(tm.se) for tm in terms)
     scales = np.array([tm.se if np.isfinite(tm.se) else tm.nominal_se for tm in terms])
     targets = np.array([tm.target for tm in terms])
+    chol = _whitening(terms, scales)
 
     def model_values(x):
         th, e = split(x)
@@ -381,7 +433,7 @@ def fit_summary(
     def residuals(x):
         try:
             with np.errstate(all="ignore"):
-                r = (model_values(x) - targets) / scales
+                r = np.linalg.solve(chol, model_values(x) - targets)
         except (ValueError, OverflowError):
             return np.full(n_constraints, 1e6)
         if ref_resid is not None:
@@ -417,15 +469,16 @@ def fit_summary(
     rows = []
     for tm, fv in zip(terms, fitted, strict=True):
         if tm.name == "median":
-            tgt, fit_v = (median.value, dist.median())
+            tgt, fit_v = (median.value, _observed(detection)[1](dist))
         elif tm.show is not None:
             tgt, fit_v = tm.show(tm.target), tm.show(fv)
         else:
             tgt, fit_v = tm.target, fv
         zval = (fv - tm.target) / tm.se if np.isfinite(tm.se) else math.nan
+        # met: on the fitting scale (for an observed median, 1/2 at the rounding window of m)
+        met = abs(fv - tm.target) <= BIND_TOL * max(1.0, abs(tm.target))
         rows.append({"constraint": tm.name, "scale": tm.scale, "target": tgt, "fitted": fit_v,
-                     "se": tm.se, "z": zval,
-                     "binds": bool(abs(fit_v - tgt) <= BIND_TOL * max(1.0, abs(tgt)))})
+                     "se": tm.se, "z": zval, "binds": bool(met)})
     if reference is not None and n_ref_free:
         ref_se = np.sqrt(np.diag(ref_cov))[ref_free]
         ref_names = [nm for nm, f in zip(reference.param_names, ref_free, strict=True) if f]
@@ -485,10 +538,13 @@ _UNIT_SHAPES = {"exponential": {}, "weibull": {"shape": 1.0}, "gompertz": {"shap
 
 
 def _start(family: str, median: Median | None, landmarks: Sequence[Landmark],
-           fixed: Mapping[str, float] | None = None) -> np.ndarray:
-    """Starting values: the family's ``from_median`` at a unit-ish (or the fixed) shape."""
+           fixed: Mapping[str, float] | None = None, detection: Detection | None = None) -> np.ndarray:
+    """Starting values: the family's ``from_median`` at a unit-ish (or the fixed) shape (with
+    detection, at the reported median less half a scan interval: the mean wait for a scan)."""
     if median is not None:
         m = median.value
+        if detection is not None:
+            m = max(0.5 * m, m - 0.5 * detection.interval)
     elif landmarks:
         lm = landmarks[0]
         m = lm.time * math.log(2.0) / -math.log(lm.survival)  # exponential through the landmark

@@ -284,7 +284,8 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
                   "sources and ranges in the table of economic inputs"),
         ("Model", f"individual-level discrete-event simulation (SimPy), one process per patient through "
                   f"ordered lines of therapy; scans every {model.get('imaging_interval_weeks', '-')} weeks detect "
-                  f"progression; background mortality from national life tables; every strategy meets the same "
+                  f"progression (or earlier, when clinically apparent after a mean delay of "
+                  f"{model.get('clinical_detection_months') or 'inf'} months); background mortality from national life tables; every strategy meets the same "
                   f"random numbers per patient (common random numbers); master seed {plain.get('seed')}"),
     ])
     doc.h(3, "Comparators")

@@ -17,6 +17,10 @@ Randomness, all by inverse transform of the patient's named streams (slot ``k = 
   its fitted marginal (:func:`frailty_uniforms`);
 * ``pfs_event`` (slot k): the PFS event is a death rather than a progression when
   ``u < model.pre_progression_death_share``;
+* ``detection`` (slot k): a progression at ``T`` becomes clinically apparent at ``T + D``,
+  ``D = -c log(u)`` (exponential, mean ``c = model.clinical_detection_months``; not drawn when
+  ``c`` is infinite); it is detected at ``min(next scheduled scan, T + D)`` (an off-schedule
+  detection is one unscheduled scan);
 * ``response`` (slot k): objective response when ``u < p_response``;
 * ``ae/<name>``: occurrence (slot ``2k``, ``u < p``) and onset (slot ``2k + 1``);
   ``ae_consequence/<name>`` (slot k): the consequence.
@@ -65,6 +69,9 @@ class ModelRules:
     pre_progression_death_share: float
     covariate_reference: dict
     horizon_months: float
+    #: mean of the exponential delay after which a progression becomes clinically apparent
+    #: between scans (months); ``inf`` = scans only
+    clinical_detection_months: float = math.inf
 
 
 @dataclass
@@ -317,6 +324,7 @@ class LineBatch:
     n_ae: np.ndarray
     ae_types: np.ndarray
     n_scans: np.ndarray
+    unscheduled_scans: np.ndarray
     time_ratio: np.ndarray
     ev_row: np.ndarray
     ev_pos: np.ndarray
@@ -334,7 +342,8 @@ class LineBatch:
             progression_detected=float(self.progression_detected[j]), pfs_months=float(self.pfs_months[j]),
             on_treatment_months=float(self.on_treatment_months[j]), dose_intensity=float(self.dose_intensity[j]),
             response=bool(self.response[j]), n_ae=int(self.n_ae[j]), ae_types=VOCAB.string(int(self.ae_types[j])),
-            n_scans=int(self.n_scans[j]), time_ratio=float(self.time_ratio[j]))
+            n_scans=int(self.n_scans[j]), unscheduled_scans=int(self.unscheduled_scans[j]),
+            time_ratio=float(self.time_ratio[j]))
 
     def row_events(self, j: int) -> list[tuple[float, str, str, float]]:
         """Events ``(time, event, detail, value)`` of batch row ``j``, in output order."""
@@ -449,9 +458,12 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     -------
     LineBatch
         ``T = TR H^{-1}(-log u_pfs / HR)``; a PFS event is a death w.p. the pre-progression
-        death share, else a progression detected at the first scan at or after it,
-        ``start + ceil(T / dt) dt``; AEs count in onset order while on treatment
-        (before course end, detection, death, horizon and any discontinuation); the line ends
+        death share, else a progression detected at the first scheduled scan at or after it,
+        ``start + ceil(T / dt) dt``, or earlier at ``start + T + D`` when it becomes clinically
+        apparent first (``D ~ Exp(mean rules.clinical_detection_months)``, stream ``detection``;
+        then ``n_scans`` counts the scheduled scans before it and ``unscheduled_scans = 1``); AEs
+        count in onset order while on treatment (before course end, detection, death, horizon and
+        any discontinuation); the line ends
         at the first of toxicity discontinuation, detection, death and the horizon.
     """
     m = rows.size
@@ -492,12 +504,22 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         return LineBatch(
             therapy.name, line, start, end, np.where(dies, DEATH, HORIZON), np.where(dies, death, math.inf), cause,
             nan, nan, nan, nan, np.zeros(m), nan, np.zeros(m, bool), np.zeros(m, np.int64),
-            np.zeros(m, np.int64), np.zeros(m, np.int64), tr, *ev)
+            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, *ev)
 
     event_is_death = draws["pfs_event"][rows, k] < rules.pre_progression_death_share
     dt = rules.imaging_interval_months
     n_scans_prog = np.maximum(1.0, np.ceil(t_event / dt - 1e-12))
-    detect = np.where(event_is_death, t_event, n_scans_prog * dt)
+    # progression seen at the next scheduled scan, or earlier when it becomes clinically apparent
+    # after D ~ Exp(mean c) (stream ``detection``, slot k); then one unscheduled scan confirms it
+    detect = n_scans_prog * dt
+    clinical = np.zeros(m, bool)
+    c_mean = rules.clinical_detection_months
+    if math.isfinite(c_mean):
+        apparent = t_event - c_mean * np.log(draws["detection"][rows, k])
+        clinical = ~event_is_death & (apparent < detect)
+        detect = np.where(clinical, apparent, detect)
+        n_scans_prog = n_scans_prog - clinical
+    detect = np.where(event_is_death, t_event, detect)
     disease_death = np.where(event_is_death, start + t_event, math.inf)
     death = np.minimum(death_bg, disease_death)
     responded = draws["response"][rows, k] < p_resp
@@ -538,7 +560,8 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     # ---- the line's events: (time, ok, event code, detail code, value) candidates in tie order
     cause_code = _CAUSE_CODES()[cause]
     end_code = np.where(is_prog, _E["progression_detected"], np.where(is_death, _E["death"], _E["line_end"]))
-    end_detail = np.where(is_prog, VOCAB.code("scan"), np.where(is_death, cause_code, VOCAB.code("toxicity")))
+    end_detail = np.where(is_prog, np.where(clinical, VOCAB.code("clinical"), VOCAB.code("scan")),
+                          np.where(is_death, cause_code, VOCAB.code("toxicity")))
     end_value = np.where(is_prog, detect, math.nan)
     head = [(start, True, _E["line_start"], ta.name_code, line.astype(float))]
     tail = [(course_end, course_ok, _E["course_end"], ta.name_code, float(therapy.doses or 0)),
@@ -556,12 +579,13 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     ev = [np.concatenate(x) for x in zip(*groups)] if len(groups) > 1 else groups[0]
 
     n_scans = np.where(is_prog, n_scans_prog, np.floor_divide(end - start, dt)).astype(np.int64)
+    unscheduled = (is_prog & clinical).astype(np.int64)
     return LineBatch(
         therapy.name, line, start, end, reason, np.where(is_death, death, math.inf), cause,
         t_event, np.where(event_is_death, math.nan, true_prog), np.where(is_prog, start + detect, math.nan),
         np.where(is_prog | is_death, end - start, math.nan), tot if on_drug else np.zeros(m),
         rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
-        tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, tr, *ev)
+        tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr, *ev)
 
 
 def _CAUSE_CODES() -> np.ndarray:

@@ -1,0 +1,152 @@
+"""Observed (detected) PFS implied by a true-time PFS distribution and a trial's assessment rules.
+
+Trials report PFS as the time to progression *seen* at an assessment, or death; the model
+draws the true event time ``T`` and observes it by the rules of
+:func:`sim.therapies.line.plan_lines`:
+
+* with probability ``s`` (``model.pre_progression_death_share``) the event is a death, seen
+  at ``T``;
+* otherwise a progression, seen at ``Y = min(ceil(T / dt) dt, T + D)``: the next scheduled
+  scan (every ``dt`` months) or earlier when it becomes clinically apparent after
+  ``D ~ Exp(mean c)`` (``model.clinical_detection_months``; ``c = inf``: scans only).
+
+Survival of the observed time (an interval-censoring view of the trial's KM curve): with
+``a = floor(t / dt) dt`` the last scheduled scan at or before ``t``, a progression at
+``T <= t`` is still unseen at ``t`` iff ``T > a`` and ``T + D > t``, so
+
+.. math::
+
+    S_Y(t) = S(t) + (1 - s) \\int_a^t f(x) e^{-(t - x)/c} dx
+           = s\\,S(t) + (1 - s)\\Big[S(a) e^{-(t - a)/c} + \\frac1c \\int_a^t S(x) e^{-(t - x)/c} dx\\Big]
+
+(integration by parts; the second form integrates the bounded ``S``, evaluated by
+Gauss-Legendre quadrature, exact to ~1e-12 for the smooth survival curves used). With
+``c = inf`` this is ``s S(t) + (1 - s) S(a)``. ``S_Y`` is right-continuous and decreasing,
+with downward jumps at the scheduled scans (the progressions seen there); its median is
+``inf{t : S_Y(t) <= 1/2}`` (:meth:`Detection.median`), which is what the Kaplan-Meier
+median of a large simulated trial estimates. A reported (rounded) median is matched by
+:meth:`Detection.median_window_survival` (1/2 = the average of ``S_Y`` at the ends of the
+rounding window), which is robust to a scan falling next to the reported value.
+
+Not included: background (other-cause) mortality during PFS and the covariate hazard
+multipliers of individual patients (both small in the trial populations; the validation
+experiment simulates them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from sim.distributions import SurvivalDistribution
+from sim.errors import UserError
+
+__all__ = ["Detection"]
+
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(48)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Assessment rules of a trial as seen by the model.
+
+    Parameters
+    ----------
+    interval : float
+        Months between scheduled scans (``> 0``).
+    clinical_mean : float
+        Mean delay (months) after which a progression becomes clinically apparent between
+        scans; ``inf`` = scheduled scans only.
+    death_share : float
+        Share of PFS events that are deaths (observed at the event time), in ``[0, 1]``.
+    median_halfwidth : float
+        Half the rounding unit of reported medians (months; 0.05: reported to 0.1 month), the
+        window of :meth:`median_window_survival`.
+    """
+
+    interval: float
+    clinical_mean: float = math.inf
+    death_share: float = 0.0
+    median_halfwidth: float = 0.05
+
+    def __post_init__(self):
+        for name, v, ok in (("interval", self.interval, lambda x: math.isfinite(x) and x > 0),
+                            ("clinical_mean", self.clinical_mean, lambda x: x > 0),
+                            ("death_share", self.death_share, lambda x: 0.0 <= x <= 1.0),
+                            ("median_halfwidth", self.median_halfwidth, lambda x: 0.0 <= x < self.interval / 2)):
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise UserError(f"detection.{name} must be a number, got {v!r}") from None
+            if not ok(x):
+                raise UserError(f"detection.{name} has an invalid value {v!r}")
+            object.__setattr__(self, name, x)
+
+    def as_dict(self) -> dict:
+        return {"interval_months": self.interval, "clinical_mean_months": self.clinical_mean,
+                "death_share": self.death_share, "median_halfwidth_months": self.median_halfwidth}
+
+    # ------------------------------------------------------------------ observed-time survival
+    def survival(self, dist: SurvivalDistribution, t) -> np.ndarray:
+        """``S_Y(t)`` elementwise (see the module docstring); ``t >= 0``."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        dt, c, s = self.interval, self.clinical_mean, self.death_share
+        a = np.floor(t / dt + 1e-12) * dt
+        a = np.minimum(a, t)
+        s_t = np.asarray(dist.survival(t), dtype=float)
+        s_a = np.asarray(dist.survival(a), dtype=float)
+        if not math.isfinite(c):
+            return s * s_t + (1.0 - s) * s_a
+        w = t - a
+        # (1/c) int_a^t S(x) exp(-(t - x)/c) dx on Gauss-Legendre nodes x = a + w (1 + u) / 2
+        x = a[:, None] + 0.5 * w[:, None] * (1.0 + _NODES[None, :])
+        sx = np.asarray(dist.survival(x.ravel()), dtype=float).reshape(x.shape)
+        integral = 0.5 * w * np.sum(_WEIGHTS[None, :] * sx * np.exp(-(t[:, None] - x) / c), axis=1) / c
+        return s * s_t + (1.0 - s) * (s_a * np.exp(-w / c) + integral)
+
+    def survival_at(self, dist: SurvivalDistribution, t: float) -> float:
+        return float(self.survival(dist, [t])[0])
+
+    def median_window_survival(self, dist: SurvivalDistribution, m: float) -> float:
+        """``(S_Y(m - h) + S_Y(m + h)) / 2`` with ``h`` = :attr:`median_halfwidth`.
+
+        A median reported as ``m`` (rounded) says the observed KM curve crosses 1/2 somewhere in
+        ``[m - h, m + h]``. Where ``S_Y`` is smooth this average is ``S_Y(m)`` to second order;
+        where a scheduled scan falls inside the window, ``S_Y`` jumps there and the average
+        places 1/2 in the middle of the jump (setting it to 1/2 is the symmetric choice among
+        the curves whose median rounds to ``m``) instead of at its upper end, which would make
+        the fitted curve depend on which side of the scan the rounding fell.
+        """
+        h = self.median_halfwidth
+        if h == 0.0:
+            return self.survival_at(dist, m)
+        return float(np.mean(self.survival(dist, [max(m - h, 0.0), m + h])))
+
+    def median(self, dist: SurvivalDistribution, p: float = 0.5) -> float:
+        """``inf{t : S_Y(t) <= p}``: the observed-PFS quantile the KM median estimates."""
+        dt = self.interval
+        # S_Y(k dt) = S(k dt): at a scheduled scan every earlier progression has been seen
+        t_true = float(dist.inverse_survival(p))
+        k = max(1, math.ceil(t_true / dt - 1e-12))
+        while float(dist.survival(k * dt)) > p:   # guard against round-off in the quantile
+            k += 1
+        while k > 1 and float(dist.survival((k - 1) * dt)) <= p:
+            k -= 1
+        lo, hi = (k - 1) * dt, k * dt
+        left = self.survival_at(dist, hi * (1.0 - 1e-13))     # S_Y(k dt -)
+        if left > p:
+            return hi                                        # the crossing is the jump at the scan
+        if self.survival_at(dist, lo) <= p:                   # only when s = 1 or c tiny (no jump)
+            return lo
+        return float(brentq(lambda u: self.survival_at(dist, u) - p, lo, hi * (1.0 - 1e-13), xtol=1e-12, rtol=1e-12))
+
+    def sample(self, dist: SurvivalDistribution, u_t, u_event, u_delay) -> np.ndarray:
+        """Observed times from uniforms (the model's rule; for tests and checks)."""
+        t = np.asarray(dist.sample(np.asarray(u_t, float)), dtype=float)
+        grid = np.maximum(1.0, np.ceil(t / self.interval - 1e-12)) * self.interval
+        if math.isfinite(self.clinical_mean):
+            grid = np.minimum(grid, t - self.clinical_mean * np.log(np.asarray(u_delay, float)))
+        return np.where(np.asarray(u_event, float) < self.death_share, t, grid)
