@@ -23,6 +23,7 @@ Usage::
     python bench/psa_memory.py                    # N = 200, S = 10, 50, 100, 200, 500, 1000
     python bench/psa_memory.py --quick            # N = 20,  S = 5, 20, 50
     python bench/psa_memory.py --n 500 --samples 10 50 100
+    python bench/psa_memory.py --n 10000 --samples 1000 --workers 2   # the issue-5 target size
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def child(samples: int, n: int, trace: bool) -> dict:
-    """Run one PSA of ``samples`` samples in this process and measure it."""
+def child(samples: int, n: int, trace: bool, workers: int = 1) -> dict:
+    """Run one PSA of ``samples`` samples in this process (``workers`` processes) and measure it."""
     import tracemalloc
 
     from hydra import compose, initialize_config_dir
@@ -65,11 +66,12 @@ def child(samples: int, n: int, trace: bool) -> dict:
     if trace:
         tracemalloc.start()
     t = time.perf_counter()
-    rows = run_samples(cfg, paramset, range(samples), workers=1)
+    rows = run_samples(cfg, paramset, range(samples), workers=workers)
     secs = time.perf_counter() - t
     traced = tracemalloc.get_traced_memory()[1] / 2**20 if trace else float("nan")
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0 if workers > 1 else float("nan")
     return {"S": samples, "N": n, "rows": len(rows), "seconds": secs, "baseline_mb": baseline,
-            "peak_mb": _rss_mb(), "traced_peak_mb": traced}
+            "peak_mb": _rss_mb(), "worker_peak_mb": worker_mb, "traced_peak_mb": traced}
 
 
 def main(argv=None) -> None:
@@ -78,16 +80,18 @@ def main(argv=None) -> None:
     ap.add_argument("--n", type=int, default=None, help="patients (default 200)")
     ap.add_argument("--samples", type=int, nargs="+", default=None, help="values of S")
     ap.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slower)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes of run_samples (default 1)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     n = a.n or (20 if a.quick else 200)
     if a.child is not None:
-        print(json.dumps(child(a.child, n, a.tracemalloc)))
+        print(json.dumps(child(a.child, n, a.tracemalloc, a.workers)))
         return
     grid = a.samples or ([5, 20, 50] if a.quick else [10, 50, 100, 200, 500, 1000])
     results = []
     for s in grid:
-        cmd = [sys.executable, __file__, "--child", str(s), "--n", str(n)] + (["--tracemalloc"] if a.tracemalloc else [])
+        cmd = ([sys.executable, __file__, "--child", str(s), "--n", str(n), "--workers", str(a.workers)]
+               + (["--tracemalloc"] if a.tracemalloc else []))
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = results[-1]
@@ -95,13 +99,14 @@ def main(argv=None) -> None:
 
     print(f"# PSA memory ({'quick mode' if a.quick else 'full size'})\n")
     print(f"{datetime.date.today()}, {platform.machine()}, Python {platform.python_version()}; "
-          f"N = {n} patients x 2 strategies, one worker, one child process per S\n")
-    print("| S | pathways | seconds | s / sample | baseline RSS (MB) | peak RSS (MB) | growth (MB) | traced peak (MB) |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"N = {n} patients x 2 strategies, {a.workers} worker(s), one child process per S\n")
+    print("| S | pathways | seconds | s / sample | baseline RSS (MB) | peak RSS (MB) | growth (MB) | "
+          "largest worker RSS (MB) | traced peak (MB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['S']} | {r['S'] * 2 * n:,} | {r['seconds']:.1f} | {r['seconds'] / r['S']:.3f} | "
               f"{r['baseline_mb']:.0f} | {r['peak_mb']:.0f} | {r['peak_mb'] - r['baseline_mb']:.1f} | "
-              f"{r['traced_peak_mb']:.1f} |")
+              f"{r['worker_peak_mb']:.0f} | {r['traced_peak_mb']:.1f} |")
     if len(results) >= 2:
         s = np.array([r["S"] for r in results], float)
         peak = np.array([r["peak_mb"] for r in results])

@@ -33,7 +33,7 @@ WIDTH = 32
 _TINY = np.finfo(float).tiny
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)
 def stream_key(master_seed: int, name: str, slot: int = 0, sample: int = 0) -> np.ndarray:
     """Philox key of stream ``name`` at ``slot`` (and PSA ``sample``) under ``master_seed``."""
     ss = np.random.SeedSequence(int(master_seed), spawn_key=(zlib.crc32(name.encode()), int(slot), int(sample)))

@@ -21,6 +21,7 @@ line's events in time order with the fixed tie order of
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -37,8 +38,9 @@ CHUNK = 20_000
 _SEQ = 1 << 12
 
 
-class _Buffer:
-    """Column chunks of one output table (lists of arrays, concatenated once)."""
+class _Buffer(Mapping):
+    """Column chunks of one output table: ``add`` appends arrays; ``buf[column]`` is the whole
+    column, concatenated on first access (a reader that needs a few columns pays for those)."""
 
     def __init__(self, names):
         self.cols = {c: [] for c in names}
@@ -47,8 +49,17 @@ class _Buffer:
         for c, v in arrays.items():
             self.cols[c].append(v)
 
-    def arrays(self) -> dict:
-        return {c: (np.concatenate(v) if v else np.zeros(0, np.int64)) for c, v in self.cols.items()}
+    def __getitem__(self, c: str) -> np.ndarray:
+        v = self.cols[c]
+        if not isinstance(v, np.ndarray):
+            v = self.cols[c] = np.concatenate(v) if v else np.zeros(0, np.int64)
+        return v
+
+    def __iter__(self):
+        return iter(self.cols)
+
+    def __len__(self) -> int:
+        return len(self.cols)
 
 
 class FrameRecords:
@@ -222,7 +233,7 @@ def simulate_vectorised(cohort: pd.DataFrame, strategies: Mapping[str, Strategy]
                   (buf_p, buf_l, buf_e))
         if progress is not None:
             progress(pat.n)
-    return FrameRecords(buf_p.arrays(), buf_l.arrays(), buf_e.arrays(), names)
+    return FrameRecords(buf_p, buf_l, buf_e, names)
 
 
 def _frames(p: dict, ln: dict, ev: dict, names: list[str]):

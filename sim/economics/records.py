@@ -151,7 +151,9 @@ class RunArrays:
         lp = np.searchsorted(pkey, lines["key"] & mask)
         order = np.lexsort((lines["line"], lp))
         lp = lp[order]
-        lt = {c: np.asarray(v)[order] for c, v in lines.items()}
+        lt = {c: np.asarray(lines[c])[order] for c in ("line", "therapy", "start", "end", "pfs_true", "progression_true",
+                                                      "progression_detected", "on_treatment_months",
+                                                      "dose_intensity", "n_scans", "unscheduled_scans")}
         names = list(vocabulary.strings(np.arange(len(vocabulary))))
         cause = patients["death_cause"][po].astype(np.int64)
         return cls(
