@@ -133,8 +133,7 @@ def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:
     the base case of a PSA, whose samples change parameters, not patients); it is used as is.
     """
     c = to_container(cfg)
-    seed = c.get("seed")
-    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
+    seed = whole("seed", c.get("seed"), 0)
     engine, chunk_size = check_run_settings(c)
     for group in ("cohort", "model", "therapies", "strategies", "experiment"):
         check(isinstance(c.get(group), Mapping), group, c.get(group), "must be a config group (mapping)")

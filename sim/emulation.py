@@ -167,7 +167,7 @@ class Emulator:
 
     def simulate(self, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
         """Per emulated patient: ``patient_id, event`` under the config with ``overrides``."""
-        from sim.config import build_lifetable, build_rules, check_run_settings
+        from sim.config import build_lifetable, build_rules
         from sim.strategies import Strategy
         from sim.therapies import build_therapies
         from sim.validation import run_engine, set_path
@@ -271,13 +271,12 @@ def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=emulation``: run folder and printed summary."""
-    from sim.config import check_run_settings, to_container
+    from sim.config import to_container
     from sim.runio import atomic_run_dir, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     plain = to_container(cfg)
-    seed = plain.get("seed")
-    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
+    seed = whole("seed", plain.get("seed"), 0)
     exp = mapping("experiment", plain.get("experiment"))
     alpha, p0, sizes, rates = _design(exp)
     summary, draws = predict(plain)

@@ -405,13 +405,12 @@ def format_table(table: pd.DataFrame) -> str:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=validation``: run folder and printed table."""
-    from sim.config import check_run_settings, to_container
+    from sim.config import to_container
     from sim.runio import atomic_run_dir, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     plain = to_container(cfg)
-    seed = plain.get("seed")
-    check(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0, "seed", seed, "must be a whole number >= 0")
+    seed = whole("seed", plain.get("seed"), 0)
     exp = mapping("experiment", plain.get("experiment"))
     replicates = whole("experiment.replicates", exp.get("replicates", 200), 1)
     tol = tolerances(exp)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, Z, compose_config
+from conftest import Z, compose_config
 from sim.config import build_model
 from sim.errors import UserError
 from sim.lifetable import DATA_DIR, DEFAULT_TABLE, LifeTable

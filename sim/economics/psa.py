@@ -28,14 +28,14 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.economics.psa)
-from sim.economics.params import ParamSet, apply_overrides, build_paramset, expand_groups
+from sim.economics.params import ParamSet, build_paramset, expand_groups
 from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
                                         format_psa, full_incremental, incremental_table, matrices, param_matrix,
                                         summary_table)
@@ -255,6 +255,7 @@ class SampleRunner:
         self.evaluator = evaluator or default_evaluator
         self._overrider = Overrider(cfg, paramset.paths)
         self._cohort = build_model(self._overrider.base).cohort
+        self._done = 0
 
     def run(self, s: int) -> pd.DataFrame:
         """Rows (one per strategy) of sample ``s``: means and parameter values."""
@@ -269,14 +270,20 @@ class SampleRunner:
         m.insert(0, "sample", s)
         for p, v in ov.items():
             m[p] = v
-        _trim_heap()
+        self._done += 1
+        if self._done % TRIM_EVERY == 0:
+            _trim_heap()
         return m
 
 
+#: samples between two heap trims of a runner (a trim costs about a sample's time in page faults)
+TRIM_EVERY = 16
+
+
 def _trim_heap() -> None:
-    """Give freed heap memory back to the system after a sample (glibc ``malloc_trim``; a no-op
-    elsewhere). A sample allocates and frees tens of MB of arrays; without this, glibc's heap
-    grows slowly with fragmentation over thousands of samples (bench/psa_memory.py)."""
+    """Give freed heap memory back to the system (glibc ``malloc_trim``; a no-op elsewhere). A
+    sample allocates and frees tens of MB of arrays; without trims, glibc's heap grows slowly with
+    fragmentation over thousands of samples (bench/psa_memory.py)."""
     global _LIBC
     if _LIBC is None:
         import ctypes
