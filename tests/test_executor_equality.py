@@ -285,7 +285,7 @@ def _check_scenario(scenario) -> None:
     assert len(a[0]) == len(cohort) * len(model.strategies)
 
 
-@settings(max_examples=150, **HYPOTHESIS)
+@settings(max_examples=300, **HYPOTHESIS)
 @given(scenarios())
 def test_random_valid_configurations_give_identical_frames(scenario):
     """Random strategies, rules, PFS families, AEs, HRs, rechallenge and cohorts: simpy == vectorised."""
