@@ -85,8 +85,14 @@ def atomic_run_dir(final: Path):
 
 
 def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: dict | None = None) -> Path:
+    """``manifest.json`` of a run: seed, time, git revision, package versions, timings, the
+    executor that ran (``engine: auto`` resolved, :func:`sim.executors.resolve_engine`) and the
+    resolved config, plus ``extra``."""
+    from sim.executors import resolve_engine
+
     manifest = {
         "seed": seed,
+        "executor": resolve_engine(config.get("engine", "auto")) if isinstance(config, dict) else None,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": git_revision(),
         "versions": versions(),
