@@ -42,6 +42,12 @@ MAX_ROWS = 40
 
 
 # --------------------------------------------------------------------------- formatting
+
+def _executor(plain: dict) -> str:
+    """The executor a run used (the ``engine`` setting resolved)."""
+    from sim.executors import resolve_engine
+    return resolve_engine(plain.get("engine", "auto"))
+
 def fmt(v) -> str:
     """A cell as text: thousands separators for large numbers, 4 significant digits otherwise,
     ``-`` for missing values."""
@@ -282,8 +288,9 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
                   "monitoring (each scheduled scan and labs per month on treatment), management of each grade 3/4 "
                   "AE by type, best supportive care per month and end-of-life care at disease death; unit costs, "
                   "sources and ranges in the table of economic inputs"),
-        ("Model", f"individual-level discrete-event simulation (SimPy), one process per patient through "
-                  f"ordered lines of therapy; scans every {model.get('imaging_interval_weeks', '-')} weeks detect "
+        ("Model", f"individual-level discrete-event simulation of each patient through ordered lines of "
+                  f"therapy (executor: {_executor(plain)}; the SimPy engine, one process per patient, and the "
+                  f"vectorised executor give identical per-patient pathways); scans every {model.get('imaging_interval_weeks', '-')} weeks detect "
                   f"progression (or earlier, when clinically apparent after a mean delay of "
                   f"{model.get('clinical_detection_months') or 'inf'} months); background mortality from national life tables; every strategy meets the same "
                   f"random numbers per patient (common random numbers); master seed {plain.get('seed')}"),
