@@ -30,7 +30,7 @@ from sim.events import EVENT_CODE, EVENT_DTYPES, EVENT_NAMES, LINE_COLUMNS, PATI
 from sim.lifetable import LifeTable
 from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
 from sim.therapies.definition import Therapy
-from sim.therapies.line import CAUSES, REASONS, ModelRules, line_pfs_uniform, plan_lines
+from sim.therapies.line import CAUSES, REASONS, ModelRules, plan_lines
 
 #: default patients per chunk: bounds memory (~15 streams x 32 uniforms x 8 bytes per patient)
 CHUNK = 20_000
@@ -183,8 +183,7 @@ def _step(grp: list, i: int, st: Pathways, terminal: int, therapies, rules, pat,
             if rows.size == 0:
                 return
     line = st.line[rows] + 1
-    u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
-    lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
+    lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, None, rules)
     m = rows.size
     rr = lb.ev_row
     for si in ranks:

@@ -101,7 +101,7 @@ CONFIG_CASES = {
     "unknown_engine": (["engine=warp"], "engine", "'warp'"),
     "frailty_rho_above_one": (["model.frailty_rho=1.5"], "model.frailty_rho", "1.5"),
     "frailty_rho_negative": (["model.frailty_rho=-0.1"], "model.frailty_rho", "-0.1"),
-    "death_share_above_one": (["model.pre_progression_death_share=2"], "model.pre_progression_death_share", "2"),
+    "negative_disease_death_rate": (["model.disease_death.rate_per_year=-1"], "model.disease_death.rate_per_year", "-1"),
     "zero_horizon": (["model.horizon_years=0"], "model.horizon_years", "0"),
     "covariate_reference": (["model.covariate_reference.rapid_tempo=1.5"],
                             "model.covariate_reference.rapid_tempo", "1.5"),
