@@ -12,9 +12,9 @@ Rules (``configs/strategy/<name>.yaml``):
 * ``uptake``: ``{therapy: probability}`` that an eligible patient actually receives that
   line (e.g. the 85 % crossover from placebo to everolimus in RADIANT-3); drawn from the
   patient's stream ``uptake@<therapy>`` at slot = earlier exposures to it; default 1;
-* ``after_decline``: ``next_line`` (default) or ``terminal``: where a patient who declines a
-  line (``uptake``) goes -- ``terminal`` makes a run of optional later lines stop at the first
-  one not taken, so the number of later lines given is geometric.
+* ``after_decline``: ``next_line`` (default) or ``terminal``, or ``{therapy: next_line |
+  terminal}``: where a patient who declines a line (``uptake``) goes -- ``terminal`` makes a run
+  of optional later lines stop at the first one not taken, so the number given is geometric.
 
 The last line must be a ``terminal`` therapy (best supportive care until death).
 
@@ -53,7 +53,7 @@ class Strategy:
     max_active_lines: int | None
     holiday_months: Mapping[str, float]
     uptake: Mapping[str, float] = None
-    after_decline: str = "next_line"
+    after_decline: Mapping[str, str] = None
 
     @property
     def terminal_index(self) -> int:
@@ -96,8 +96,12 @@ class Strategy:
         skip = rules.get("skip_ineligible", True)
         check(isinstance(skip, bool), f"{key}.rules.skip_ineligible", skip, "must be true or false")
         decline = rules.get("after_decline", "next_line")
-        check(isinstance(decline, str) and decline in ("next_line", "terminal"), f"{key}.rules.after_decline",
-              decline, "must be next_line or terminal")
+        decline = {t: decline for t in lines} if isinstance(decline, str) else dict(
+            mapping(f"{key}.rules.after_decline", decline))
+        for t, d in decline.items():
+            check(t in lines, f"{key}.rules.after_decline", t, "must name a line of this strategy")
+            check(isinstance(d, str) and d in ("next_line", "terminal"), f"{key}.rules.after_decline.{t}", d,
+                  "must be next_line or terminal")
         unknown = sorted(set(rules) - {"skip_ineligible", "after_toxicity", "max_active_lines", "holiday_months",
                                        "uptake", "after_decline"})
         check(not unknown, f"{key}.rules", unknown[0] if unknown else None,
@@ -105,7 +109,8 @@ class Strategy:
               "after_decline)")
         return cls(name=name, label=str(cfg.get("label", name)), lines=lines, skip_ineligible=skip,
                    after_toxicity=after, max_active_lines=cap, holiday_months={k: float(v) for k, v in hol.items()},
-                   uptake={k: float(v) for k, v in uptake.items()}, after_decline=decline)
+                   uptake={k: float(v) for k, v in uptake.items()},
+                   after_decline={t: d for t, d in decline.items() if d == "terminal"})
 
 
 def build_strategies(cfg: Mapping, therapies: Mapping[str, Therapy], names=None) -> dict[str, Strategy]:
@@ -196,7 +201,7 @@ def gate(strategy: Strategy, therapy: Therapy, pat: Patients, rows: np.ndarray, 
         detail = np.where(declined, VOCAB.code(f"{therapy.name}:not_taken"), detail)
     new = np.where(capped, term, pos)
     new = np.where(inel, pos + 1 if strategy.skip_ineligible else term, new)
-    new = np.where(declined, term if strategy.after_decline == "terminal" else pos + 1, new)
+    new = np.where(declined, term if (strategy.after_decline or {}).get(therapy.name) == "terminal" else pos + 1, new)
     st.pos[rows] = new
     return Gate(~capped & ~inel & ~declined, inel | declined, detail)
 

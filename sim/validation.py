@@ -66,6 +66,8 @@ class TrialArm:
     lines: tuple[str, ...]
     rules: Mapping
     n: int
+    #: whether the arm's patients may receive the post-trial lines (:func:`with_post_trial`)
+    later_lines: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,11 @@ class TrialDesign:
                   "must be a whole number >= 1 (or set n_per_arm)")
             lines = sequence_of_str(f"{k}.arms.{a}.lines", spec.get("lines"))
             check(len(lines) >= 1, f"{k}.arms.{a}.lines", lines, "must list therapies")
+            later = spec.get("later_lines", True)
+            check(isinstance(later, bool), f"{k}.arms.{a}.later_lines", later, "must be true or false")
             arms.append(TrialArm(str(a), str(spec.get("label", a)), tuple(lines),
-                                 dict(mapping(f"{k}.arms.{a}.rules", spec.get("rules"), allow_none=True)), int(n)))
+                                 dict(mapping(f"{k}.arms.{a}.rules", spec.get("rules"), allow_none=True)), int(n),
+                                 later))
         published = {}
         for a, metrics in mapping(f"{k}.published", cfg.get("published"), allow_none=True).items():
             check(a in arms_cfg, f"{k}.published", a, f"must name an arm of the trial {list(arms_cfg)}")
@@ -117,11 +122,18 @@ class TrialDesign:
                    model=dict(mapping(f"{k}.model", cfg.get("model"), allow_none=True)),
                    published=published)
 
-    def strategies(self, therapies: Mapping) -> dict:
-        """``{arm: Strategy}``; a bad arm is a :class:`UserError` naming ``trials.<key>.arms.<arm>``."""
+    def strategies(self, therapies: Mapping, post_trial: "PostTrial | None" = None) -> dict:
+        """``{arm: Strategy}`` (with the post-trial lines of ``post_trial``, :func:`with_post_trial`);
+        a bad arm is a :class:`UserError` naming ``trials.<key>.arms.<arm>``."""
         from sim.strategies import Strategy
-        return {a.name: Strategy.from_config(a.name, {"label": a.label, "lines": list(a.lines), "rules": a.rules},
-                                             therapies, key=f"trials.{self.key}.arms.{a.name}") for a in self.arms}
+        out = {}
+        for a in self.arms:
+            lines, rules = list(a.lines), dict(a.rules)
+            if post_trial is not None and a.later_lines:
+                lines, rules = with_post_trial(lines, rules, therapies, post_trial)
+            out[a.name] = Strategy.from_config(a.name, {"label": a.label, "lines": lines, "rules": rules},
+                                               therapies, key=f"trials.{self.key}.arms.{a.name}")
+        return out
 
     def targets(self) -> pd.DataFrame:
         """Published figures: ``trial, arm, metric, evidence_id, published``."""
@@ -135,6 +147,58 @@ class TrialDesign:
                     raise UserError(f"trials.{self.key}.published.{arm}.{m} names an unknown evidence id {eid!r}") from None
                 rows.append(dict(trial=self.key, arm=arm, metric=m, evidence_id=eid, published=value))
         return pd.DataFrame(rows, columns=["trial", "arm", "metric", "evidence_id", "published"])
+
+
+@dataclass(frozen=True)
+class PostTrial:
+    """What trial patients received after the trial drug and its reported crossover
+    (``experiment.post_trial``; the seeds report no post-trial therapy).
+
+    ``sequence``: agents of the model in the order they are offered; ``uptake``: probability
+    that a patient whose previous line ended alive (progression or toxicity) takes the next one
+    (a patient who declines one takes none of the later ones, so the number of later lines is
+    geometric). Calibrated to published OS (:mod:`sim.calibration`)."""
+
+    uptake: float
+    sequence: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, cfg, therapies: Mapping, key: str = "experiment.post_trial") -> "PostTrial | None":
+        if cfg is None:
+            return None
+        cfg = mapping(key, cfg)
+        u = cfg.get("uptake")
+        check(isinstance(u, (int, float)) and not isinstance(u, bool) and 0 <= u <= 1, f"{key}.uptake", u,
+              "must be a probability in [0, 1]")
+        seq = tuple(sequence_of_str(f"{key}.sequence", cfg.get("sequence")))
+        for t in seq:
+            check(t in therapies and therapies[t].kind == "active", f"{key}.sequence", t,
+                  f"must name active therapies of the model {sorted(n for n, x in therapies.items() if x.kind == 'active')}")
+        return cls(float(u), seq)
+
+
+def with_post_trial(lines: list, rules: dict, therapies: Mapping, post: PostTrial) -> tuple[list, dict]:
+    """An arm's lines and rules with the post-trial agents inserted before its terminal line:
+    each agent of ``post.sequence`` whose exposure class the arm does not give already, with
+    uptake ``post.uptake`` and ``after_decline: terminal``."""
+    given = {therapies[t].exposure_class for t in lines[:-1] if t in therapies}
+    extra = [t for t in post.sequence if therapies[t].exposure_class not in given and t not in lines]
+    if not extra:
+        return lines, rules
+    rules = copy.deepcopy(rules)
+    uptake = dict(rules.get("uptake") or {})
+    decline = rules.get("after_decline", "next_line")
+    decline = {t: decline for t in lines} if isinstance(decline, str) else dict(decline)
+    for t in extra:
+        uptake[t] = post.uptake
+        decline[t] = "terminal"
+    rules["uptake"], rules["after_decline"] = uptake, decline
+    return lines[:-1] + extra + lines[-1:], rules
+
+
+def post_trial_of(plain: Mapping, therapies: Mapping) -> PostTrial | None:
+    """The validated ``experiment.post_trial`` of a composed config (None when absent)."""
+    return PostTrial.from_config(mapping("experiment", plain.get("experiment")).get("post_trial"), therapies)
 
 
 def deep_merge(base: Mapping, over: Mapping) -> dict:
@@ -219,7 +283,7 @@ def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, p
     check_run_settings(plain)
     therapies = build_therapies(mapping("therapies", plain.get("therapies")))
     d = prep.design
-    strategies = d.strategies(therapies)
+    strategies = d.strategies(therapies, post_trial_of(plain, therapies))
     model_cfg = deep_merge(mapping("model", plain.get("model")), d.model)
     rules = build_rules(model_cfg)
     lifetable = build_lifetable(model_cfg)
@@ -382,7 +446,7 @@ def check_designs(plain: Mapping, designs: list[TrialDesign], replicates: int) -
     out = []
     for d in designs:
         out.append(d.targets())
-        d.strategies(therapies)
+        d.strategies(therapies, post_trial_of(plain, therapies))
         model_cfg = deep_merge(mapping("model", plain.get("model")), d.model)
         build_rules(model_cfg)
         build_lifetable(model_cfg)

@@ -108,7 +108,7 @@ def _share_key(strategy: Strategy, i: int) -> tuple:
     holiday death hazard); whether position ``i`` is the terminal one is part of the key."""
     return (strategy.lines[:i + 1], i == strategy.terminal_index, strategy.lines[-1], strategy.skip_ineligible,
             strategy.after_toxicity, strategy.max_active_lines, tuple(sorted(strategy.holiday_months.items())),
-            tuple(sorted(strategy.uptake.items())))
+            tuple(sorted(strategy.uptake.items())), tuple(sorted((strategy.after_decline or {}).items())))
 
 
 def _run_tree(members: list, i: int, st: Pathways, therapies, rules, pat, draws, order, bufs) -> None:
