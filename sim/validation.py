@@ -3,7 +3,7 @@
 ``pnetsim experiment=validation`` runs every trial of ``experiment.trials``
 (``configs/trial/<key>.yaml``) through the model and writes, per trial arm and published
 figure, the published value, the simulated value with Monte Carlo intervals and a
-pass / accept / fail status against the goal tolerances of issue 3 (``experiment.tolerances``).
+pass / accept / fail status against the goal tolerances (``experiment.tolerances``).
 See ``docs/validation.md``.
 
 Design of one trial (:class:`TrialDesign`): population overrides of the cohort config, the
