@@ -275,7 +275,19 @@ def km_median_censored(times, events) -> float:
 
 
 def progression_events(patients: pd.DataFrame) -> np.ndarray:
-    """True where the first PFS event is a progression (not a death before progression, not censored)."""
+    """Which first PFS events are progressions (not deaths before progression, not censorings).
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        Patient records with ``pfs1_months``, ``pfs1_event``, ``os_months`` and ``death``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where PFS1 ended with a progression; a PFS1 that ends at the patient's death is a
+        death before progression.
+    """
     death_first = patients["death"].to_numpy(bool) & np.isclose(patients["os_months"].to_numpy(float),
                                                                  patients["pfs1_months"].to_numpy(float))
     return patients["pfs1_event"].to_numpy(bool) & ~death_first
