@@ -3,7 +3,7 @@
 ``pnetsim experiment=validation`` runs every trial of ``experiment.trials``
 (``configs/trial/<key>.yaml``) through the model and writes, per trial arm and published
 figure, the published value, the simulated value with Monte Carlo intervals and a
-pass / accept / fail status against the goal tolerances of issue 3 (``experiment.tolerances``).
+pass / accept / fail status against the goal tolerances (``experiment.tolerances``).
 See ``docs/validation.md``.
 
 Design of one trial (:class:`TrialDesign`): population overrides of the cohort config, the
@@ -22,6 +22,8 @@ Metrics (per replicate and arm, on the ``n_arm`` patients of the replicate):
 
 * ``median_pfs`` / ``median_os``: Kaplan-Meier median = the ``ceil(n/2)``-th order
   statistic of ``pfs1_months`` / ``os_months`` (censoring only at the 40-year horizon);
+* ``median_ttp``: Kaplan-Meier median time to progression: ``pfs1_months`` with a death
+  before any progression censored at the death (:func:`km_median_censored`);
 * ``pfs_rate_<N>m`` / ``os_rate_<N>m``: share with ``pfs1_months`` / ``os_months`` > N;
 * ``orr``: share with an objective response on line 1;
 * ``ae_g34:<type>``: share with at least one grade 3/4 AE of that type on line 1
@@ -34,6 +36,11 @@ values (where a trial of the published size would fall: a prediction interval).
 Status: ``pass`` if ``|simulated - published|`` is within the goal tolerance (medians
 relative 5 %, landmark rates 5 points, ORR and AE rates 3 points), ``accept`` if a median is
 within the wider relative 10 %, else ``fail``.
+
+Target role (:mod:`sim.target_roles`): ``in_sample`` if the target's evidence id went into
+the model (a fit specification, a config ``sources`` entry or the OS calibration),
+``out_of_sample`` otherwise. The printed table, ``report.md`` and the headline figure show
+the two groups apart; the headline is the out-of-sample pass rate.
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ import pandas as pd
 
 from sim.errors import UserError, check, mapping, sequence_of_str, whole
 
-METRIC = re.compile(r"^(median_pfs|median_os|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
+METRIC = re.compile(r"^(median_pfs|median_os|median_ttp|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
+METRIC_NAMES = "median_pfs, median_os, median_ttp, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>"
 DEFAULT_TOLERANCES = {"median_relative": 0.05, "median_relative_accept": 0.10, "landmark_abs": 0.05, "rate_abs": 0.03}
 
 
@@ -114,7 +122,7 @@ class TrialDesign:
             check(a in arms_cfg, f"{k}.published", a, f"must name an arm of the trial {list(arms_cfg)}")
             for m, e in mapping(f"{k}.published.{a}", metrics).items():
                 check(METRIC.match(str(m)) is not None, f"{k}.published.{a}", m,
-                      "must be median_pfs, median_os, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>")
+                      f"must be {METRIC_NAMES}")
                 check(isinstance(e, str), f"{k}.published.{a}.{m}", e, "must be an evidence id")
             published[str(a)] = {str(m): e for m, e in metrics.items()}
         return cls(key=key, name=str(cfg.get("name", key)), arms=tuple(arms),
@@ -304,6 +312,51 @@ def km_median(x: np.ndarray) -> float:
     return float(np.quantile(np.asarray(x, float), 0.5, method="inverted_cdf"))
 
 
+def km_median_censored(times, events) -> float:
+    """Kaplan-Meier median of right-censored times (``events`` false = censored).
+
+    Parameters
+    ----------
+    times : array-like of float
+        Event or censoring times.
+    events : array-like of bool
+        True for an event, false for a censoring; at tied times events come first.
+
+    Returns
+    -------
+    float
+        The smallest time at which the Kaplan-Meier survival is at most 0.5 (``inf`` if the
+        curve stays above 0.5). Without censoring it equals :func:`km_median`.
+    """
+    t = np.asarray(times, float)
+    e = np.asarray(events, bool)
+    order = np.lexsort((~e, t))
+    t, e = t[order], e[order]
+    at_risk = len(t) - np.arange(len(t))
+    surv = np.cumprod(np.where(e, 1.0 - 1.0 / at_risk, 1.0))
+    hit = np.flatnonzero(surv <= 0.5 + 1e-12)
+    return float(t[hit[0]]) if hit.size else math.inf
+
+
+def progression_events(patients: pd.DataFrame) -> np.ndarray:
+    """Which first PFS events are progressions (not deaths before progression, not censorings).
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        Patient records with ``pfs1_months``, ``pfs1_event``, ``os_months`` and ``death``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where PFS1 ended with a progression; a PFS1 that ends at the patient's death is a
+        death before progression.
+    """
+    death_first = patients["death"].to_numpy(bool) & np.isclose(patients["os_months"].to_numpy(float),
+                                                                 patients["pfs1_months"].to_numpy(float))
+    return patients["pfs1_event"].to_numpy(bool) & ~death_first
+
+
 def replicate_metrics(patients: pd.DataFrame, lines: pd.DataFrame, metrics: Mapping[str, list[str]]) -> pd.DataFrame:
     """Long table ``arm, replicate, metric, value`` for the requested ``{arm: [metric, ...]}``."""
     first = lines[lines["line"] == 1]
@@ -321,6 +374,8 @@ def replicate_metrics(patients: pd.DataFrame, lines: pd.DataFrame, metrics: Mapp
                     v = km_median(g["pfs1_months"])
                 elif m == "median_os":
                     v = km_median(g["os_months"])
+                elif m == "median_ttp":
+                    v = km_median_censored(g["pfs1_months"], progression_events(g))
                 elif mm.group(2):
                     col = "pfs1_months" if mm.group(2) == "pfs" else "os_months"
                     v = float((g[col] > float(mm.group(3))).mean())
@@ -454,8 +509,56 @@ def check_designs(plain: Mapping, designs: list[TrialDesign], replicates: int) -
     return out
 
 
-def format_table(table: pd.DataFrame) -> str:
-    out = pd.DataFrame({
+ROLE_ORDER = ("out_of_sample", "in_sample")
+ROLE_TITLES = {
+    "out_of_sample": "Out of sample (no fit, config source or calibration uses the figure)",
+    "in_sample": "In sample (fitted, a config input or an OS calibration target)",
+}
+STATUSES = ("pass", "accept", "fail")
+
+
+def role_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{role: {"targets": n, "pass": .., "accept": .., "fail": ..}}`` for both roles.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table with columns ``target_role`` and ``status``.
+
+    Returns
+    -------
+    dict
+    """
+    out = {}
+    for role in ROLE_ORDER:
+        g = table[table["target_role"] == role]
+        counts = g["status"].value_counts().to_dict()
+        out[role] = {"targets": len(g)} | {k: int(counts.get(k, 0)) for k in STATUSES}
+    return out
+
+
+def headline(table: pd.DataFrame) -> str:
+    """One sentence: the out-of-sample pass rate (the headline figure), then the in-sample one.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table with columns ``target_role`` and ``status``.
+
+    Returns
+    -------
+    str
+    """
+    c = role_counts(table)
+    o, i = c["out_of_sample"], c["in_sample"]
+    rate = f"{100 * o['pass'] / o['targets']:.0f} %" if o["targets"] else "n/a"
+    return (f"Out-of-sample pass rate: {rate} ({o['pass']} of {o['targets']} targets within the goal tolerance; "
+            f"accept {o['accept']}, fail {o['fail']}). In sample: {i['pass']} of {i['targets']} pass "
+            f"(accept {i['accept']}, fail {i['fail']}).")
+
+
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
         "trial": table["trial"], "arm": table["arm"], "metric": table["metric"],
         "published": table["published"].map(lambda v: f"{v:.3g}"),
         "simulated (MC 95% CI)": [f"{m:.3g} ({lo:.3g}-{hi:.3g})" for m, lo, hi in
@@ -463,8 +566,69 @@ def format_table(table: pd.DataFrame) -> str:
         "trial 95% range": [f"{lo:.3g}-{hi:.3g}" for lo, hi in zip(table["trial_lo"], table["trial_hi"])],
         "status": table["status"],
     })
-    counts = table["status"].value_counts().to_dict()
-    return out.to_string(index=False) + "\n" + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("pass", "accept", "fail"))
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Printed result: the headline, then the out-of-sample and the in-sample targets apart.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table (:func:`compare` plus ``target_role``).
+
+    Returns
+    -------
+    str
+    """
+    parts = [headline(table)]
+    counts = role_counts(table)
+    for role in ROLE_ORDER:
+        g = table[table["target_role"] == role]
+        c = counts[role]
+        parts.append(f"\n{ROLE_TITLES[role]}: {c['targets']} targets; "
+                     + ", ".join(f"{k}: {c[k]}" for k in STATUSES))
+        if len(g):
+            parts.append(_display(g).to_string(index=False))
+    return "\n".join(parts)
+
+
+def format_markdown(table: pd.DataFrame, replicates: int, seed: int) -> str:
+    """``report.md`` of a validation run: headline, then one table per target role.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table (:func:`compare` plus ``target_role``, ``role_basis``).
+    replicates : int
+        Replicate trials per arm.
+    seed : int
+        Master seed of the run.
+
+    Returns
+    -------
+    str
+    """
+    lines = ["# External validation", "",
+             f"{replicates} replicate trials of the published size per arm, seed {seed}. "
+             "A target is in sample when its figure went into the model (a fit specification, a config "
+             "source or the OS calibration), out of sample otherwise (docs/validation.md).", "",
+             f"**{headline(table)}**"]
+    counts = role_counts(table)
+    for role in ROLE_ORDER:
+        g = table[table["target_role"] == role]
+        c = counts[role]
+        lines += ["", f"## {ROLE_TITLES[role]}", "",
+                  f"{c['targets']} targets; " + ", ".join(f"{k} {c[k]}" for k in STATUSES), ""]
+        if not len(g):
+            continue
+        d = _display(g)
+        d["evidence id"] = g["evidence_id"].to_numpy()
+        if role == "in_sample":
+            d["used by"] = g["role_basis"].to_numpy()
+        lines.append("| " + " | ".join(d.columns) + " |")
+        lines.append("|" + "---|" * len(d.columns))
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in d.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
 
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
@@ -479,12 +643,17 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     replicates = whole("experiment.replicates", exp.get("replicates", 200), 1)
     tol = tolerances(exp)
     table, reps, sims = validate(plain, exp.get("trials") or [], replicates, tol)
+    # imported here: sim.target_roles imports sim.calibration, which imports this module
+    from sim.target_roles import target_roles
+    roles = target_roles(table["evidence_id"])
+    table = pd.concat([table, roles], axis=1)
     t1 = time.perf_counter()
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         table.to_csv(tmp / "validation.csv", index=False, float_format="%.6g")
         table.to_parquet(tmp / "validation.parquet", index=False)
         reps.to_parquet(tmp / "replicates.parquet", index=False)
+        (tmp / "report.md").write_text(format_markdown(table, replicates, seed), encoding="utf-8")
         if plain.get("output", {}).get("figures", True):
             for key, (design, patients, targets) in sims.items():
                 for arm in design.arms:
@@ -492,5 +661,6 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
         t2 = time.perf_counter()
         write_manifest(tmp, plain, seed, {"simulate": t1 - t0, "write": t2 - t1, "total": t2 - t0},
                        {"replicates": replicates, "trials": list(sims), "tolerances": tol,
-                        "status_counts": table["status"].value_counts().to_dict()})
+                        "status_counts": table["status"].value_counts().to_dict(),
+                        "role_counts": role_counts(table)})
     return final, format_table(table)
