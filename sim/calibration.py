@@ -24,9 +24,9 @@ progression component depends on it; ``pnetsim-fit``). Likelihood of the publish
 ``log M_k ~ N(log m_k(theta), s_k^2)``,  ``s_k^2 = 1 / (e n_k) + delta^2``
 
 with ``n_k`` the arm size, ``e`` the share of patients with an observed death at the OS
-analysis (``1 / (e n)`` approximates the variance of a log median, assumption
-``calibration_event_share``) and ``delta`` a model-discrepancy SD on the log scale (assumption
-``calibration_discrepancy``: one structure for trials of different eras cannot fit each exactly).
+analysis (``1 / (e n)`` approximates the variance of a log median; ``experiment.calibration.event_share``)
+and ``delta`` a model-discrepancy SD on the log scale (``experiment.calibration.discrepancy_sd_log``:
+one structure for trials of different eras cannot fit each exactly).
 Posterior weights ``w_j ∝ prior(theta_j) L(theta_j)`` over the grid (the grid is uniform in
 ``q`` and in ``log lambda``, so the prior density is taken in those coordinates). The result
 (grid, weights, posterior mean, SDs and covariance of ``(q, log lambda)``, effective number of
@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import check
+from sim.errors import check, mapping
 from sim.validation import PreparedTrial, km_median, load_designs, prepare_trial, set_path, simulate_trial
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,17 +192,18 @@ class OSCalibration:
         return np.array([out[(r.trial, r.arm)] for r in self.targets.itertuples()])
 
 
-def _assumption_value(rows: Mapping, key: str) -> float:
-    return float(rows[key]["value"])
-
-
 def calibrate(plain: Mapping, n: int = 1500, progress=None, refit_pfs: bool = True, params=PARAMETERS) -> dict:
     """Grid posterior of the calibrated parameters (module docstring); returns the result record."""
     t0 = time.perf_counter()
     obj = OSCalibration(plain, n, params=params, refit_pfs=refit_pfs)
-    rows = assumption_rows()
-    e, delta = _assumption_value(rows, "calibration_event_share"), _assumption_value(rows, "calibration_discrepancy")
-    sd = obj.target_sd(e, delta)
+    cal = mapping("experiment.calibration", mapping("experiment", plain.get("experiment")).get("calibration"))
+    e = cal.get("event_share")
+    check(isinstance(e, (int, float)) and not isinstance(e, bool) and 0 < e <= 1, "experiment.calibration.event_share",
+          e, "must be a share in (0, 1]")
+    delta = cal.get("discrepancy_sd_log")
+    check(isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0,
+          "experiment.calibration.discrepancy_sd_log", delta, "must be a number >= 0")
+    sd = obj.target_sd(float(e), float(delta))
     axes = grid_axes(obj.params)
     mesh = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T
     sims, logpost = [], []

@@ -77,7 +77,8 @@ def test_clinical_detection_delay_comes_from_its_own_stream(engine):
     _, _, off, _ = _frames(base + ["model.clinical_detection_months=null"], engine=engine)
     l1 = lines[(lines["line"] == 1) & (lines["reason"] == "progression")]
     assert len(l1) > 100
-    u = uniforms(m.seed, "detection@ssa", 0, len(m.cohort))[l1["patient_id"].to_numpy(), 0]
+    u = np.array([uniforms(m.seed, f"detection@{th}", int(pid), 1)[0, 0]
+                  for pid, th in zip(l1["patient_id"], l1["therapy"])])
     t = l1["pfs_true"].to_numpy()
     want = np.minimum(np.maximum(1, np.ceil(t / SCAN - 1e-12)) * SCAN, t - 2.5 * np.log(u))
     np.testing.assert_allclose((l1["progression_detected"] - l1["start"]).to_numpy(), want, rtol=1e-12)
