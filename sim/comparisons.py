@@ -53,8 +53,11 @@ class Comparison:
     isolates: str
 
 
-def build_comparisons(exp: Mapping, strategies) -> list[Comparison]:
-    """``experiment.comparisons`` validated against the compared ``strategies`` (names)."""
+def build_comparisons(exp: Mapping, strategies, note=None) -> list[Comparison]:
+    """``experiment.comparisons`` validated; a comparison naming a strategy that is not among the
+    compared ``strategies`` (e.g. after ``experiment.strategies=[...]``) is left out, and
+    ``note(text)`` (if given) is told so. Names must be strings, intervention and comparator differ
+    and ``isolates`` is a sentence."""
     out = []
     cfg = mapping("experiment.comparisons", exp.get("comparisons"), allow_none=True)
     for name, c in cfg.items():
@@ -63,12 +66,16 @@ def build_comparisons(exp: Mapping, strategies) -> list[Comparison]:
         unknown = sorted(set(c) - {"intervention", "comparator", "isolates"})
         check(not unknown, key, unknown[0] if unknown else None, "is not a comparison key (intervention, comparator, isolates)")
         for role in ("intervention", "comparator"):
-            check(c.get(role) in strategies, f"{key}.{role}", c.get(role),
-                  f"must be one of the compared strategies {list(strategies)}")
+            check(isinstance(c.get(role), str), f"{key}.{role}", c.get(role), "must name a strategy")
         check(c["intervention"] != c["comparator"], f"{key}.comparator", c["comparator"],
               "must differ from the intervention")
         check(isinstance(c.get("isolates"), str) and c["isolates"].strip(), f"{key}.isolates", c.get("isolates"),
               "must be a sentence saying what the comparison isolates")
+        missing = [c[r] for r in ("intervention", "comparator") if c[r] not in strategies]
+        if missing:
+            if note is not None:
+                note(f"comparison {name} left out: {', '.join(missing)} not among the compared strategies")
+            continue
         out.append(Comparison(str(name), c["intervention"], c["comparator"], c["isolates"].strip()))
     return out
 

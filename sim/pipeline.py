@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     model = build_model(cfg)
     plain = to_container(cfg)
     spec = economics_spec_of(plain)            # validated before the (long) simulation
-    comparisons = build_comparisons(plain["experiment"], list(model.strategies))
+    comparisons = build_comparisons(plain["experiment"], list(model.strategies),
+                                    note=lambda text: print(f"pnetsim: note: {text}", file=sys.stderr))
     if spec is not None:
         for st in model.strategies.values():
             for th in st.lines:

@@ -124,8 +124,10 @@ def simulate():
 
 @pytest.fixture(scope="session")
 def default_run():
-    """The default experiment (all strategies) on 400 patients: (model, patients, lines, events)."""
-    model = build_model(compose_config(["cohort.n=400", "seed=11"]))
+    """Every shipped strategy on 400 patients: (model, patients, lines, events)."""
+    model = build_model(compose_config(["cohort.n=400", "seed=11", "experiment.reference=switch",
+                                        "experiment.strategies=[switch,rechallenge,prrt,rechallenge_then_captem,"
+                                        "captem_then_rechallenge]"]))
     return (model, *simulate_model(model, progress=False))
 
 

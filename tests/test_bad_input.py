@@ -63,7 +63,7 @@ def user_error(base_cfg):
 def test_override_helper_matches_hydra_composition(base_cfg):
     """:func:`with_overrides` gives the same config as Hydra composing the same overrides."""
     ovs = ["cohort.n=20", "~model.frailty_rho", "+strategies.switch.rules.uptake={ssa:0.5}", "cohort.ecog=[0.5,0.5]",
-           "experiment.strategies=[switch,prrt]"]
+           "experiment.strategies=[switch,prrt]", "experiment.reference=switch"]
     mine = OmegaConf.to_container(with_overrides(base_cfg, ovs), resolve=True)
     hydra = OmegaConf.to_container(compose_config(ovs), resolve=True)
     assert mine == hydra

@@ -65,7 +65,8 @@ ENGINES = ["simpy", "vectorised"]
 def _run(overrides, cohort, strategies, engine="simpy"):
     from sim.config import build_model
 
-    m = build_model(compose_config(["cohort.n=1", *overrides]))
+    m = build_model(compose_config(["cohort.n=1", f"experiment.strategies=[{','.join(strategies)}]",
+                                    f"experiment.reference={strategies[0]}", *overrides]))
     rec = simulate(cohort, {s: m.strategies[s] for s in strategies}, m.therapies, m.rules, m.lifetable, m.seed,
                    engine=engine)
     return rec.frames()
