@@ -65,6 +65,7 @@ import itertools
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +284,7 @@ def sequence_features(seqs: Sequence[tuple[str, ...]], agents: Sequence[str]) ->
 def fit_metamodel(X: np.ndarray, y: np.ndarray, seed: int):
     """Gaussian process of ``y`` on ``X`` (anisotropic RBF + white noise, normalised ``y``) and its
     5-fold cross-validated R^2 (``1 - SS_res / SS_tot`` of the out-of-fold predictions)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
     from sklearn.model_selection import KFold
@@ -293,10 +295,13 @@ def fit_metamodel(X: np.ndarray, y: np.ndarray, seed: int):
         return GaussianProcessRegressor(kern, normalize_y=True, n_restarts_optimizer=1, random_state=seed)
 
     pred = np.zeros_like(y)
-    for tr, te in KFold(5, shuffle=True, random_state=seed).split(X):
-        pred[te] = gp().fit(X[tr], y[tr]).predict(X[te])
+    with warnings.catch_warnings():          # length scales at their bound: a feature without effect
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for tr, te in KFold(5, shuffle=True, random_state=seed).split(X):
+            pred[te] = gp().fit(X[tr], y[tr]).predict(X[te])
+        model = gp().fit(X, y)
     r2 = 1.0 - float(np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
-    return gp().fit(X, y), r2
+    return model, r2
 
 
 def subgroup_best(res: StageResult, columns: Sequence[str], terminal: str, stage: str) -> pd.DataFrame:
