@@ -73,8 +73,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.model_selection import KFold
 
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.config import build_model, to_container
+from sim.economics.evaluate import evaluate_arrays
+from sim.economics.params import build_paramset
+from sim.economics.psa import economics_spec, run_samples, simulate_sample, with_economics
+from sim.errors import check, mapping, sequence_of_str, whole
+from sim.patients.schema import COLUMNS
+from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
 KEY = "experiment"
 #: strategy-name prefix of the generated sequences
@@ -134,7 +144,6 @@ def optimise_settings(plain: Mapping, therapies: Mapping, spec) -> OptimiseSetti
     for t in hol:
         check(t in agents, f"{KEY}.rules.holiday_months", t, "must name one of experiment.agents")
     subgroups = sequence_of_str(f"{KEY}.subgroups", exp.get("subgroups"), allow_none=True)
-    from sim.patients.schema import COLUMNS
     for i, s in enumerate(subgroups):
         check(s in COLUMNS and COLUMNS[s][0] in ("category", "bool", "int"), f"{KEY}.subgroups[{i}]", s,
               "must be a categorical cohort column (e.g. grade, hepatic_burden, sstr_positive, functional_status)")
@@ -240,9 +249,6 @@ def evaluate_sequences(cfg, seqs: Sequence[tuple[str, ...]], st: OptimiseSetting
                        bar=None) -> StageResult:
     """Simulate ``seqs`` on one cohort of ``n_patients`` generated from ``seed`` (common random numbers)
     and return the per-patient discounted NMB at ``st.wtp``, costs and QALYs."""
-    from sim.config import build_model, to_container
-    from sim.economics.evaluate import evaluate_arrays
-    from sim.economics.psa import economics_spec, simulate_sample
 
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     cfg.seed = int(seed)
@@ -284,10 +290,6 @@ def sequence_features(seqs: Sequence[tuple[str, ...]], agents: Sequence[str]) ->
 def fit_metamodel(X: np.ndarray, y: np.ndarray, seed: int):
     """Gaussian process of ``y`` on ``X`` (anisotropic RBF + white noise, normalised ``y``) and its
     5-fold cross-validated R^2 (``1 - SS_res / SS_tot`` of the out-of-fold predictions)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-    from sklearn.model_selection import KFold
 
     def gp():
         kern = ConstantKernel(1.0) * RBF(length_scale=np.ones(X.shape[1]), length_scale_bounds=(1e-2, 1e3)) \
@@ -330,8 +332,6 @@ def p_optimal(cfg, plain: Mapping, seqs: Sequence[tuple[str, ...]], st: Optimise
     """P(optimal) of ``seqs`` over ``st.psa_samples`` PSA samples (:func:`sim.economics.psa.run_samples`
     with the ``psa.parameters`` distributions; ``st.psa_patients`` patients per sample): columns
     ``sequence, p_optimal, p_optimal_se, psa_nmb_mean, psa_nmb_sd``."""
-    from sim.economics.params import build_paramset
-    from sim.economics.psa import run_samples
 
     names = [f"{PREFIX}{i}" for i in range(len(seqs))]
     c = with_sequences(cfg, seqs, st, st.psa_patients, names)
@@ -351,9 +351,6 @@ def p_optimal(cfg, plain: Mapping, seqs: Sequence[tuple[str, ...]], st: Optimise
 def prepare(cfg):
     """(cfg with economics, plain, base model, spec, settings, paramset): everything validated before
     any simulation (settings, the PSA distributions, and one generated strategy per agent)."""
-    from sim.config import build_model, to_container
-    from sim.economics.params import build_paramset
-    from sim.economics.psa import economics_spec, with_economics
 
     cfg = with_economics(cfg)
     plain = to_container(cfg)
@@ -368,7 +365,6 @@ def prepare(cfg):
 
 def run_optimise(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]:
     """The optimise experiment (module docstring); returns (run folder, tables)."""
-    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     cfg, plain, model, spec, st, paramset = prepare(cfg)

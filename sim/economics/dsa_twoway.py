@@ -31,7 +31,6 @@ inb_high, threshold, threshold_se, preferred_below, preferred_above, n_evaluatio
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,7 +40,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
+from sim.config import build_model, to_container
 from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast
+from sim.economics.evaluate import evaluate
+from sim.economics.params import apply_overrides
+from sim.economics.spec import EconomicsSpec
+from sim.pipeline import simulate_model
 from sim.errors import check, mapping, sequence_of_str, whole
 
 
@@ -93,11 +97,6 @@ class CachingArmRunner(ArmRunner):
         self.keep = keep
 
     def per_patient(self, overrides):
-        from sim.config import build_model, to_container
-        from sim.economics.evaluate import evaluate
-        from sim.economics.params import apply_overrides
-        from sim.economics.spec import EconomicsSpec
-        from sim.pipeline import simulate_model
 
         cfg = apply_overrides(self.cfg, dict(overrides)) if overrides else self.cfg
         plain = to_container(cfg)
@@ -233,8 +232,3 @@ def format_extra(tables: Mapping[str, pd.DataFrame]) -> str:
                    + z.map(lambda v: f"{v:,.0f}").to_string())
     return "\n".join(out)
 
-
-def describe(tw: TwoWaySettings) -> str:
-    """JSON of the options (for the manifest)."""
-    return json.dumps({"two_way": None if tw.x is None else {"x": tw.x.path, "y": tw.y.path, "n": tw.n},
-                       "thresholds": [p.path for p in tw.thresholds], "threshold_xtol": tw.xtol})
