@@ -8,7 +8,8 @@ common random numbers (every arm is simulated with the master seed; arms changin
     INB(v) = lambda * mean_i [Q_i(I; v) - Q_i(C; v)] - mean_i [C_i(I; v) - C_i(C; v)]
 
 Each analysed parameter must be one of the DSA's one-way parameters (``experiment.parameters`` or
-``economics.ranges``), so its range and source are those of the tornado.
+``economics.ranges``; ``experiment.select`` does not restrict them), so its range and source are those
+of the tornado.
 
 **Two-way** (``experiment.two_way: {x: <path>, y: <path>, n: <points per axis>}``): INB on the
 grid ``x_j = low_x + j (high_x - low_x) / (n - 1)``, same for ``y``; ``n_x * n_y`` arms. Table
@@ -41,7 +42,7 @@ import pandas as pd
 from scipy.optimize import brentq
 
 from sim.config import build_model, to_container
-from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast
+from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast, dsa_settings
 from sim.economics.evaluate import evaluate
 from sim.economics.params import apply_overrides
 from sim.economics.spec import EconomicsSpec
@@ -60,8 +61,7 @@ class TwoWaySettings:
     xtol: float
 
 
-def _param(st: DsaSettings, key: str, path) -> OneWay:
-    known = {p.path: p for p in st.parameters}
+def _param(known: Mapping[str, OneWay], key: str, path) -> OneWay:
     check(isinstance(path, str) and path in known, key, path,
           "must be one of the DSA parameters (experiment.parameters or economics.ranges)")
     p = known[path]
@@ -73,15 +73,19 @@ def twoway_settings(plain: Mapping, st: DsaSettings) -> TwoWaySettings:
     """Validate the two-way and threshold options (before any simulation)."""
     exp = plain.get("experiment") or {}
     tw = mapping(f"{KEY}.two_way", exp.get("two_way"), allow_none=True)
+    paths = sequence_of_str(f"{KEY}.thresholds", exp.get("thresholds"), allow_none=True)
+    known = {p.path: p for p in st.parameters}
+    if (tw or paths) and exp.get("select") is not None:       # every DSA parameter, not only the tornado's subset
+        full = {**plain, KEY: {**exp, "select": None}}
+        known = {p.path: p for p in dsa_settings(full, EconomicsSpec.from_config(plain["economics"])).parameters}
     x = y = None
     n = 0
     if tw:
-        x = _param(st, f"{KEY}.two_way.x", tw.get("x"))
-        y = _param(st, f"{KEY}.two_way.y", tw.get("y"))
+        x = _param(known, f"{KEY}.two_way.x", tw.get("x"))
+        y = _param(known, f"{KEY}.two_way.y", tw.get("y"))
         check(x.path != y.path, f"{KEY}.two_way.y", y.path, "must differ from experiment.two_way.x")
         n = whole(f"{KEY}.two_way.n", tw.get("n", 5), 2)
-    paths = sequence_of_str(f"{KEY}.thresholds", exp.get("thresholds"), allow_none=True)
-    th = tuple(_param(st, f"{KEY}.thresholds[{i}]", p) for i, p in enumerate(paths))
+    th = tuple(_param(known, f"{KEY}.thresholds[{i}]", p) for i, p in enumerate(paths))
     xtol = exp.get("threshold_xtol", 1e-3)
     check(isinstance(xtol, (int, float)) and not isinstance(xtol, bool) and 0 < xtol < 1, f"{KEY}.threshold_xtol",
           xtol, "must be a number in (0, 1) (a fraction of the parameter's range)")
