@@ -119,6 +119,8 @@ def _economics_ranges(plain: Mapping) -> list[OneWay]:
             continue
         if parts[:2] == ["utilities", "ae_disutility"] and len(parts) == 3 and parts[2] in states:
             continue                    # the set in use values this AE by its state utility (ae_states)
+        if parts[0] == "dispensing" and econ.get("drug_costing", "continuous") != "packs":
+            continue                    # pack-level inputs are unused when drugs are costed per mg
         path = f"economics.{rel}"
         base = get_path(plain, path)
         check(isinstance(r, Mapping) and "low" in r and "high" in r, f"economics.ranges.{rel}", r,
