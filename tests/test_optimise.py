@@ -7,6 +7,10 @@ comparison run, with a closed-form count, or with a synthetic function."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -147,3 +151,14 @@ def test_bad_optimise_settings_stop_before_any_work_naming_the_key(override, key
     with pytest.raises(UserError, match=key.replace("[", r"\[").replace("]", r"\]")):
         run_optimise(_cfg(f"output.root={tmp_path}", override))
     assert not any(tmp_path.rglob("*.csv"))
+
+
+def test_cli_bad_agent_exits_2_with_one_error_line_and_no_run_folder(tmp_path):    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.run([sys.executable, "-m", "experiments.run", "experiment=optimise", "experiment.agents=[ssa,nosuch]",
+                           f"output.root={tmp_path}", "output.progress=false"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pnetsim: error: experiment.agents[1]") and "'nosuch'" in lines[0]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
