@@ -308,7 +308,9 @@ def fit_metamodel(X: np.ndarray, y: np.ndarray, seed: int):
 
 def subgroup_best(res: StageResult, columns: Sequence[str], terminal: str, stage: str) -> pd.DataFrame:
     """Best sequence by mean NMB within each level of each cohort column: ``subgroup, level,
-    n_patients, best_sequence, nmb_mean, runner_up, diff_vs_runner_up, diff_se, stage``."""
+    n_patients, best_sequence, nmb_mean, n_tied`` (sequences with the same per-patient NMB as the best, e.g.
+    with a line these patients skip; the one with fewest lines is shown), ``runner_up`` (the best sequence
+    with different outcomes), ``diff_vs_runner_up, diff_se, stage``."""
     rows = []
     for col in columns:
         vals = res.cohort[col].astype(str).to_numpy()
@@ -317,10 +319,13 @@ def subgroup_best(res: StageResult, columns: Sequence[str], terminal: str, stage
             sub = res.nmb[m]
             mean = sub.mean(0)
             o = np.lexsort((np.array([len(s) for s in res.seqs]), -mean))    # exact ties: fewer lines first
-            d = sub[:, o[0]] - sub[:, o[1]] if len(o) > 1 else np.zeros(int(m.sum()))
+            tied = [j for j in o[1:] if np.array_equal(sub[:, j], sub[:, o[0]])]
+            rest = [j for j in o[1:] if j not in set(tied)]
+            d = sub[:, o[0]] - sub[:, rest[0]] if rest else np.zeros(int(m.sum()))
             rows.append({"subgroup": col, "level": lev, "n_patients": int(m.sum()),
                          "best_sequence": sequence_text(res.seqs[o[0]], terminal), "nmb_mean": float(mean[o[0]]),
-                         "runner_up": sequence_text(res.seqs[o[1]], terminal) if len(o) > 1 else "",
+                         "n_tied": len(tied),
+                         "runner_up": sequence_text(res.seqs[rest[0]], terminal) if rest else "",
                          "diff_vs_runner_up": float(d.mean()),
                          "diff_se": float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan,
                          "stage": stage})
