@@ -153,7 +153,8 @@ def test_bad_optimise_settings_stop_before_any_work_naming_the_key(override, key
     assert not any(tmp_path.rglob("*.csv"))
 
 
-def test_cli_bad_agent_exits_2_with_one_error_line_and_no_run_folder(tmp_path):    repo = Path(__file__).resolve().parents[1]
+def test_cli_bad_agent_exits_2_with_one_error_line_and_no_run_folder(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     proc = subprocess.run([sys.executable, "-m", "experiments.run", "experiment=optimise", "experiment.agents=[ssa,nosuch]",
                            f"output.root={tmp_path}", "output.progress=false"], cwd=tmp_path, env=env,
