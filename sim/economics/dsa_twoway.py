@@ -225,7 +225,7 @@ def format_extra(tables: Mapping[str, pd.DataFrame]) -> str:
                           "threshold": ["-" if pd.isna(v) else f"{v:.4g} ± {e:.2g}"
                                         for v, e in zip(t["threshold"], t["threshold_se"])],
                           "note": t["note"]})
-        out.append("\nThreshold analysis (value at which INB = 0, common random numbers; ± Monte Carlo SE):\n"
+        out.append("\n\nThreshold analysis (value at which INB = 0, common random numbers; ± Monte Carlo SE):\n"
                    + s.to_string(index=False))
     g = tables.get("two_way")
     if g is not None and len(g):
