@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim.config import build_model, to_container
@@ -63,6 +64,40 @@ def test_everolimus_reduction_to_5_mg_wastes_the_rest_of_the_10_mg_pack():
     assert d.cost[0] == pytest.approx(EVE_10 + 3 * EVE_5)
     np.testing.assert_allclose(d.waste_units[0], [20, 90 - (end - 10)])          # 3 packs of 5 mg, taken from day 10
     assert d.waste_cost[0] == pytest.approx(20 * EVE_10 / 30 + (90 - (end - 10)) * EVE_5 / 30)
+
+
+def _one_sunitinib_line(months: float, change_day: float, level: float):
+    """Hand-built event log: one patient, sunitinib on [0, months), a dose change at ``change_day``, then BSC
+    to disease death 6 months later."""
+    nan, end = math.nan, months
+    patients = pd.DataFrame([dict(patient_id=0, strategy="s", os_months=end + 6, death=True, death_cause="disease")])
+    lines = pd.DataFrame([
+        dict(line=1, therapy="sunitinib", start=0.0, end=end, reason="progression", pfs_true=end,
+             progression_true=end, progression_detected=end, on_treatment_months=end, dose_intensity=1.0, n_scans=0),
+        dict(line=2, therapy="bsc", start=end, end=end + 6, reason="death", pfs_true=nan, progression_true=nan,
+             progression_detected=nan, on_treatment_months=0.0, dose_intensity=nan, n_scans=0),
+    ]).assign(patient_id=0, strategy="s")
+    ev = [(0.0, 1, "line_start", "sunitinib", 1.0), (change_day / DAYS, 1, "dose_change", "hypertension", level),
+          (end, 1, "progression", "true", end), (end, 2, "line_start", "bsc", 2.0), (end + 6, 2, "death", "disease", nan)]
+    events = pd.DataFrame(ev, columns=["time", "line", "event", "detail", "value"]).assign(patient_id=0, strategy="s")
+    return patients, lines, events
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.035])
+def test_evaluated_drug_cost_of_a_constructed_patient_is_the_discounted_sum_of_pack_purchases(rate):
+    """Through the whole cost pipeline: 3 + 3 + 2 + 2 packs bought on days 0, 28, 56, 84 (reduction to 25 mg on
+    day 40), each discounted at its day: cost = 784.70 x sum_k n_k exp(-r t_k), r = ln(1 + 3.5 %) / 12 per month."""
+    spec = load_spec("uk_nhs", {"drug_costing": "packs", "discount.costs": rate})
+    per = evaluate(*_one_sunitinib_line(3.0, 40.0, 0.667), spec, imaging_interval_months=3.0)
+    r = math.log(1 + rate) / 12
+    want = SUN_PACK * sum(n * math.exp(-r * d / DAYS) for n, d in ((3, 0), (3, 28), (2, 56), (2, 84)))
+    assert per["cost_drug_disc"].iloc[0] == pytest.approx(want, rel=1e-12)
+    assert per["cost_drug"].iloc[0] == pytest.approx(10 * SUN_PACK, rel=1e-12)
+    cont = evaluate(*_one_sunitinib_line(3.0, 40.0, 0.667), load_spec("uk_nhs", {"discount.costs": rate}),
+                    imaging_interval_months=3.0)
+    assert per["cost_drug"].iloc[0] > cont["cost_drug"].iloc[0]          # waste of the last dispensing
+    other = [c for c in per.columns if c.startswith("cost_") and "drug" not in c and "total" not in c]
+    np.testing.assert_array_equal(per[other].to_numpy(), cont[other].to_numpy())
 
 
 def test_an_interruption_keeps_the_stock_and_buys_nothing_while_off():
