@@ -89,6 +89,8 @@ from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manif
 KEY = "experiment"
 #: strategy-name prefix of the generated sequences
 PREFIX = "seq"
+#: strategy rules keyed by therapy: applied to the sequences that contain the therapy
+PER_LINE_RULES = ("holiday_months", "uptake")
 
 
 # --------------------------------------------------------------------------- settings
@@ -138,11 +140,11 @@ def optimise_settings(plain: Mapping, therapies: Mapping, spec) -> OptimiseSetti
     wtp = exp.get("wtp")
     wtp = max(spec.wtp) if wtp is None else wtp
     check(isinstance(wtp, (int, float)) and not isinstance(wtp, bool) and math.isfinite(wtp) and wtp >= 0,
-          f"{KEY}.wtp", wtp, "must be a number >= 0 (GBP per QALY)")
+          f"{KEY}.wtp", wtp, "must be a number >= 0 (per QALY)")
     rules = dict(mapping(f"{KEY}.rules", exp.get("rules"), allow_none=True))
-    hol = mapping(f"{KEY}.rules.holiday_months", rules.get("holiday_months"), allow_none=True)
-    for t in hol:
-        check(t in agents, f"{KEY}.rules.holiday_months", t, "must name one of experiment.agents")
+    for per_line in PER_LINE_RULES:
+        for t in mapping(f"{KEY}.rules.{per_line}", rules.get(per_line), allow_none=True):
+            check(t in agents, f"{KEY}.rules.{per_line}", t, "must name one of experiment.agents")
     subgroups = sequence_of_str(f"{KEY}.subgroups", exp.get("subgroups"), allow_none=True)
     for i, s in enumerate(subgroups):
         check(s in COLUMNS and COLUMNS[s][0] in ("category", "bool", "int"), f"{KEY}.subgroups[{i}]", s,
@@ -213,11 +215,14 @@ def with_sequences(cfg, seqs: Sequence[tuple[str, ...]], st: OptimiseSettings, n
     names = [f"{PREFIX}{i}" for i in range(len(seqs))] if names is None else list(names)
     c = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)) if isinstance(cfg, DictConfig) else \
         OmegaConf.create(dict(cfg))
-    hol = dict(st.rules.get("holiday_months") or {})
-    base_rules = {k: v for k, v in st.rules.items() if k != "holiday_months"}
+    base_rules = {k: v for k, v in st.rules.items() if k not in PER_LINE_RULES}
+
+    def rules(seq):
+        return {**base_rules, **{r: {t: v for t, v in (st.rules.get(r) or {}).items() if t in seq}
+                                 for r in PER_LINE_RULES}}
+
     with open_dict(c):
-        c.strategies = {n: {"label": sequence_text(s, st.terminal), "lines": [*s, st.terminal],
-                            "rules": {**base_rules, "holiday_months": {t: m for t, m in hol.items() if t in s}}}
+        c.strategies = {n: {"label": sequence_text(s, st.terminal), "lines": [*s, st.terminal], "rules": rules(s)}
                         for n, s in zip(names, seqs)}
         c.experiment.strategies = list(names)
         c.experiment.reference = names[0]

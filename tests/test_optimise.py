@@ -21,7 +21,7 @@ from sim.economics.evaluate import evaluate
 from sim.economics.psa import economics_spec, with_economics
 from sim.errors import UserError
 from sim.optimise import (eligible_sequences, evaluate_sequences, fit_metamodel, optimise_settings, p_optimal,
-                          run_optimise, sequence_features)
+                          run_optimise, sequence_features, with_sequences)
 from sim.pipeline import simulate_model
 from tests.conftest import compose_config, make_cohort
 
@@ -92,6 +92,17 @@ def test_sequence_nmb_equals_the_comparison_run_of_the_same_strategy():
     np.testing.assert_allclose(res.nmb[:, 0], ref, rtol=1e-12, atol=1e-6)
 
 
+def test_per_therapy_rules_apply_to_the_sequences_that_contain_the_therapy():
+    cfg, plain, model, st = _settings(_cfg("+experiment.rules.holiday_months.sunitinib_rechallenge=2.0",
+                                           "+experiment.rules.uptake.captem=0.8"))
+    c = with_sequences(cfg, [("sunitinib", "sunitinib_rechallenge"), ("captem",), ("ssa",)], st, 10)
+    rules = {n: dict(c.strategies[n].rules) for n in c.experiment.strategies}
+    assert rules["seq0"]["holiday_months"] == {"sunitinib_rechallenge": 2.0} and rules["seq0"]["uptake"] == {}
+    assert rules["seq1"]["uptake"] == {"captem": 0.8} and rules["seq2"]["holiday_months"] == {}
+    assert all(r["skip_ineligible"] for r in rules.values())
+    assert list(build_model(c).strategies["seq0"].lines) == ["sunitinib", "sunitinib_rechallenge", "bsc"]
+
+
 def test_p_optimal_is_the_share_of_psa_samples_in_which_a_sequence_is_best():
     cfg, plain, model, st = _settings(_cfg())
     seqs = [("captem",), ("ssa", "captem"), ()]
@@ -146,6 +157,8 @@ def test_space_above_the_enumeration_limit_uses_the_metamodel(tmp_path):
     ("experiment.subgroups=[age]", "experiment.subgroups[0]"),
     ("experiment.psa_top.samples=abc", "experiment.psa_top.samples"),
     ("experiment.wtp=-5", "experiment.wtp"),
+    ("+experiment.rules.holiday_months.nosuch=1", "experiment.rules.holiday_months"),
+    ("experiment.rules.after_toxicity=stop", "rules.after_toxicity"),
 ])
 def test_bad_optimise_settings_stop_before_any_work_naming_the_key(override, key, tmp_path):
     with pytest.raises(UserError, match=key.replace("[", r"\[").replace("]", r"\]")):
