@@ -42,7 +42,8 @@ def test_dsa_run_writes_tornado_scenarios_and_manifest(dsa):
                                    "therapies.sunitinib_rechallenge.rechallenge.time_ratio"}
     assert list(t["swing"]) == sorted(t["swing"], reverse=True)
     assert list(tables["scenarios"]["scenario"]) == ["base_case", "discount_0", "discount_3", "discount_6",
-                                                     "horizon_10y", "utilities_meng2017", "imaging_8w", "imaging_16w"]
+                                                     "horizon_10y", "utilities_meng2017", "imaging_8w", "imaging_16w",
+                                                     "drug_costing_packs"]
     inc = tables["scenario_incremental"]
     assert set(inc["scenario"]) == set(tables["scenarios"]["scenario"])
 
