@@ -154,6 +154,8 @@ def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:
     exp = c["experiment"]
     strategies = build_strategies(c["strategies"], therapies, exp.get("strategies"))
     ref = exp.get("reference")
+    if ref is None:                              # null: the first compared strategy
+        ref = next(iter(strategies))
     check(isinstance(ref, str) and ref in strategies, "experiment.reference", ref,
           f"must be one of the compared strategies {list(strategies)}")
     m = c["model"]
