@@ -205,6 +205,47 @@ def progress_bar(setting, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="patient", disable=disable, file=sys.stderr)
 
 
+class Steps:
+    """Progress through the stages after the simulation (analysis, figures, report, tables), as a
+    tqdm bar of steps on stderr shown under the same rule as :func:`progress_bar`.
+
+    Parameters
+    ----------
+    setting : {"auto", True, False}
+        ``output.progress``.
+    names : sequence of str
+        The stages, in order; :meth:`start` names the one beginning.
+    """
+
+    def __init__(self, setting, names):
+        from tqdm import tqdm
+
+        disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
+        self.bar = tqdm(total=len(names), desc=names[0] if names else "", unit="step", disable=disable,
+                        file=sys.stderr, bar_format="{desc:<22}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}]")
+        self.started = False
+
+    def start(self, name: str) -> None:
+        """Mark the previous stage done and show ``name`` as running."""
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description_str(name)
+
+    def close(self) -> None:
+        """Mark the last stage done and close the bar."""
+        if self.started:
+            self.bar.update(1)
+        self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
 def run_folder_name(cfg, job: int | None) -> Path:
     """Final folder of a run.
 
