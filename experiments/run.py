@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"      # Hydra raises instead of printing multi-line text and exiting 1
-    sys.argv = [sys.argv[0], *args]
+    saved, sys.argv = sys.argv, [sys.argv[0], *args]
     try:
         app()
     except (HydraException, OmegaConfBaseException) as exc:
@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"pnetsim: error: {hydra_message(exc)}", file=sys.stderr)
         sys.exit(2)
     finally:
+        sys.argv = saved
         if not full:
             os.environ.pop("HYDRA_FULL_ERROR", None)
 

@@ -12,6 +12,7 @@ import pandas as pd
 from sim.config import Model, build_model, to_container
 from sim.executors import simulate
 from sim.outcomes import paired_differences, summarise
+from sim.report.html import cohort_characteristics
 from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
 
 SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_months", "median_os_months",
@@ -132,6 +133,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                         econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,
                         spec.wtp, currency=str(econ["economics_summary"]["currency"].iloc[0]), seed=model.seed)
             step.start("report")
+            tables["cohort_characteristics"] = cohort_characteristics(model.cohort, plain["cohort"])
             report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
             t4 = time.perf_counter()
             write_manifest(tmp, plain, model.seed,
