@@ -147,7 +147,8 @@ def test_default_report_opens_with_the_summary_and_has_no_raw_names(twin_runs):
     table header or text holds a raw column name of the run's tables, a backtick or the word issue."""
     _, folder = twin_runs[0]
     page = _Report()
-    page.feed((folder / "report.html").read_text(encoding="utf-8"))
+    source = (folder / "report.html").read_text(encoding="utf-8")
+    page.feed(source)
     sections = [h for tag, h in page.headings if tag == "h2"]
     assert sections[0] == "Summary" and sections.index("Results") < sections.index("Methods"), sections
     pngs = sorted(p.name for p in folder.glob("*.png"))
@@ -161,7 +162,7 @@ def test_default_report_opens_with_the_summary_and_has_no_raw_names(twin_runs):
         assert not re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", text), name
     assert not any("_" in h for h in page.th), [h for h in page.th if "_" in h]
     assert "`" not in text
-    assert not re.search(r"\bissues?\b", text, flags=re.I)
+    assert not re.search(r"\bissues?\b", re.sub(r"base64,[^'\"]+", "", source), flags=re.I)
 
 
 def test_default_run_writes_every_documented_file(twin_runs):

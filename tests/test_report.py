@@ -99,8 +99,8 @@ def test_compare_report_from_tables_combines_estimates_and_intervals(tmp_path):
                                        "hi": [2.0, 3.0]}), tmp_path / "km_overview.png")
     h, m = write_report(tmp_path, "compare", plain, _compare_tables(), {"km_overview": fig}, {"a": "A", "b": "B"})
     md = m.read_text()
-    assert "30 (25 to 36)" in md and "25,000 ± 800" in md and "30,000" in md
-    assert "Other tables" in md and "extra_table" in md
+    assert "30.0 (25.0 to 36.0)" in md and "25,000 ± 800" in md and "30,000" in md
+    assert "Other tables" in md and "extra table" in md
     assert "](km_overview.png)" in md and "data:image/png;base64," in h.read_text()
     assert "Git revision" in md
 
@@ -144,4 +144,4 @@ def test_pretty_drops_interval_columns_into_the_estimate():
     t = pd.DataFrame({"x": [1.5], "x_lo": [1.0], "x_hi": [2.0], "y": [1234.5], "y_se": [10.0], "z": [np.nan]})
     p = pretty(t)
     assert list(p.columns) == ["x", "y", "z"]
-    assert p.iloc[0].tolist() == ["1.5 (1 to 2)", "1,234 ± 10", "-"]
+    assert p.iloc[0].tolist() == ["1.50 (1.00 to 2.00)", "1,234 ± 10", "-"]

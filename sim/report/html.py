@@ -461,8 +461,9 @@ def _answer(inc: pd.DataFrame | None, wtp, cur: str, labels: Mapping) -> str:
         return ""
     best = inc.loc[inc[col].idxmax(), "strategy"]
     w = float(col[4:])
-    text = (f"At a willingness to pay of {w:,.0f} {cur} per QALY, {short_label(best, labels)} has the highest "
-            f"expected net monetary benefit ({fmt(float(inc[col].max()))} {cur} per patient).")
+    c = f" {cur}" if cur else ""
+    text = (f"At a willingness to pay of {w:,.0f}{c} per QALY, {short_label(best, labels)} has the highest "
+            f"expected net monetary benefit ({fmt(float(inc[col].max()))}{c} per patient).")
     others = []
     for _, r in inc.iterrows():
         s = r["strategy"]
@@ -472,7 +473,7 @@ def _answer(inc: pd.DataFrame | None, wtp, cur: str, labels: Mapping) -> str:
         if st.startswith(("dominated", "extendedly")):
             others.append(f"{short_label(s, labels)} is {st}")
         elif not _missing(r.get("icer")):
-            others.append(f"{short_label(s, labels)} costs {fmt(float(r['icer']))} {cur} per QALY gained vs "
+            others.append(f"{short_label(s, labels)} costs {fmt(float(r['icer']))}{c} per QALY gained vs "
                           f"{short_label(r['comparator'], labels)}")
     return text + (" " + "; ".join(others) + "." if others else "")
 
