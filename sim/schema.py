@@ -169,7 +169,7 @@ SECTIONS = (
     ("cohort", "cohort/default.yaml", "cohort.", "The generated cohort (`configs/cohort/`; columns of a cohort "
                                                  "file: [cohort.md](cohort.md))."),
     ("model", "model/default.yaml", "model.", "Rules shared by every line (`configs/model/`)."),
-    ("experiment", "experiment/default.yaml", "experiment.", "The comparison experiment "
+    ("experiment", "experiment/default.yaml", "", "The comparison experiment "
                                                              "(`configs/experiment/`; other kinds below)."),
     ("experiment=psa", "experiment/psa.yaml", "", "Overrides of `experiment=psa`; the `psa` group is "
                                                   "`configs/psa/default.yaml`."),
@@ -185,7 +185,20 @@ SECTIONS = (
 NAMED = (("therapies", "therapy"), ("strategies", "strategy"), ("trials", "trial"))
 
 
-def _rows(data: Mapping, comments: Mapping, prefix: str, path: str = "", depth: int = 0):
+def _source(sources: Mapping, key: str) -> str:
+    """The ``sources`` entry of ``key`` (or of its nearest parent), shortened to its kind and id."""
+    parts = key.split(".")
+    for i in range(len(parts), 0, -1):
+        hit = sources.get(".".join(parts[:i]))
+        if isinstance(hit, str):
+            return hit if len(hit) <= 48 else hit.split("(", 1)[0][:45] + "..."
+    subs = sorted({v.split(":", 1)[0] for k, v in sources.items() if isinstance(v, str) and k.startswith(key + ".")})
+    return ", ".join(subs)
+
+
+def _rows(data: Mapping, comments: Mapping, prefix: str, path: str = "", depth: int = 0,
+          sources: Mapping | None = None):
+    sources = data.get("sources") if sources is None and isinstance(data.get("sources"), Mapping) else sources or {}
     for k, v in data.items():
         if k in ("defaults", "sources", "hydra"):
             continue
@@ -194,9 +207,10 @@ def _rows(data: Mapping, comments: Mapping, prefix: str, path: str = "", depth: 
         nested = isinstance(v, Mapping) and depth < 1 and v and all(not isinstance(x, Mapping) or len(x) <= 6
                                                                     for x in v.values()) and len(v) <= 12
         if nested and full not in RANGES:
-            yield from _rows(v, comments, prefix, f"{key}.", depth + 1)
+            yield from _rows(v, comments, prefix, f"{key}.", depth + 1, sources)
             continue
-        yield (f"`{full}`", _type(v), _cell(f"`{_value(v)}`", 60), RANGES.get(full, ""), _cell(comments.get(key, "")))
+        yield (f"`{full}`", _type(v), _cell(f"`{_value(v)}`", 60), RANGES.get(full, ""),
+               _cell(comments.get(key, "")), _cell(_source(sources, key), 50))
 
 
 def configuration_markdown() -> str:
@@ -207,14 +221,15 @@ def configuration_markdown() -> str:
            "Every key of the shipped configuration (`configs/`), with its type, default, allowed range and "
            "meaning. Set any of them on the command line (`pnetsim cohort.n=200 model.horizon_years=20`); a "
            "key that is not listed here is refused. This page is generated from the configs and the "
-           "validators' ranges (`python -m sim.schema > docs/configuration.md`); a test fails when it drifts.",
+           "validators' ranges (`python -m sim.schema > docs/configuration.md`); a test fails when it drifts. Sources: `evidence:<id>` rows of `data/evidence/evidence.csv`, `assumption:<id>` rows of `data/evidence/assumptions.csv`, `derived:` formulas over them, `fit:` fitted curves.",
            ""]
     for heading, rel, prefix, text in SECTIONS:
         path = CONFIGS / rel
         data = _load(path)
         if _package_global(path):
             data = {k: v for k, v in data.items() if k != "defaults"}
-        out += [f"## {heading}", "", text, "", "| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+        out += [f"## {heading}", "", text, "", "| key | type | default | allowed | meaning | source |",
+                "|---|---|---|---|---|---|"]
         out += ["| " + " | ".join(r) + " |" for r in _rows(data, _comments(path), prefix)]
         out.append("")
     out += ["## Therapies, strategies and trials", "",
