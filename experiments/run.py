@@ -161,6 +161,28 @@ def hydra_message(exc: BaseException) -> str:
     return first or type(exc).__name__
 
 
+def _root_of(args: list[str]) -> str:
+    """``output.root`` as given on the command line (the last one wins), else the shipped default."""
+    roots = [a.split("=", 1)[1] for a in args if re.match(r"^\+{0,2}output\.root=", a)]
+    return roots[-1] if roots else "results"
+
+
+def prune_empty(folder: Path) -> None:
+    """Remove ``folder`` and the folders below it that hold no file (a multirun's Hydra sweep folder
+    when the launcher wrote nothing there); folders with files (cluster logs) stay."""
+    if not folder.is_dir():
+        return
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        try:
+            sub.rmdir()
+        except OSError:
+            pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """``pnetsim``: ``--version``, a short usage before Hydra's ``--help``, and Hydra's own errors
     (unknown option, misspelt key, unparsable override) as one line ``pnetsim: error: ...`` with
@@ -178,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"      # Hydra raises instead of printing multi-line text and exiting 1
     saved, sys.argv = sys.argv, [sys.argv[0], *args]
+    hydra_dir = Path(_root_of(args)) / ".hydra"
+    existed = hydra_dir.exists()
     try:
         app()
     except (HydraException, OmegaConfBaseException) as exc:
@@ -187,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     finally:
         sys.argv = saved
+        if not existed:
+            prune_empty(hydra_dir)
         if not full:
             os.environ.pop("HYDRA_FULL_ERROR", None)
 
