@@ -4,8 +4,9 @@ Hydra refuses a misspelt key on the command line (``cohort.nn=500``) but accepts
 (``+cohort.nn=500``, the fix its own message suggests), and the key is then silently ignored. The
 known keys of a group are the keys of the group's shipped files (``configs/<folder>/*.yaml``), so a
 key added to a shipped file is known at once and this list never drifts from the configs;
-:func:`check_keys` refuses anything else at the top level and in the ``output``, ``cohort``,
-``model`` and ``experiment`` groups. ``docs/configuration.md`` is generated from the same files
+:func:`check_keys` refuses anything else at the top level, in the ``output``, ``cohort``, ``model``,
+``experiment``, ``economics`` and ``psa`` groups and at the first level of each therapy, strategy and
+trial. ``docs/configuration.md`` is generated from the same files
 (:func:`configuration_markdown`).
 """
 
@@ -30,7 +31,13 @@ TOP_LEVEL = ("seed", "engine", "chunk_size", "output", "cohort", "model", "econo
              "experiment", "psa", "trials", "sweep")
 
 #: group -> folder of configs/ whose files define its keys (mapping groups; first level checked)
-FOLDERS = {"model": "model", "experiment": "experiment"}
+FOLDERS = {"model": "model", "experiment": "experiment", "economics": "economics", "psa": "psa"}
+
+#: groups of named entries (one file per entry) -> folder; each entry's first-level keys are checked
+ENTRY_FOLDERS = {"therapies": "therapy", "strategies": "strategy", "trials": "trial"}
+
+#: strategy rules read by :class:`sim.strategies.Strategy` that no shipped strategy sets
+OPTIONAL_RULES = ("uptake",)
 
 
 def _load(path: Path) -> dict:
@@ -56,10 +63,42 @@ def known_keys(group: str) -> frozenset[str]:
     return frozenset(keys)
 
 
+@lru_cache(maxsize=None)
+def entry_keys(folder: str, block: str | None = None) -> frozenset[str]:
+    """First-level keys of the shipped entries of ``configs/<folder>/`` (or of their ``block``)."""
+    keys: set[str] = set()
+    for path in sorted((CONFIGS / folder).glob("*.yaml")):
+        data = _load(path)
+        if block is not None:
+            data = data.get(block) or {}
+        if isinstance(data, Mapping):
+            keys.update(str(k) for k in data if k != "defaults")
+    return frozenset(keys)
+
+
+def _check_entries(plain: Mapping) -> None:
+    for group, folder in ENTRY_FOLDERS.items():
+        if not isinstance(plain.get(group), Mapping):
+            continue
+        known = entry_keys(folder)
+        for name, entry in plain[group].items():
+            if not isinstance(entry, Mapping):
+                continue                      # the group's own validator names a wrongly typed entry
+            for k, v in entry.items():
+                check(k in known, f"{group}.{name}.{k}", v, f"is not a configuration key (known keys of a "
+                                                           f"{folder}: {', '.join(sorted(known))})")
+            if group == "strategies" and isinstance(entry.get("rules"), Mapping):
+                rules = entry_keys(folder, "rules") | set(OPTIONAL_RULES)
+                for k, v in entry["rules"].items():
+                    check(k in rules, f"{group}.{name}.rules.{k}", v,
+                          f"is not a strategy rule (known: {', '.join(sorted(rules))})")
+
+
 def check_keys(plain: Mapping) -> None:
     """Refuse unknown keys (one :class:`~sim.errors.UserError` naming the first) of a resolved config:
-    top-level keys outside :data:`TOP_LEVEL`, and unknown keys of ``output``, ``cohort``, ``model`` and
-    ``experiment``."""
+    top-level keys outside :data:`TOP_LEVEL`; unknown keys of ``output``, ``cohort``, ``model``,
+    ``experiment``, ``economics`` and ``psa``; unknown first-level keys of each therapy, strategy (and
+    strategy rule) and trial."""
     for k in plain:
         check(k in TOP_LEVEL, str(k), plain[k], f"is not a configuration key (known: {', '.join(TOP_LEVEL)})")
     check_output(plain)
@@ -72,6 +111,7 @@ def check_keys(plain: Mapping) -> None:
         for k, v in mapping(group, plain[group]).items():
             check(k in known, f"{group}.{k}", v, f"is not a configuration key (known keys of {group}: "
                                                  f"{', '.join(sorted(known))})")
+    _check_entries(plain)
 
 
 # --------------------------------------------------------------------------- docs/configuration.md

@@ -129,3 +129,22 @@ def test_a_cohort_below_the_minimum_size_warns_that_intervals_are_unreliable(tmp
     warn = [x for x in err.splitlines() if x.startswith("pnetsim: warning:")]
     assert len(warn) == 1 and "20 patients" in warn[0] and "ICER" in warn[0]
     assert not (tmp_path / ".hydra").exists()
+
+
+@pytest.mark.parametrize("override,key", [("+strategies.switch.rules.skip=true", "strategies.switch.rules.skip"),
+                                          ("+therapies.sunitinib.colour=red", "therapies.sunitinib.colour"),
+                                          ("+economics.curency=EUR", "economics.curency"),
+                                          ("+strategies.mine={lines: [ssa, bsc], rule: {}}", "strategies.mine.rule")])
+def test_unknown_key_of_a_therapy_strategy_or_economics_is_refused(override, key, tmp_path, capfd):
+    """A key that no shipped therapy, strategy or economics file has, added with ``+``: exit 2 naming it."""
+    code, _, err = run_main([f"output.root={tmp_path}", override], capfd)
+    assert code == 2 and err.count("\n") == 1 and key in err, err
+
+
+def test_optional_keys_the_validators_read_are_accepted(tmp_path, capfd):
+    """Keys a validator reads but no shipped file sets (a strategy's uptake, a therapy's functional
+    exclusion) stay accepted with ``+``."""
+    code, _, err = run_main([f"output.root={tmp_path}", "cohort.n=20", "output.figures=false", "output.progress=false",
+                             "+strategies.switch.rules.uptake={captem: 0.5}",
+                             "+therapies.sunitinib.eligibility.exclude_functional=[insulinoma]"], capfd)
+    assert code == 0, err
