@@ -135,9 +135,10 @@ def app(cfg: DictConfig) -> None:
     print(f"\nresults written to {folder}")
 
 
-def hydra_message(exc: BaseException) -> str:
+def hydra_message(exc: BaseException, args: list[str] | None = None) -> str:
     """One line for an error Hydra or OmegaConf raised while composing (unknown config option, misspelt
-    key, an override it cannot parse), naming the key and the value."""
+    key, an override it cannot parse), naming the key and the value (taken from ``args``, the
+    command-line overrides, where Hydra's message does not give it)."""
     text = str(exc).strip()
     m = re.search(r"Could not find '([\w/@.-]+)/([^']+)'", text)
     if m:
@@ -147,9 +148,9 @@ def hydra_message(exc: BaseException) -> str:
     m = re.search(r"Could not override '([^']+)'", text)
     if m:
         key = m.group(1)
-        value = re.search(r"Key '([^']+)' is not in struct", text)
-        return (f"{key} is not a configuration key (docs/configuration.md lists every key)"
-                + (f", got {key}" if value is None else f", got {key!r}"))
+        given = [a.split("=", 1)[1] for a in (args or []) if a.split("=", 1)[0].lstrip("+~") == key and "=" in a]
+        return (f"{key} is not a configuration key (docs/configuration.md lists every key; a new entry is added "
+                f"with +), got {key}={given[-1] if given else ''}")
     m = re.search(r"Could not append to config\. An item is already at '([^']+)'", text)
     if m:
         return f"{m.group(1)} already exists: set it without '+', got +{m.group(1)}"
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         if full:
             raise
-        print(f"pnetsim: error: {hydra_message(exc)}", file=sys.stderr)
+        print(f"pnetsim: error: {hydra_message(exc, args)}", file=sys.stderr)
         sys.exit(2)
     finally:
         sys.argv = saved
