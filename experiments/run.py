@@ -27,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sim.config import to_container
 from sim.errors import UserError
-from sim.runio import check_writable
+from sim.runio import check_memory, check_writable
 from sim.schema import check_keys
 from sim.sweep import activate, current_job, skip_if_complete
 
@@ -109,10 +109,16 @@ def check_cohort_source(plain: dict, overrides: list[str]) -> None:
 
 def check_before_work(cfg: DictConfig) -> dict:
     """Every check that needs no simulation, before any work starts: known keys, the output group
-    (strict booleans), ``cohort.n`` with ``cohort.source``, and a writable ``output.root``."""
+    (strict booleans), ``cohort.n`` with ``cohort.source``, a generated cohort that fits in memory (every
+    experiment kind), and a writable ``output.root``."""
     plain = to_container(cfg)
     check_keys(plain)
     check_cohort_source(plain, _task_overrides())
+    cohort, exp = plain.get("cohort") or {}, plain.get("experiment") or {}
+    n = cohort.get("n")
+    if not cohort.get("source") and isinstance(n, int) and not isinstance(n, bool):
+        names = exp.get("strategies")
+        check_memory(n, len(names) if isinstance(names, list) and names else 1)
     check_writable(plain["output"]["root"], str((plain.get("experiment") or {}).get("name") or "") or None)
     return plain
 

@@ -148,3 +148,10 @@ def test_optional_keys_the_validators_read_are_accepted(tmp_path, capfd):
                              "+strategies.switch.rules.uptake={captem: 0.5}",
                              "+therapies.sunitinib.eligibility.exclude_functional=[insulinoma]"], capfd)
     assert code == 0, err
+
+
+@pytest.mark.parametrize("experiment", ["psa", "dsa", "emulation"])
+def test_impossible_cohort_size_is_refused_in_every_experiment_kind(experiment, tmp_path, capfd):
+    """A billion patients: exit 2 with one line about memory before anything is generated."""
+    code, _, err = run_main([f"output.root={tmp_path}", f"experiment={experiment}", "cohort.n=1000000000"], capfd)
+    assert code == 2 and err.count("\n") == 1 and "cohort.n" in err and "memory" in err, err
