@@ -27,7 +27,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from sim.config import to_container
 from sim.errors import UserError
-from sim.runio import check_memory, check_writable
+from sim.runio import check_memory, check_writable, warn_small_cohort
 from sim.schema import check_keys
 from sim.sweep import activate, current_job, skip_if_complete
 
@@ -119,6 +119,8 @@ def check_before_work(cfg: DictConfig) -> dict:
     if not cohort.get("source") and isinstance(n, int) and not isinstance(n, bool):
         names = exp.get("strategies")
         check_memory(n, len(names) if isinstance(names, list) and names else 1)
+        if exp.get("kind") in ("psa", "dsa") and n >= 1:
+            warn_small_cohort(n)              # a comparison warns with the size it simulates (a file's rows)
     check_writable(plain["output"]["root"], str((plain.get("experiment") or {}).get("name") or "") or None)
     return plain
 
