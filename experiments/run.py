@@ -119,9 +119,9 @@ def check_before_work(cfg: DictConfig) -> dict:
     if not cohort.get("source") and isinstance(n, int) and not isinstance(n, bool):
         names = exp.get("strategies")
         check_memory(n, len(names) if isinstance(names, list) and names else 1)
-        if exp.get("kind") in ("psa", "dsa") and n >= 1:
-            warn_small_cohort(n)              # a comparison warns with the size it simulates (a file's rows)
     check_writable(plain["output"]["root"], str((plain.get("experiment") or {}).get("name") or "") or None)
+    if not cohort.get("source") and isinstance(n, int) and exp.get("kind") in ("psa", "dsa") and n >= 1:
+        warn_small_cohort(n)                  # a comparison warns with the size it simulates (a file's rows)
     return plain
 
 
