@@ -120,16 +120,23 @@ def check_before_work(cfg: DictConfig) -> dict:
         names = exp.get("strategies")
         check_memory(n, len(names) if isinstance(names, list) and names else 1)
     check_writable(plain["output"]["root"], str((plain.get("experiment") or {}).get("name") or "") or None)
-    if not cohort.get("source") and isinstance(n, int) and exp.get("kind") in ("psa", "dsa") and n >= 1:
-        warn_small_cohort(n)                  # a comparison warns with the size it simulates (a file's rows)
     return plain
+
+
+def warn_after_run(plain: dict) -> None:
+    """The small-cohort warning of a PSA or DSA (after the run, so that a bad value still gives one
+    line; a comparison warns as soon as its cohort is built, with the size it simulates)."""
+    cohort, exp = plain.get("cohort") or {}, plain.get("experiment") or {}
+    n = cohort.get("n")
+    if not cohort.get("source") and isinstance(n, int) and exp.get("kind") in ("psa", "dsa"):
+        warn_small_cohort(n)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def app(cfg: DictConfig) -> None:
     """The Hydra app: check, then run the experiment kind and print its text and run folder."""
     try:
-        check_before_work(cfg)
+        plain = check_before_work(cfg)
         sweep_job = current_job(cfg)        # None unless a multirun or sweep.name (sim/sweep.py)
         if skip_if_complete(sweep_job):     # before importing the experiment: a skip is fast
             return
@@ -139,6 +146,7 @@ def app(cfg: DictConfig) -> None:
     except UserError as exc:
         print(f"pnetsim: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    warn_after_run(plain)
     print(text)
     print(f"\nresults written to {folder}")
 
