@@ -2,14 +2,25 @@
 ``report.md`` (same content, figures linked relative to the run folder).
 
 :func:`write_report` builds one list of blocks (headings, paragraphs, tables, figures,
-preformatted text) and renders it twice, so the two files always say the same thing:
+preformatted text) and renders it twice, so the two files always say the same thing. In order:
 
+* **Summary**: the decision problem, the answer at the primary willingness to pay, the
+  cost-effectiveness table with dominance in words (``dominated by Switch``), the CE plane (of the
+  paired differences in a comparison, of the samples with the CEAC after a PSA) and the key
+  uncertainties.
+* **Results** (below).
 * **Methods** filled from the resolved configuration: decision problem, population,
   comparators, perspective, time horizon, discount rates, currency and price year, model
   structure, outcomes and their valuation, uncertainty analysis, and a CHEERS 2022 checklist
   (Husereau et al., BMJ 2022;376:e067975) stating where each item the model can fill is
-  reported and which items a simulation run cannot fill.
-* **Results**: the tables of the run (``docs/outputs.md``, ``docs/outputs_psa.md``) with
+  reported and which items a simulation run cannot fill; the simulated cohort's configured and
+  realised characteristics; the table of economic inputs as an appendix.
+
+Every number follows one rule (:func:`fmt`: 3 significant digits, an interval or SE at its
+estimate's decimals); every table header is a readable label (:func:`sim.report.labels.column_labels`,
+else :func:`humanise`); Markdown code spans become ``<code>`` in the HTML, which carries a print
+stylesheet (A4, no page break inside a figure or table).
+* **Results** (after the summary): the tables of the run (``docs/outputs.md``, ``docs/outputs_psa.md``) with
   estimates and intervals combined (``x (lo to hi)``, ``x ± se``), and its figures (Kaplan-Meier
   curves, cost-effectiveness plane, CEAC with the frontier, EVPPI bars, convergence, tornado).
 * **Provenance**: seed, creation time, git revision, package versions, timings (from
