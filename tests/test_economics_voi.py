@@ -116,14 +116,19 @@ def test_gp_that_interpolates_noise_is_rejected_and_evppi_stays_within_the_noise
 
 
 def test_gp_guard_keeps_a_real_signal():
-    """A parameter that drives the net benefit is kept by the cross-validation guard (EVPPI close to EVPI)."""
+    """A net benefit driven by an interaction of two of three parameters: the GP predicts held-out samples
+    better than the additive P-spline (which cannot represent the interaction), is kept, and its EVPPI is
+    close to the EVPI; a signal without interaction is kept by the additive P-spline (EVPPI close to EVPI)."""
     rng = np.random.default_rng(13)
-    S = 60
+    S = 150
     x = rng.normal(size=(S, 3))
-    nb = np.column_stack([np.zeros(S), 500 * x[:, 0] + rng.normal(0, 20, S)])
+    nb = np.column_stack([np.zeros(S), 500 * x[:, 0] * x[:, 1] + rng.normal(0, 20, S)])
     assert voi.gp_is_predictive(x, nb[:, 1])
     r = voi.evppi(nb, x, method="gp", n_boot=20)
     assert r.method == "gp" and r.value == pytest.approx(voi.evpi(nb), rel=0.1)
+    lin = np.column_stack([np.zeros(S), 500 * x[:, 0] + rng.normal(0, 20, S)])
+    r = voi.evppi(lin, x, method="gp", n_boot=20)
+    assert r.value == pytest.approx(voi.evpi(lin), rel=0.1)
 
 
 def test_evppi_is_zero_when_one_strategy_wins_every_sample():
