@@ -211,7 +211,8 @@ def default_evaluator(ra, spec, model) -> pd.DataFrame:
     """Per-strategy means of discounted and undiscounted costs, QALYs and LYs of one sample
     (:data:`SUMMARY_SOURCES`): :func:`sim.economics.evaluate.evaluate_arrays` on the sample's
     :class:`~sim.economics.records.RunArrays` (scan costs timed on the model's imaging interval),
-    averaged over each strategy's patients."""
+    averaged over each strategy's patients, and their within-sample spread
+    (:func:`within_sample_moments`)."""
     from sim.economics.evaluate import evaluate_arrays
 
     per = evaluate_arrays(ra, spec, model.rules.imaging_interval_months)
@@ -219,7 +220,48 @@ def default_evaluator(ra, spec, model) -> pd.DataFrame:
     out = {"strategy": list(ra.strategy_names)}
     for k, c in SUMMARY_SOURCES.items():
         out[k] = np.bincount(ra.strategy, per[c], minlength=len(n)) / n
+    out.update(within_sample_moments(ra.strategy, ra.patient_id, per["cost_total_disc"], per["qaly_disc"],
+                                     list(ra.strategy_names), tuple(float(w) for w in spec.wtp)))
     return pd.DataFrame(out)
+
+
+def within_sample_moments(strategy: np.ndarray, patient_id: np.ndarray, cost: np.ndarray, qaly: np.ndarray,
+                          names: list[str], wtps: tuple[float, ...] = ()) -> dict[str, np.ndarray]:
+    """Spread over the patients of one sample, per strategy (one value per strategy in ``names``).
+
+    ``n_patients``; ``cost_sd``, ``qaly_sd`` (discounted; ``ddof = 1``); ``nmb_sd_<w>``, the SD of
+    the per-patient net benefit ``w q - c`` at each ``w`` of ``wtps``; and, because every strategy
+    simulates the same patients with common random numbers, the covariances over patients with
+    every strategy ``e``: ``cov_cost__<e> = cov(c_d, c_e)``, ``cov_qaly__<e> = cov(q_d, q_e)``,
+    ``cov_cost_qaly__<e> = cov(c_d, q_e)``. The within-sample variance of the per-patient
+    incremental net benefit of ``d`` vs ``e`` at any WTP ``w`` follows exactly:
+    ``w^2 (Vq_dd + Vq_ee - 2 Vq_de) + (Vc_dd + Vc_ee - 2 Vc_de) - 2 w (Vcq_dd + Vcq_ee - Vcq_de - Vcq_ed)``
+    (:func:`sim.economics.mc_variance.inb_within_variance`). When the strategies do not hold the
+    same patients the cross-strategy covariances are NaN."""
+    D = len(names)
+    counts = np.bincount(strategy, minlength=D)
+    out: dict[str, np.ndarray] = {"n_patients": counts.astype(np.int64)}
+    order = np.lexsort((patient_id, strategy))
+    sd = lambda x: np.array([x[strategy == d].std(ddof=1) if counts[d] > 1 else np.nan for d in range(D)])  # noqa: E731
+    out["cost_sd"], out["qaly_sd"] = sd(cost), sd(qaly)
+    for w in wtps:
+        out[f"nmb_sd_{w:.0f}"] = sd(w * qaly - cost)
+    paired = counts.min() == counts.max() and counts[0] > 1
+    if paired:
+        pid = patient_id[order].reshape(D, -1)
+        paired = bool(np.all(pid == pid[:1]))
+    if paired:
+        C, Q = cost[order].reshape(D, -1), qaly[order].reshape(D, -1)
+        Cc, Qc = C - C.mean(axis=1, keepdims=True), Q - Q.mean(axis=1, keepdims=True)
+        m = C.shape[1] - 1
+        Vc, Vq, Vcq = Cc @ Cc.T / m, Qc @ Qc.T / m, Cc @ Qc.T / m
+    else:
+        Vc = Vq = Vcq = np.full((D, D), np.nan)
+    for e, name in enumerate(names):
+        out[f"cov_cost__{name}"] = Vc[:, e]
+        out[f"cov_qaly__{name}"] = Vq[:, e]
+        out[f"cov_cost_qaly__{name}"] = Vcq[:, e]
+    return out
 
 
 # --------------------------------------------------------------------------- one sample
@@ -343,7 +385,8 @@ def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], evaluator: Eval
     if not out:
         return pd.DataFrame(columns=SAMPLE_COLUMNS + paramset.paths)
     df = pd.concat(out, ignore_index=True)
-    return df[SAMPLE_COLUMNS + paramset.paths]
+    extra = [c for c in df.columns if c not in SAMPLE_COLUMNS and c not in paramset.paths]
+    return df[SAMPLE_COLUMNS + extra + paramset.paths]
 
 
 # --------------------------------------------------------------------------- the run

@@ -20,6 +20,8 @@ import pandas as pd
 from sim.economics import voi
 from sim.errors import UserError
 
+Z95 = 1.959963984540054
+
 #: outcomes summarised per strategy (``cost_<category>`` are discounted costs by category)
 SUMMARY_MEASURES = ("cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted", "ly_undiscounted",
                     "cost_drug", "cost_administration", "cost_monitoring", "cost_ae", "cost_bsc", "cost_end_of_life")
@@ -122,13 +124,24 @@ def ce_plane(samples: pd.DataFrame, strategies: list[str], comparator: str) -> p
 
 def evppi_table(samples: pd.DataFrame, strategies: list[str], groups: Mapping[str, list[str]],
                 wtps: Iterable[float], method: str = "auto", n_boot: int = 500, seed: int = 0,
-                all_parameters: list[str] | None = None) -> pd.DataFrame:
+                all_parameters: list[str] | None = None, noise_replicates: int = 20,
+                population: float = math.nan) -> pd.DataFrame:
     """EVPPI per parameter group and WTP (per person; NB units), with EVPI alongside.
 
     With ``all_parameters`` (every sampled parameter path) a row :data:`ALL_GROUP` gives the EVPPI
     of all parameters jointly. It approaches the EVPI from below: the rest of the EVPI is the
     decision uncertainty left by the finite cohort of each sample (first-order Monte Carlo
     noise), which more parameter information cannot remove.
+
+    Beside every EVPPI: ``noise_floor`` / ``noise_mean`` (95 % quantile and mean of the EVPPI of
+    ``noise_replicates`` groups of as many dummy parameters of pure noise, :func:`voi.noise_floor`)
+    and ``within_noise_floor``; the regression diagnostics ``r2`` (smallest over contrasts),
+    ``resid_p`` (residual check, smallest p-value) and ``edf``; for a group of several parameters
+    the member with the largest one-parameter EVPPI (``max_member``, ``max_member_evppi``) and
+    ``group_ge_member``: ``evppi >= max_member_evppi - 1.96 sqrt(se^2 + se_member^2)`` (a group is
+    worth at least each member; the check allows for the Monte Carlo error of both). With a
+    ``population`` (discounted number of people who benefit from the decision,
+    :func:`population_factor`), ``evppi_population = evppi x population``.
     """
     C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
     todo = dict(groups)
@@ -140,12 +153,51 @@ def evppi_table(samples: pd.DataFrame, strategies: list[str], groups: Mapping[st
         e = voi.evpi_se(nb)
         rows.append({"wtp": w, "group": EVPI_GROUP, "parameters": "", "n_parameters": np.nan,
                      "evppi": e.value, "se": e.se, "lo": e.lo, "hi": e.hi, "method": "definition"})
+        floors: dict = {}
+        singles: dict = {}
+
+        def single(path):
+            if path not in singles:
+                singles[path] = voi.evppi(nb, param_matrix(samples, [path]), method="gam", n_boot=min(n_boot, 200),
+                                          seed=seed)
+            return singles[path]
+
         for g, paths in todo.items():
             x = param_matrix(samples, paths)
             r = voi.evppi(nb, x, method=method, n_boot=n_boot, seed=seed)
-            rows.append({"wtp": w, "group": g, "parameters": ";".join(paths), "n_parameters": len(paths),
-                         "evppi": r.value, "se": r.se, "lo": r.lo, "hi": r.hi, "method": r.method})
-    return pd.DataFrame(rows)
+            k = len(paths)
+            base_method = "gp" if (method == "gp" or (method == "auto" and k > 2)) else "gam"
+            if (k, base_method) not in floors:
+                floors[(k, base_method)] = voi.noise_floor(nb, k, base_method, noise_replicates, seed)
+            floor, fmean = floors[(k, base_method)]
+            row = {"wtp": w, "group": g, "parameters": ";".join(paths), "n_parameters": k,
+                   "evppi": r.value, "se": r.se, "lo": r.lo, "hi": r.hi, "method": r.method,
+                   "noise_floor": floor, "noise_mean": fmean, "within_noise_floor": bool(r.value <= floor),
+                   "r2": r.diagnostics.get("r2", np.nan), "resid_p": r.diagnostics.get("resid_p", np.nan),
+                   "edf": r.diagnostics.get("edf", np.nan)}
+            if k > 1 and g != ALL_GROUP:
+                best = max(paths, key=lambda p: single(p).value)
+                m = single(best)
+                tol = Z95 * math.hypot(r.se if np.isfinite(r.se) else 0.0, m.se if np.isfinite(m.se) else 0.0)
+                row.update(max_member=best, max_member_evppi=m.value, group_ge_member=bool(r.value >= m.value - tol))
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    for c, v in (("max_member", ""), ("max_member_evppi", np.nan), ("group_ge_member", np.nan)):
+        if c not in out:
+            out[c] = v
+    out["evppi_population"] = out["evppi"] * population
+    return out
+
+
+def population_factor(incidence: float, horizon_years: float, discount: float) -> float:
+    """Discounted number of people who benefit from the decision,
+    ``P = sum_{t=0}^{H-1} I / (1 + r)^t`` for ``I`` new patients a year over a decision horizon of
+    ``H`` years (a fractional last year counts in proportion) at discount rate ``r`` (Philips,
+    Claxton & Palmer, Med Decis Making 2008;28:287-299, on the horizon of research decisions)."""
+    full = int(math.floor(horizon_years))
+    t = np.arange(full)
+    p = float(np.sum(incidence / (1 + discount) ** t))
+    return p + (horizon_years - full) * incidence / (1 + discount) ** full
 
 
 def analyse(samples: pd.DataFrame, strategies: list[str], st, groups: Mapping[str, list[str]],
