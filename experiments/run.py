@@ -42,6 +42,7 @@ KINDS = {
     "dsa": "sim.economics.dsa:run",
     "validation": "sim.validation:run",
     "emulation": "sim.emulation:run",
+    "evsi": "sim.economics.evsi:run",
 }
 
 
