@@ -121,15 +121,20 @@ def simulated_data(p, n: int, u) -> np.ndarray:
     return stats.binom.ppf(np.asarray(u, float), n, np.asarray(p, float)).astype(float)
 
 
-def importance_value(nb: np.ndarray, p: np.ndarray, n: int) -> float:
+def likelihoods(p: np.ndarray, n: int) -> np.ndarray:
+    """``L[s, x] = Binom(x; n, p_s)`` for every sample and every data value ``x = 0..n``."""
+    return stats.binom.pmf(np.arange(n + 1)[None, :], n, np.asarray(p, float)[:, None])
+
+
+def importance_value(nb: np.ndarray, p: np.ndarray, n: int, L: np.ndarray | None = None) -> float:
     """EVSI by likelihood weighting of the PSA samples, summed exactly over the data space
-    ``x = 0..n`` (see the module docstring)."""
-    x = np.arange(n + 1)
-    L = stats.binom.pmf(x[None, :], n, p[:, None])            # S x (n+1)
+    ``x = 0..n`` (see the module docstring); ``L`` the :func:`likelihoods` of the samples
+    (computed when not given)."""
+    L = likelihoods(p, n) if L is None else L
     tot = L.sum(axis=0)
     ok = tot > 0
     post = (L[:, ok].T @ nb) / tot[ok, None]                  # E[NB | x], (n+1) x D
-    px = tot[ok] / len(p)
+    px = tot[ok] / len(nb)
     return float(px @ post.max(axis=1) - nb.mean(axis=0).max())
 
 
@@ -192,14 +197,15 @@ def evsi(nb, p, n: int, u, n_boot: int = 200, seed: int = 0) -> EvsiResult:
     fits = [voi.regression("gam", T[:, None], inb[:, d], seed) for d in range(D - 1)]
     g = np.column_stack([np.zeros(S)] + [f.fitted for f in fits])
     reg = max(voi._evppi_of(g), 0.0)
-    imp = importance_value(a, p, n)
+    L = likelihoods(p, n)
+    imp = importance_value(a, p, n, L)
     rng = np.random.default_rng(seed)
     draws = [f.fitted[:, None] + f.factor @ rng.standard_normal((f.factor.shape[1], max(n_boot, 1))) for f in fits]
     br, bi = np.empty(n_boot), np.empty(n_boot)
     for b in range(n_boot):
         idx = rng.integers(0, S, S)
         br[b] = voi._evppi_of(np.column_stack([np.zeros(S)] + [d[idx, b] for d in draws]))
-        bi[b] = importance_value(a[idx], p[idx], n)
+        bi[b] = importance_value(a[idx], p[idx], n, L[idx])
     method = "; ".join(sorted({f.method for f in fits}))
 
     def res(v, boots, m):
