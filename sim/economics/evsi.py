@@ -51,7 +51,8 @@ from scipy import stats
 
 from sim.economics import voi
 from sim.economics.params import load_assumptions
-from sim.economics.psa import default_evaluator, economics_spec, prepare, run_samples, write_tables
+from sim.economics.psa import (number, default_evaluator, economics_spec, population_settings, prepare, run_samples,
+                              write_tables)
 from sim.economics.psa_analysis import matrices, param_matrix, population_factor
 from sim.errors import UserError, check, mapping
 from sim.rng import column
@@ -260,24 +261,6 @@ class EvsiSettings:
     n_boot: int
 
 
-def _number(key, v, lo=0.0, lo_open=False) -> float:
-    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-          and (v > lo if lo_open else v >= lo), key, v, f"must be a number {'>' if lo_open else '>='} {lo:g}")
-    return float(v)
-
-
-def population_settings(plain: Mapping, spec) -> tuple[float, float, float]:
-    """(incidence a year, horizon years, discount rate) of ``psa.population`` (discount defaults
-    to the economics discount rate of costs)."""
-    pop = mapping("psa.population", (plain.get("psa") or {}).get("population"), allow_none=True)
-    inc = _number("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
-    hor = _number("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
-    disc = pop.get("discount")
-    disc = spec.discount_costs if disc is None else _number("psa.population.discount", disc)
-    check(disc < 1, "psa.population.discount", disc, "must be an annual rate in [0, 1)")
-    return inc, hor, float(disc)
-
-
 def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSettings:
     """Validate ``experiment.trial`` (before any simulation)."""
     exp = mapping("experiment", plain.get("experiment"))
@@ -287,7 +270,7 @@ def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSetting
     therapy = tr.get("therapy", "sunitinib_rechallenge")
     lines = list(model.strategies[strategy].lines)
     check(therapy in lines, "experiment.trial.therapy", therapy, f"must be a line of {strategy} {lines}")
-    landmark = _number("experiment.trial.landmark_months", tr.get("landmark_months", 6), 0.0, True)
+    landmark = number("experiment.trial.landmark_months", tr.get("landmark_months", 6), 0.0, True)
     sizes = tr.get("sample_sizes")
     check(isinstance(sizes, (list, tuple)) and len(sizes) > 0
           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
@@ -296,8 +279,8 @@ def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSetting
     check(isinstance(methods, (list, tuple)) and len(methods) > 0 and all(m in METHODS for m in methods),
           "experiment.trial.methods", methods, f"must be a non-empty list of {list(METHODS)}")
     costs = mapping("experiment.trial.costs", tr.get("costs"), allow_none=True)
-    fixed = _number("experiment.trial.costs.fixed", costs.get("fixed", 0.0))
-    per = _number("experiment.trial.costs.per_patient", costs.get("per_patient", 0.0))
+    fixed = number("experiment.trial.costs.fixed", costs.get("fixed", 0.0))
+    per = number("experiment.trial.costs.per_patient", costs.get("per_patient", 0.0))
     pats = tr.get("informs") or []
     check(isinstance(pats, (list, tuple)) and all(isinstance(x, str) for x in pats), "experiment.trial.informs", pats,
           "must be a list of parameter path patterns")

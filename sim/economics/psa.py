@@ -38,7 +38,7 @@ from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.eco
 from sim.economics.params import ParamSet, build_paramset, expand_groups
 from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
                                         format_psa, full_incremental, incremental_table, matrices, param_matrix,
-                                        summary_table)
+                                        population_factor, summary_table)
 from sim.errors import UserError, check, mapping
 
 #: discounted cost categories kept per sample (``cost_<category>``, :data:`sim.economics.costs.COST_CATEGORIES`)
@@ -95,6 +95,39 @@ class PsaSettings:
     progress: object
     base_case: bool = True
     evppi_all: bool = True
+    noise_replicates: int = 20
+    incidence: float = 1.0
+    horizon_years: float = 1.0
+    population_discount: float = 0.0
+    patients_rule: str = "fixed"
+    target_share: float = 0.05
+    pilot_samples: int = 50
+    max_patients: int = 20000
+
+    @property
+    def population(self) -> float:
+        """Discounted number of people who benefit from the decision (:func:`population_factor`)."""
+        return population_factor(self.incidence, self.horizon_years, self.population_discount)
+
+
+def number(key, v, lo=0.0, lo_open=False) -> float:
+    """``v`` as a float, a UserError naming ``key`` unless it is a finite number >= ``lo`` (> with ``lo_open``)."""
+    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+          and (v > lo if lo_open else v >= lo), key, v, f"must be a number {'>' if lo_open else '>='} {lo:g}")
+    return float(v)
+
+
+def population_settings(plain: Mapping, spec=None) -> tuple[float, float, float]:
+    """(incidence a year, decision horizon in years, discount rate) of ``psa.population``
+    (labelled assumptions ``voi_incidence``, ``voi_horizon_years``; the discount rate defaults to
+    the economics discount rate of costs)."""
+    pop = mapping("psa.population", (plain.get("psa") or {}).get("population"), allow_none=True)
+    inc = number("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
+    hor = number("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
+    disc = pop.get("discount")
+    disc = (spec.discount_costs if spec is not None else 0.0) if disc is None else number("psa.population.discount", disc)
+    check(disc < 1, "psa.population.discount", disc, "must be an annual rate in [0, 1)")
+    return inc, hor, float(disc)
 
 
 def _int(key, v, lo):
@@ -160,6 +193,13 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     if workers == "auto":
         workers = max(1, min(os.cpu_count() or 1, 8))
     progress = (plain.get("output") or {}).get("progress", "auto")
+    inc, hor, disc = population_settings(plain, spec)
+    pat = mapping("psa.patients", p.get("patients"), allow_none=True)
+    rule = pat.get("rule", "fixed")
+    check(rule in ("fixed", "anova"), "psa.patients.rule", rule, "must be fixed or anova")
+    target = number("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
+    check(target < 1, "psa.patients.target_share", target, "must be in (0, 1)")
+    check(p.get("sampling", "random") in ("random", "sobol"), "psa.sampling", p.get("sampling"), "must be random or sobol")
     return PsaSettings(
         samples=_int("psa.samples", p.get("samples", 100), 2),
         first_sample=_int("psa.first_sample", p.get("first_sample", 0), 0),
@@ -171,6 +211,11 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         progress=progress,
         base_case=_bool("psa.base_case", p.get("base_case", True)),
         evppi_all=_bool("psa.evppi.all_parameters", ev.get("all_parameters", True)),
+        noise_replicates=_int("psa.evppi.noise_replicates", ev.get("noise_replicates", 20), 0),
+        incidence=inc, horizon_years=hor, population_discount=disc,
+        patients_rule=rule, target_share=target,
+        pilot_samples=_int("psa.patients.pilot_samples", pat.get("pilot_samples", 50), 2),
+        max_patients=_int("psa.patients.max_patients", pat.get("max_patients", 20000), 2),
     )
 
 
@@ -403,7 +448,8 @@ def prepare(cfg):
     for strategy in model.strategies.values():
         for therapy in strategy.lines:
             spec.drug_for(therapy)              # every therapy given must have a drug entry (or null)
-    paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed)
+    paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed,
+                              sampling=(plain["psa"] or {}).get("sampling", "random"))
     groups = expand_groups(st.groups, paramset.paths)
     return cfg, plain, model, st, paramset, groups
 

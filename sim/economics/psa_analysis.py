@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from sim.economics import voi
+from sim.economics import mc_variance, voi
 from sim.errors import UserError
 
 Z95 = 1.959963984540054
@@ -200,6 +200,49 @@ def population_factor(incidence: float, horizon_years: float, discount: float) -
     return p + (horizon_years - full) * incidence / (1 + discount) ** full
 
 
+def convergence_voi(C: np.ndarray, Q: np.ndarray, strategies: list[str], wtp: float, steps: int = 50) -> pd.DataFrame:
+    """Convergence of the CEAC and the EVPI with the number of samples, at ``wtp``: one row per
+    (``n_samples``, ``measure``, ``strategy``) with ``value``, ``se``, ``lo``, ``hi``.
+    ``measure = "p_ce"``: share of the first ``n`` samples in which ``strategy`` has the highest
+    NB (binomial SE ``sqrt(p (1 - p) / n)``); ``measure = "evpi"``: the EVPI of the first ``n``
+    samples with its Monte Carlo SE (:func:`voi.evpi_se`)."""
+    S = len(C)
+    ns = np.unique(np.linspace(2, S, min(steps, S - 1)).round().astype(int))
+    nb = wtp * Q - C
+    best = np.argmax(nb, axis=1)
+    rows = []
+    for n in ns:
+        p = np.bincount(best[:n], minlength=len(strategies)) / n
+        for d, name in enumerate(strategies):
+            se = math.sqrt(p[d] * (1 - p[d]) / n)
+            rows.append((int(n), "p_ce", name, wtp, float(p[d]), se, max(p[d] - Z95 * se, 0.0), min(p[d] + Z95 * se, 1.0)))
+        e = voi.evpi_se(nb[:n])
+        rows.append((int(n), "evpi", "", wtp, e.value, e.se, e.lo, e.hi))
+    return pd.DataFrame(rows, columns=["n_samples", "measure", "strategy", "wtp", "value", "se", "lo", "hi"])
+
+
+def decision_thresholds(C: np.ndarray, Q: np.ndarray, strategies: list[str], wtps: Iterable[float],
+                        population: float = math.nan) -> pd.DataFrame:
+    """The price at which the decision changes: per WTP and strategy ``d``, the change in the
+    expected discounted cost per patient of ``d`` at which the strategy with the highest expected
+    NMB changes, ``premium_d = E[NB_d] - max_{e != d} E[NB_e]`` (NB is linear in cost, so the
+    decision between ``d`` and the best alternative turns exactly there). Positive: ``d`` is
+    optimal and could cost up to this much more per patient (a price rise by this amount per
+    patient treated on the pathway) and stay so; negative: ``d`` needs its cost per patient cut by
+    ``-premium_d`` to become optimal. Also the WTP grid's switch points are in ``ceaf``.
+    ``premium_population`` multiplies by the population."""
+    rows = []
+    for w in wtps:
+        m = (w * Q - C).mean(axis=0)
+        for d, name in enumerate(strategies):
+            others = np.delete(m, d)
+            e = int(np.delete(np.arange(len(m)), d)[int(np.argmax(others))]) if len(others) else d
+            prem = float(m[d] - m[e]) if len(others) else math.inf
+            rows.append({"wtp": float(w), "strategy": name, "expected_nmb": float(m[d]), "best_alternative": strategies[e],
+                         "optimal": bool(prem >= 0), "premium": prem, "premium_population": prem * population})
+    return pd.DataFrame(rows)
+
+
 def analyse(samples: pd.DataFrame, strategies: list[str], st, groups: Mapping[str, list[str]],
             labels: Mapping | None = None, seed: int = 0, all_parameters: list[str] | None = None
             ) -> dict[str, pd.DataFrame]:
@@ -208,9 +251,12 @@ def analyse(samples: pd.DataFrame, strategies: list[str], st, groups: Mapping[st
     ``st`` is a :class:`sim.economics.psa.PsaSettings`. Tables: ``psa_summary``,
     ``psa_full_incremental`` (full incremental analysis of the expected costs and QALYs),
     ``psa_incremental`` (vs ``st.comparator``), ``ce_plane``, ``ceac`` and ``ceaf`` (on the WTP
-    grid plus the report WTPs), ``evppi`` (EVPI, EVPPI per group and, with ``all_parameters``,
-    of all parameters jointly, at the report WTPs) and ``convergence`` (running mean INB of
-    ``st.intervention`` vs ``st.comparator`` at ``st.primary_wtp``).
+    grid plus the report WTPs, with the population EVPI), ``evppi`` (EVPI, EVPPI per group and,
+    with ``all_parameters``, of all parameters jointly, at the report WTPs, with noise floors and
+    checks), ``convergence`` (running mean INB of ``st.intervention`` vs ``st.comparator`` at
+    ``st.primary_wtp``), ``convergence_voi`` (CEAC and EVPI against the number of samples),
+    ``decision_thresholds`` and, when the samples carry their within-sample moments,
+    ``psa_mc_variance`` (:func:`sim.economics.mc_variance.mc_variance_table`).
     """
     C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
     i, j = strategies.index(st.intervention), strategies.index(st.comparator)
@@ -219,17 +265,27 @@ def analyse(samples: pd.DataFrame, strategies: list[str], st, groups: Mapping[st
     conv.insert(0, "wtp", st.primary_wtp)
     conv.insert(0, "comparison", f"{st.intervention} vs {st.comparator}")
     grid = np.union1d(st.wtp_grid, np.asarray(st.report_wtp + (st.primary_wtp,), float))
-    return {
+    population = getattr(st, "population", math.nan)
+    ceaf = voi.ce_frontier(C, Q, grid, strategies)
+    ceaf["evpi_population"] = ceaf["evpi"] * population
+    out = {
         "psa_summary": summary_table(samples, strategies, labels),
         "psa_full_incremental": full_incremental(samples, strategies, st.report_wtp),
         "psa_incremental": incremental_table(samples, strategies, st.comparator, st.report_wtp),
         "ce_plane": ce_plane(samples, strategies, st.comparator),
         "ceac": voi.ceac(C, Q, grid, strategies),
-        "ceaf": voi.ce_frontier(C, Q, grid, strategies),
+        "ceaf": ceaf,
         "evppi": evppi_table(samples, strategies, groups, st.report_wtp, st.evppi_method, st.n_boot, seed,
-                             all_parameters),
+                             all_parameters, getattr(st, "noise_replicates", 20), population),
         "convergence": conv,
+        "convergence_voi": convergence_voi(C, Q, strategies, st.primary_wtp),
+        "decision_thresholds": decision_thresholds(C, Q, strategies, st.report_wtp, population),
     }
+    if f"cov_cost__{st.comparator}" in samples.columns:
+        out["psa_mc_variance"] = mc_variance.mc_variance_table(
+            samples, strategies, st.comparator, sorted(set(st.report_wtp) | {st.primary_wtp}),
+            getattr(st, "target_share", 0.05))
+    return out
 
 
 def _money(v) -> str:
