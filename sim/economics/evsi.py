@@ -170,6 +170,7 @@ class EvsiResult:
     diff_se: float
 
 
+@voi._one_blas_thread
 def evsi(nb, p, n: int, u, n_boot: int = 200, seed: int = 0) -> EvsiResult:
     """EVSI of a binomial trial of ``n`` patients by regression and by importance sampling.
 
