@@ -481,6 +481,10 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
 
     t0 = time.perf_counter()
     cfg, plain, model, st, paramset, groups = prepare(cfg)
+    pilot = None
+    if st.patients_rule == "anova":
+        cfg, pilot = choose_patients(cfg, plain, st, paramset, list(model.strategies), evaluator)
+        cfg, plain, model, st, paramset, groups = prepare(cfg)
     strategies = list(model.strategies)
     labels = {s: v.label for s, v in model.strategies.items()}
     t1 = time.perf_counter()
@@ -523,9 +527,40 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         extra = {"kind": "psa", "n_samples": st.samples, "first_sample": st.first_sample,
                  "n_patients": len(model.cohort), "strategies": strategies, "workers": st.workers,
                  "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
-                 "evppi_groups": groups, "samples_per_second": st.samples / max(t2 - t1, 1e-9), "report": True}
+                 "evppi_groups": groups, "samples_per_second": st.samples / max(t2 - t1, 1e-9), "report": True,
+                 "patients_rule": st.patients_rule, "patients_pilot": pilot}
         write_manifest(tmp, plain, model.seed, timings, extra)
     return final, tables
+
+
+def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, strategies: list[str],
+                    evaluator: Evaluator | None = None) -> tuple[object, dict]:
+    """Patients per PSA sample by the ANOVA method (``psa.patients.rule: anova``).
+
+    A pilot of ``psa.patients.pilot_samples`` samples at ``cohort.n`` patients estimates the
+    within- and between-sample variance of the INB of ``psa.intervention`` vs ``psa.comparator``
+    at ``psa.primary_wtp`` (:func:`sim.economics.mc_variance.anova`); the run then uses
+    ``n = min(max(cohort.n, n_target), psa.patients.max_patients)`` patients, ``n_target`` the
+    size at which the Monte Carlo share of the variance is ``psa.patients.target_share``. Returns
+    the config with ``cohort.n`` set and the pilot's figures (recorded in the manifest)."""
+    from omegaconf import OmegaConf
+
+    from sim.economics.mc_variance import mc_variance_table
+
+    check(not (plain.get("cohort") or {}).get("source"), "psa.patients.rule", "anova",
+          "needs a generated cohort (cohort.source is a fixed file)")
+    n0 = int(plain["cohort"]["n"])
+    ids = range(st.first_sample, st.first_sample + min(st.pilot_samples, st.samples))
+    rows = run_samples(cfg, paramset, ids, evaluator, st.workers)
+    r = mc_variance_table(rows, strategies, st.comparator, [st.primary_wtp], st.target_share)
+    r = r[r["strategy"] == st.intervention].iloc[0]
+    need = r["n_for_target"]
+    n = int(min(max(n0, need if math.isfinite(need) else st.max_patients), st.max_patients))
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    OmegaConf.update(cfg, "cohort.n", n, merge=False)
+    return cfg, {"pilot_samples": len(ids), "pilot_patients": n0, "pilot_mc_share": float(r["mc_share"]),
+                 "n_for_target": float(need), "target_share": st.target_share, "patients": n,
+                 "capped": bool(math.isfinite(need) and need > st.max_patients) or not math.isfinite(need)}
 
 
 def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame]) -> None:
