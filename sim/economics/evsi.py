@@ -54,6 +54,7 @@ from sim.economics.params import load_assumptions
 from sim.economics.psa import (number, default_evaluator, economics_spec, population_settings, prepare, run_samples,
                               write_tables)
 from sim.economics.psa_analysis import matrices, param_matrix, population_factor
+from sim.economics.voi_figures import evsi_figure
 from sim.errors import UserError, check, mapping
 from sim.rng import column
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
@@ -365,36 +366,6 @@ def enbs_sensitivity(t: pd.DataFrame, es: EvsiSettings, ranges: Mapping[str, tup
                              "optimal_n": int(g["n"].iloc[i]), "enbs": float(enbs[i]),
                              "worth_doing": bool(enbs[i] > 0)})
     return pd.DataFrame(rows)
-
-
-def evsi_figure(t: pd.DataFrame, path: Path, wtp: float, currency: str = "") -> Path:
-    """EVSI (per person, both methods, 95 % intervals) and ENBS against the trial size at ``wtp``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    d = t[t["wtp"] == wtp]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for m, g in d.groupby("method"):
-        axes[0].plot(g["n"], g["evsi_per_person"], marker="o", ms=3, label=m)
-        axes[0].fill_between(g["n"], g["lo"], g["hi"], alpha=0.15)
-        axes[1].plot(g["n"], g["enbs"], marker="o", ms=3, label=m)
-    if len(d):
-        axes[0].axhline(d["evppi_endpoint"].iloc[0], color="k", ls="--", lw=1, label="EVPPI of the trial endpoint")
-        axes[0].axhline(d["evpi"].iloc[0], color="grey", ls=":", lw=1, label="EVPI")
-    axes[0].set_xlabel("trial size n")
-    axes[0].set_ylabel(f"EVSI per person{(' ' + currency) if currency else ''}")
-    axes[0].set_title(f"EVSI of the rechallenge trial (WTP {wtp:,.0f}/QALY)")
-    axes[0].legend(fontsize=7)
-    axes[1].axhline(0, color="k", lw=0.8)
-    axes[1].set_xlabel("trial size n")
-    axes[1].set_ylabel(f"ENBS (population){(' ' + currency) if currency else ''}")
-    axes[1].set_title("Expected net benefit of sampling")
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _assumption_ranges() -> dict[str, tuple[float, float]]:

@@ -35,10 +35,12 @@ import numpy as np
 import pandas as pd
 
 from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.economics.psa)
+from sim.economics.mc_variance import mc_variance_table
 from sim.economics.params import ParamSet, build_paramset, expand_groups
 from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
                                         format_psa, full_incremental, incremental_table, matrices, param_matrix,
                                         population_factor, summary_table)
+from sim.economics.voi_figures import psa_voi_figures
 from sim.errors import UserError, check, mapping
 
 #: discounted cost categories kept per sample (``cost_<category>``, :data:`sim.economics.costs.COST_CATEGORIES`)
@@ -517,6 +519,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.html import psa_figures
             figs = psa_figures(tables, tmp, labels, st, currency=spec.currency)
+            figs.update(psa_voi_figures(tables, samples, strategies, groups, st, tmp, spec.currency, model.seed))
             if frames is not None:
                 from sim.report.figures import km_figures
                 figs.update({Path(f).stem: Path(f) for f in km_figures(*frames, tmp, labels)})
@@ -544,8 +547,6 @@ def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, st
     size at which the Monte Carlo share of the variance is ``psa.patients.target_share``. Returns
     the config with ``cohort.n`` set and the pilot's figures (recorded in the manifest)."""
     from omegaconf import OmegaConf
-
-    from sim.economics.mc_variance import mc_variance_table
 
     check(not (plain.get("cohort") or {}).get("source"), "psa.patients.rule", "anova",
           "needs a generated cohort (cohort.source is a fixed file)")
