@@ -247,6 +247,10 @@ class EvsiSettings:
     informs : tuple of str
         Parameter paths the trial informs (their EVPPI bounds the EVSI).
     n_boot : int
+    at_threshold_price : bool
+        Scenario: value the trial with the trial strategy priced at the price at which the
+        decision changes (its expected NB shifted to tie with the best alternative at each WTP,
+        ``sim.economics.psa_analysis.decision_thresholds``), where the decision is most uncertain.
     """
 
     strategy: str
@@ -261,6 +265,7 @@ class EvsiSettings:
     discount: float
     informs: tuple
     n_boot: int
+    at_threshold_price: bool = False
 
 
 def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSettings:
@@ -292,8 +297,10 @@ def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSetting
     check(isinstance(n_boot, int) and not isinstance(n_boot, bool) and n_boot >= 0, "experiment.trial.n_boot", n_boot,
           "must be a whole number >= 0")
     inc, hor, disc = population_settings(plain, spec)
+    at = tr.get("at_threshold_price", False)
+    check(isinstance(at, bool), "experiment.trial.at_threshold_price", at, "must be true or false")
     return EvsiSettings(strategy, therapy, landmark, tuple(sorted(set(sizes))), tuple(methods), fixed, per, inc, hor,
-                        disc, informs, n_boot)
+                        disc, informs, n_boot, at)
 
 
 # --------------------------------------------------------------------------- tables
@@ -303,7 +310,9 @@ def evsi_table(samples: pd.DataFrame, strategies: list[str], wtps, es: EvsiSetti
     se, lo, hi, diff_se`` (MC SE of regression - importance), ``population``, ``evsi_population``,
     ``trial_cost``, ``enbs``, ``optimal`` (the n of highest ENBS for this wtp and method),
     ``evppi_endpoint`` (EVPPI of the trial endpoint itself, the limit of EVSI as n grows),
-    ``evppi_informed`` (EVPPI of the parameters the trial informs) and ``evpi``."""
+    ``evppi_informed`` (EVPPI of the parameters the trial informs), ``evpi`` and ``price_shift``
+    (the change in the trial strategy's cost per patient of the threshold-price scenario, 0
+    otherwise)."""
     C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
     p = matrices(samples, strategies, "trial_p6")[:, 0]
     ids = np.sort(samples["sample"].unique())
@@ -312,8 +321,14 @@ def evsi_table(samples: pd.DataFrame, strategies: list[str], wtps, es: EvsiSetti
     u = trial_uniforms(seed, ids)
     pop = population_factor(es.incidence, es.horizon_years, es.discount)
     rows = []
+    k = strategies.index(es.strategy)
     for w in wtps:
         nb = w * Q - C
+        shift = 0.0
+        if es.at_threshold_price and len(strategies) > 1:
+            m = nb.mean(axis=0)
+            shift = float(m[k] - np.delete(m, k).max())
+            nb[:, k] -= shift
         e = voi.evpi(nb)
         end = voi.evppi(nb, p, method="gam", n_boot=0, seed=seed).value
         inf = (voi.evppi(nb, param_matrix(samples, list(es.informs)), method=evppi_method, n_boot=0, seed=seed).value
@@ -326,13 +341,26 @@ def evsi_table(samples: pd.DataFrame, strategies: list[str], wtps, es: EvsiSetti
                 rows.append({"n": n, "wtp": float(w), "method": m, "evsi_per_person": v.value, "se": v.se,
                              "lo": v.lo, "hi": v.hi, "diff_se": r.diff_se, "estimator": v.method, "population": pop,
                              "evsi_population": v.value * pop, "trial_cost": cost, "enbs": v.value * pop - cost,
-                             "evppi_endpoint": end, "evppi_informed": inf, "evpi": e})
+                             "evppi_endpoint": end, "evppi_informed": inf, "evpi": e, "price_shift": shift})
     t = pd.DataFrame(rows)
-    best = t.loc[t.groupby(["wtp", "method"])["enbs"].idxmax(), ["wtp", "method", "n"]]
+    best = t.loc[t.groupby(["wtp", "method"])["enbs"].idxmax(), ["wtp", "method", "n", "enbs"]]
     t["optimal"] = False
     for r in best.itertuples(index=False):
-        t.loc[(t["wtp"] == r.wtp) & (t["method"] == r.method) & (t["n"] == r.n), "optimal"] = True
+        if r.enbs > 0:               # otherwise no trial (n = 0, ENBS 0) is best
+            t.loc[(t["wtp"] == r.wtp) & (t["method"] == r.method) & (t["n"] == r.n), "optimal"] = True
     return t
+
+
+def optimal_sizes(t: pd.DataFrame) -> pd.DataFrame:
+    """Per (wtp, method): the optimal trial size (0 = no trial: every size has ENBS <= 0) and its ENBS."""
+    rows = []
+    for (w, m), g in t.groupby(["wtp", "method"]):
+        o = g[g["optimal"]]
+        rows.append({"wtp": w, "method": m, "optimal_n": int(o["n"].iloc[0]) if len(o) else 0,
+                     "enbs": float(o["enbs"].iloc[0]) if len(o) else 0.0,
+                     "best_size_evaluated": int(g.loc[g["enbs"].idxmax(), "n"]),
+                     "enbs_of_best_size": float(g["enbs"].max())})
+    return pd.DataFrame(rows)
 
 
 def agreement_table(t: pd.DataFrame) -> pd.DataFrame:
@@ -349,9 +377,9 @@ def agreement_table(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def enbs_sensitivity(t: pd.DataFrame, es: EvsiSettings, ranges: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
-    """Optimal trial size and its ENBS when one labelled assumption (trial costs, incidence,
-    horizon) is at the low or high end of its range, the others at their values: one row per
-    (assumption, end, wtp, method)."""
+    """Optimal trial size (0: no trial) and its ENBS when one labelled assumption (trial costs,
+    incidence, horizon) is at the low or high end of its range, the others at their values: one
+    row per (assumption, end, wtp, method)."""
     rows = []
     base = {"cost_fixed": es.cost_fixed, "cost_per_patient": es.cost_per_patient, "incidence": es.incidence,
             "horizon_years": es.horizon_years}
@@ -362,9 +390,10 @@ def enbs_sensitivity(t: pd.DataFrame, es: EvsiSettings, ranges: Mapping[str, tup
             for (w, m), g in t.groupby(["wtp", "method"]):
                 enbs = g["evsi_per_person"].to_numpy() * pop - (s["cost_fixed"] + s["cost_per_patient"] * g["n"].to_numpy())
                 i = int(np.argmax(enbs))
+                worth = bool(enbs[i] > 0)
                 rows.append({"assumption": name, "end": end, "value": v, "wtp": w, "method": m,
-                             "optimal_n": int(g["n"].iloc[i]), "enbs": float(enbs[i]),
-                             "worth_doing": bool(enbs[i] > 0)})
+                             "optimal_n": int(g["n"].iloc[i]) if worth else 0, "enbs": float(enbs[i]) if worth else 0.0,
+                             "worth_doing": worth})
     return pd.DataFrame(rows)
 
 
@@ -401,7 +430,7 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
         samples.to_parquet(tmp / "psa_samples.parquet", index=False)
         table.to_csv(tmp / "evsi.csv", index=False, float_format="%.10g")
         table.to_parquet(tmp / "evsi.parquet", index=False)
-        write_tables(tmp, {"evsi_agreement": agree, "enbs_sensitivity": sens})
+        write_tables(tmp, {"evsi_agreement": agree, "enbs_sensitivity": sens, "evsi_optimal": optimal_sizes(table)})
         if (plain.get("output") or {}).get("figures", True):
             evsi_figure(table, tmp / "evsi.png", st.primary_wtp if st.primary_wtp in st.report_wtp else st.report_wtp[-1],
                         spec.currency)
@@ -423,10 +452,10 @@ def format_evsi(t: pd.DataFrame, agree: pd.DataFrame, currency: str = "") -> str
                    f"{d['evppi_endpoint'].iloc[0]:,.1f}, EVPPI of the parameters it informs "
                    f"{d['evppi_informed'].iloc[0]:,.1f} per person; population {d['population'].iloc[0]:,.1f}\n"
                    + wide.to_string(float_format=lambda v: f"{v:,.1f}"))
-        for m, g in d[d["optimal"]].groupby("method"):
-            r = g.iloc[0]
-            out.append(f"  optimal n ({m}): {int(r['n'])}, ENBS {r['enbs']:,.0f} {currency}"
-                       + ("" if r["enbs"] > 0 else " (no size is worth its cost)"))
+        for r in optimal_sizes(d).itertuples(index=False):
+            out.append(f"  optimal n ({r.method}): " + (f"{r.optimal_n}, ENBS {r.enbs:,.0f} {currency}" if r.optimal_n else
+                       f"no trial (best size evaluated, n = {r.best_size_evaluated}, has ENBS "
+                       f"{r.enbs_of_best_size:,.0f} {currency})"))
     if len(agree):
         out.append(f"regression vs importance sampling agree within 1.96 MC SE in {int(agree['agree'].sum())} of "
                    f"{len(agree)} (n, WTP) cells")
