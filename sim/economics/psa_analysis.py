@@ -134,7 +134,8 @@ def evppi_table(samples: pd.DataFrame, strategies: list[str], groups: Mapping[st
     noise), which more parameter information cannot remove.
 
     Beside every EVPPI: ``noise_floor`` / ``noise_mean`` (95 % quantile and mean of the EVPPI of
-    ``noise_replicates`` groups of as many dummy parameters of pure noise, :func:`voi.noise_floor`)
+    ``noise_replicates`` groups -- at most 5 for groups of more than four parameters, whose
+    additive fits are costly -- of as many dummy parameters of pure noise, :func:`voi.noise_floor`)
     and ``within_noise_floor``; the regression diagnostics ``r2`` (smallest over contrasts),
     ``resid_p`` (residual check, smallest p-value) and ``edf``; for a group of several parameters
     the member with the largest one-parameter EVPPI (``max_member``, ``max_member_evppi``) and
@@ -168,7 +169,8 @@ def evppi_table(samples: pd.DataFrame, strategies: list[str], groups: Mapping[st
             k = len(paths)
             base_method = "gp" if (method == "gp" or (method == "auto" and k > 2)) else "gam"
             if (k, base_method) not in floors:
-                floors[(k, base_method)] = voi.noise_floor(nb, k, base_method, noise_replicates, seed)
+                reps = noise_replicates if k <= 4 else min(noise_replicates, 5)   # large groups: costly fits
+                floors[(k, base_method)] = voi.noise_floor(nb, k, base_method, reps, seed)
             floor, fmean = floors[(k, base_method)]
             row = {"wtp": w, "group": g, "parameters": ";".join(paths), "n_parameters": k,
                    "evppi": r.value, "se": r.se, "lo": r.lo, "hi": r.hi, "method": r.method,
@@ -338,9 +340,21 @@ def format_psa(tables: Mapping[str, pd.DataFrame], wtps: Iterable[float] | None 
     e = pd.DataFrame({f"WTP{cur}/QALY": [f"{w:,.0f}" for w in ev["wtp"]], "group": ev["group"],
                       f"per person{cur}": [_money(v) for v in ev["evppi"]],
                       "95 % interval": [f"{_money(lo)} to {_money(hi)}" for lo, hi in zip(ev["lo"], ev["hi"])],
+                      "noise floor": [_money(v) for v in ev.get("noise_floor", pd.Series(np.nan, ev.index))],
+                      "group >= member": [("yes" if v else "NO") if isinstance(v, (bool, np.bool_)) else "-"
+                                          for v in ev.get("group_ge_member", pd.Series(np.nan, ev.index))],
                       "method": ev["method"]})
-    out.append("\nEVPI / EVPPI per person (interval: Monte Carlo for EVPI, bootstrap for EVPPI):\n"
-               + e.to_string(index=False))
+    out.append("\nEVPI / EVPPI per person (interval: Monte Carlo for EVPI, bootstrap with posterior draws for EVPPI; "
+               "noise floor: EVPPI of as many dummy noise parameters, 95 % quantile):\n" + e.to_string(index=False))
+    mv = tables.get("psa_mc_variance")
+    if mv is not None and len(mv):
+        out.append("\nMonte Carlo share of the variance of INB across samples (ANOVA, O'Hagan et al. 2007):\n"
+                   + pd.DataFrame({"strategy": mv["strategy"], "vs": mv["comparator"],
+                                   f"WTP{cur}/QALY": [f"{w:,.0f}" for w in mv["wtp"]],
+                                   "MC share": [f"{v:.1%}" for v in mv["mc_share"]],
+                                   "patients": [f"{v:,.0f}" for v in mv["n_patients"]],
+                                   "patients for target": [f"{v:,.0f}" if np.isfinite(v) else "-"
+                                                           for v in mv["n_for_target"]]}).to_string(index=False))
     if len(ev) and np.allclose(ev["evppi"].to_numpy(float), 0.0):
         out.append("(EVPI = 0: the same strategy has the highest net benefit in every PSA sample, so no parameter "
                    "information could change the decision.)")
