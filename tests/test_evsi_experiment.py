@@ -87,3 +87,38 @@ def test_decision_changes_at_the_threshold_premium():
     C2[:, 1] += t.loc["b", "premium"]
     m = (20000 * Q - C2).mean(axis=0)
     assert m[0] == pytest.approx(m[1])
+
+
+def test_trial_endpoint_from_run_arrays_matches_the_emulation_definition():
+    """The trial endpoint computed from a PSA sample's arrays is, patient for patient, the 6-month event of
+    sim.emulation.landmark_events on the same simulation's tables."""
+    from sim.config import build_model
+    from sim.economics.evsi import trial_endpoint
+    from sim.economics.records import RunArrays
+    from sim.emulation import landmark_events
+    from sim.pipeline import simulate_model
+
+    model = build_model(compose_config(["experiment=evsi", "cohort.n=300"]))
+    patients, lines, events = simulate_model(model, progress=False)
+    dt = model.rules.imaging_interval_months
+    got = trial_endpoint(RunArrays.from_frames(patients, lines, events), "rechallenge", "sunitinib_rechallenge", 6.0, dt)
+    keep = patients["strategy"] == "rechallenge"
+    want = landmark_events(lines[lines["strategy"] == "rechallenge"], patients[keep], "sunitinib_rechallenge", 6.0, dt)
+    assert len(got) == len(want) > 50
+    assert (got == want["event"].to_numpy()).all()
+
+
+def test_anova_rule_runs_a_pilot_and_sets_the_patients_per_sample(tmp_path):
+    """psa.patients.rule=anova: a pilot at cohort.n estimates the size for the target share; the run uses it,
+    bounded by cohort.n below and psa.patients.max_patients above, and the manifest records the pilot."""
+    import json
+
+    cfg = _cfg("psa", "experiment.strategies=[switch,rechallenge]", "psa.patients.rule=anova",
+               "psa.patients.pilot_samples=3", "psa.patients.max_patients=45", "cohort.n=30", "psa.base_case=false",
+               root=tmp_path)
+    folder, _ = experiment_runner("psa")(cfg, None)
+    man = json.loads((folder / "manifest.json").read_text())
+    pilot = man["patients_pilot"]
+    assert pilot["pilot_samples"] == 3 and pilot["pilot_patients"] == 30
+    assert pilot["patients"] == min(max(30, pilot["n_for_target"]), 45) == man["n_patients"]
+    assert set(pd.read_parquet(folder / "psa_samples.parquet")["n_patients"]) == {man["n_patients"]}
