@@ -17,6 +17,12 @@ to a target ``p`` solves ``tau^2 / n = p (sigma_theta^2 + tau^2 / n)``:
 
     n_p = tau^2 (1 - p) / (p sigma_theta^2)
 
+A pilot of ``S`` samples estimates ``V`` with a relative SE of about ``sqrt(2 / (S - 1))``, so
+the point estimate ``n_p`` misses the target about half the time. The adaptive rule of
+:func:`sim.economics.psa.choose_patients` uses ``n_p^+``, the same formula with ``V`` at its
+one-sided lower ``confidence`` bound ``V (S - 1) / chi2_{confidence, S - 1}`` (normal per-sample
+means): the share is then below the target with that confidence.
+
 With the same cohort in every sample (``sim.economics.psa``: PSA varies parameters and event
 streams, not who the patients are) part of ``tau^2`` is between-patient variation that does not
 change between samples, so the share is an upper bound and ``n_p`` a conservative size.
@@ -29,6 +35,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from sim.errors import UserError
 
@@ -54,7 +61,8 @@ def inb_within_variance(samples: pd.DataFrame, strategies: list[str], d: str, e:
     return np.maximum(wtp * wtp * vq + vc - 2 * wtp * vcq, 0.0)
 
 
-def anova(means: np.ndarray, within_var: np.ndarray, n: np.ndarray | float, target: float = 0.05) -> dict:
+def anova(means: np.ndarray, within_var: np.ndarray, n: np.ndarray | float, target: float = 0.05,
+          confidence: float = 0.9) -> dict:
     """Variance components of per-sample means (O'Hagan, Stevenson & Madan 2007).
 
     Parameters
@@ -67,6 +75,8 @@ def anova(means: np.ndarray, within_var: np.ndarray, n: np.ndarray | float, targ
         Patients per sample.
     target : float
         Target Monte Carlo share of the variance.
+    confidence : float
+        Confidence of ``n_for_target_upper``.
 
     Returns
     -------
@@ -75,7 +85,8 @@ def anova(means: np.ndarray, within_var: np.ndarray, n: np.ndarray | float, targ
         (``mean_s within_var / n``), ``parameter_variance`` (``variance - mc_variance``, at least
         0), ``mc_share`` (``mc_variance / variance``), ``n_patients`` (mean ``n``),
         ``n_for_target`` (``tau2 (1 - target) / (target parameter_variance)``, rounded up; inf
-        when no parameter variance is detected).
+        when no parameter variance is detected), ``n_for_target_upper`` (the same with the
+        between-sample variance at its lower ``confidence`` bound).
     """
     y = np.asarray(means, float)
     s2 = np.asarray(within_var, float)
@@ -90,8 +101,11 @@ def anova(means: np.ndarray, within_var: np.ndarray, n: np.ndarray | float, targ
     tau2 = float(np.mean(s2))
     par = max(V - mcv, 0.0)
     need = math.ceil(tau2 * (1 - target) / (target * par)) if par > 0 else math.inf
+    par_lo = V * (y.size - 1) / float(stats.chi2.ppf(confidence, y.size - 1)) - mcv
+    upper = math.ceil(tau2 * (1 - target) / (target * par_lo)) if par_lo > 0 else math.inf
     return {"variance": V, "tau2": tau2, "mc_variance": mcv, "parameter_variance": par,
-            "mc_share": mcv / V if V > 0 else math.nan, "n_patients": float(nn.mean()), "n_for_target": need}
+            "mc_share": mcv / V if V > 0 else math.nan, "n_patients": float(nn.mean()), "n_for_target": need,
+            "n_for_target_upper": upper}
 
 
 def mc_variance_table(samples: pd.DataFrame, strategies: list[str], comparator: str, wtps: Iterable[float],

@@ -103,7 +103,7 @@ class PsaSettings:
     population_discount: float = 0.0
     patients_rule: str = "fixed"
     target_share: float = 0.05
-    pilot_samples: int = 50
+    pilot_samples: int = 100
     max_patients: int = 20000
 
     @property
@@ -216,7 +216,7 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         noise_replicates=_int("psa.evppi.noise_replicates", ev.get("noise_replicates", 20), 0),
         incidence=inc, horizon_years=hor, population_discount=disc,
         patients_rule=rule, target_share=target,
-        pilot_samples=_int("psa.patients.pilot_samples", pat.get("pilot_samples", 50), 2),
+        pilot_samples=_int("psa.patients.pilot_samples", pat.get("pilot_samples", 100), 2),
         max_patients=_int("psa.patients.max_patients", pat.get("max_patients", 20000), 2),
     )
 
@@ -544,7 +544,9 @@ def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, st
     within- and between-sample variance of the INB of ``psa.intervention`` vs ``psa.comparator``
     at ``psa.primary_wtp`` (:func:`sim.economics.mc_variance.anova`); the run then uses
     ``n = min(max(cohort.n, n_target), psa.patients.max_patients)`` patients, ``n_target`` the
-    size at which the Monte Carlo share of the variance is ``psa.patients.target_share``. Returns
+    size at which the Monte Carlo share of the variance is below ``psa.patients.target_share``
+    with 90 % confidence (``n_for_target_upper`` of :func:`sim.economics.mc_variance.anova`:
+    the pilot's between-sample variance at its lower confidence bound). Returns
     the config with ``cohort.n`` set and the pilot's figures (recorded in the manifest)."""
     from omegaconf import OmegaConf
 
@@ -555,12 +557,13 @@ def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, st
     rows = run_samples(cfg, paramset, ids, evaluator, st.workers)
     r = mc_variance_table(rows, strategies, st.comparator, [st.primary_wtp], st.target_share)
     r = r[r["strategy"] == st.intervention].iloc[0]
-    need = r["n_for_target"]
+    need = r["n_for_target_upper"]
     n = int(min(max(n0, need if math.isfinite(need) else st.max_patients), st.max_patients))
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     OmegaConf.update(cfg, "cohort.n", n, merge=False)
     return cfg, {"pilot_samples": len(ids), "pilot_patients": n0, "pilot_mc_share": float(r["mc_share"]),
-                 "n_for_target": float(need), "target_share": st.target_share, "patients": n,
+                 "n_for_target_point": float(r["n_for_target"]), "n_for_target": float(need),
+                 "target_share": st.target_share, "patients": n,
                  "capped": bool(math.isfinite(need) and need > st.max_patients) or not math.isfinite(need)}
 
 
