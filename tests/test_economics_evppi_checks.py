@@ -5,9 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.config import to_container
 from sim.economics import psa, voi
-from sim.economics.params import expand_groups
 
 from conftest import compose_config
 
@@ -66,7 +64,8 @@ def shipped_samples():
                           "psa.workers=1", "psa.samples=150", "output.figures=false"])
     cfg, plain, model, st, paramset, groups = psa.prepare(cfg)
     samples = psa.run_samples(cfg, paramset, range(150))
-    C, Q = psa.matrices(samples, ["switch", "rechallenge"], "cost"), psa.matrices(samples, ["switch", "rechallenge"], "qaly")
+    pair = ["switch", "rechallenge"]
+    C, Q = psa.matrices(samples, pair, "cost"), psa.matrices(samples, pair, "qaly")
     premium = float((30000 * (Q[:, 1] - Q[:, 0]) - (C[:, 1] - C[:, 0])).mean())
     samples.loc[samples["strategy"] == "rechallenge", "cost"] += premium
     return samples, groups, paramset

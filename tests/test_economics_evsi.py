@@ -78,7 +78,8 @@ def test_importance_sampling_is_the_exact_preposterior_sum():
     nb = np.array([[0.0, -30.0], [0.0, 5.0], [0.0, 40.0]])
     n = 2
     L = np.array([[stats.binom.pmf(x, n, q) for x in range(3)] for q in p])
-    want = sum(L[:, x].mean() * max(0.0, L[:, x] @ nb[:, 1] / L[:, x].sum()) for x in range(3)) - max(0.0, nb[:, 1].mean())
+    want = (sum(L[:, x].mean() * max(0.0, L[:, x] @ nb[:, 1] / L[:, x].sum()) for x in range(3))
+            - max(0.0, nb[:, 1].mean()))
     assert evsi.importance_value(nb, p, n) == pytest.approx(want)
 
 

@@ -101,7 +101,8 @@ def test_trial_endpoint_from_run_arrays_matches_the_emulation_definition():
     model = build_model(compose_config(["experiment=evsi", "cohort.n=300"]))
     patients, lines, events = simulate_model(model, progress=False)
     dt = model.rules.imaging_interval_months
-    got = trial_endpoint(RunArrays.from_frames(patients, lines, events), "rechallenge", "sunitinib_rechallenge", 6.0, dt)
+    ra = RunArrays.from_frames(patients, lines, events)
+    got = trial_endpoint(ra, "rechallenge", "sunitinib_rechallenge", 6.0, dt)
     keep = patients["strategy"] == "rechallenge"
     want = landmark_events(lines[lines["strategy"] == "rechallenge"], patients[keep], "sunitinib_rechallenge", 6.0, dt)
     assert len(got) == len(want) > 50

@@ -114,7 +114,7 @@ def _check_inputs(nb, p) -> tuple[np.ndarray, np.ndarray]:
     p = np.asarray(p, float).ravel()
     if p.shape != (a.shape[0],) or not np.all((p >= 0) & (p <= 1)):
         raise UserError(f"evsi endpoint must be one probability per sample ({a.shape[0]}), got "
-                        f"shape {p.shape} in [{np.nanmin(p) if p.size else 'n/a'}, {np.nanmax(p) if p.size else 'n/a'}]")
+                        f"shape {p.shape} and range {(np.nanmin(p), np.nanmax(p)) if p.size else ()}")
     return a, p
 
 
@@ -273,7 +273,8 @@ def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSetting
     exp = mapping("experiment", plain.get("experiment"))
     tr = mapping("experiment.trial", exp.get("trial"))
     strategy = tr.get("strategy", "rechallenge")
-    check(strategy in strategies, "experiment.trial.strategy", strategy, f"must be a compared strategy {list(strategies)}")
+    check(strategy in strategies, "experiment.trial.strategy", strategy,
+          f"must be a compared strategy {list(strategies)}")
     therapy = tr.get("therapy", "sunitinib_rechallenge")
     lines = list(model.strategies[strategy].lines)
     check(therapy in lines, "experiment.trial.therapy", therapy, f"must be a line of {strategy} {lines}")
@@ -388,7 +389,8 @@ def enbs_sensitivity(t: pd.DataFrame, es: EvsiSettings, ranges: Mapping[str, tup
             s = dict(base, **{name: v})
             pop = population_factor(s["incidence"], s["horizon_years"], es.discount)
             for (w, m), g in t.groupby(["wtp", "method"]):
-                enbs = g["evsi_per_person"].to_numpy() * pop - (s["cost_fixed"] + s["cost_per_patient"] * g["n"].to_numpy())
+                cost = s["cost_fixed"] + s["cost_per_patient"] * g["n"].to_numpy()
+                enbs = g["evsi_per_person"].to_numpy() * pop - cost
                 i = int(np.argmax(enbs))
                 worth = bool(enbs[i] > 0)
                 rows.append({"assumption": name, "end": end, "value": v, "wtp": w, "method": m,
@@ -432,8 +434,8 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
         table.to_parquet(tmp / "evsi.parquet", index=False)
         write_tables(tmp, {"evsi_agreement": agree, "enbs_sensitivity": sens, "evsi_optimal": optimal_sizes(table)})
         if (plain.get("output") or {}).get("figures", True):
-            evsi_figure(table, tmp / "evsi.png", st.primary_wtp if st.primary_wtp in st.report_wtp else st.report_wtp[-1],
-                        spec.currency)
+            w = st.primary_wtp if st.primary_wtp in st.report_wtp else st.report_wtp[-1]
+            evsi_figure(table, tmp / "evsi.png", w, spec.currency)
         write_manifest(tmp, plain, model.seed, {"simulate": t1 - t0, "analyse": t2 - t1,
                                                 "total": time.perf_counter() - t0},
                        {"kind": "evsi", "n_samples": st.samples, "n_patients": len(model.cohort),
@@ -453,9 +455,10 @@ def format_evsi(t: pd.DataFrame, agree: pd.DataFrame, currency: str = "") -> str
                    f"{d['evppi_informed'].iloc[0]:,.1f} per person; population {d['population'].iloc[0]:,.1f}\n"
                    + wide.to_string(float_format=lambda v: f"{v:,.1f}"))
         for r in optimal_sizes(d).itertuples(index=False):
-            out.append(f"  optimal n ({r.method}): " + (f"{r.optimal_n}, ENBS {r.enbs:,.0f} {currency}" if r.optimal_n else
-                       f"no trial (best size evaluated, n = {r.best_size_evaluated}, has ENBS "
-                       f"{r.enbs_of_best_size:,.0f} {currency})"))
+            best = (f"{r.optimal_n}, ENBS {r.enbs:,.0f} {currency}" if r.optimal_n else
+                    f"no trial (best size evaluated, n = {r.best_size_evaluated}, has ENBS "
+                    f"{r.enbs_of_best_size:,.0f} {currency})")
+            out.append(f"  optimal n ({r.method}): {best}")
     if len(agree):
         out.append(f"regression vs importance sampling agree within 1.96 MC SE in {int(agree['agree'].sum())} of "
                    f"{len(agree)} (n, WTP) cells")

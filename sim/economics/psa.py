@@ -127,7 +127,9 @@ def population_settings(plain: Mapping, spec=None) -> tuple[float, float, float]
     inc = number("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
     hor = number("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
     disc = pop.get("discount")
-    disc = (spec.discount_costs if spec is not None else 0.0) if disc is None else number("psa.population.discount", disc)
+    if disc is None:
+        disc = spec.discount_costs if spec is not None else 0.0
+    disc = number("psa.population.discount", disc)
     check(disc < 1, "psa.population.discount", disc, "must be an annual rate in [0, 1)")
     return inc, hor, float(disc)
 
@@ -201,7 +203,8 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     check(rule in ("fixed", "anova"), "psa.patients.rule", rule, "must be fixed or anova")
     target = number("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
     check(target < 1, "psa.patients.target_share", target, "must be in (0, 1)")
-    check(p.get("sampling", "random") in ("random", "sobol"), "psa.sampling", p.get("sampling"), "must be random or sobol")
+    check(p.get("sampling", "random") in ("random", "sobol"), "psa.sampling", p.get("sampling"),
+          "must be random or sobol")
     return PsaSettings(
         samples=_int("psa.samples", p.get("samples", 100), 2),
         first_sample=_int("psa.first_sample", p.get("first_sample", 0), 0),

@@ -217,7 +217,8 @@ def convergence_voi(C: np.ndarray, Q: np.ndarray, strategies: list[str], wtp: fl
         p = np.bincount(best[:n], minlength=len(strategies)) / n
         for d, name in enumerate(strategies):
             se = math.sqrt(p[d] * (1 - p[d]) / n)
-            rows.append((int(n), "p_ce", name, wtp, float(p[d]), se, max(p[d] - Z95 * se, 0.0), min(p[d] + Z95 * se, 1.0)))
+            rows.append((int(n), "p_ce", name, wtp, float(p[d]), se, max(p[d] - Z95 * se, 0.0),
+                         min(p[d] + Z95 * se, 1.0)))
         e = voi.evpi_se(nb[:n])
         rows.append((int(n), "evpi", "", wtp, e.value, e.se, e.lo, e.hi))
     return pd.DataFrame(rows, columns=["n_samples", "measure", "strategy", "wtp", "value", "se", "lo", "hi"])
@@ -240,8 +241,9 @@ def decision_thresholds(C: np.ndarray, Q: np.ndarray, strategies: list[str], wtp
             others = np.delete(m, d)
             e = int(np.delete(np.arange(len(m)), d)[int(np.argmax(others))]) if len(others) else d
             prem = float(m[d] - m[e]) if len(others) else math.inf
-            rows.append({"wtp": float(w), "strategy": name, "expected_nmb": float(m[d]), "best_alternative": strategies[e],
-                         "optimal": bool(prem >= 0), "premium": prem, "premium_population": prem * population})
+            rows.append({"wtp": float(w), "strategy": name, "expected_nmb": float(m[d]),
+                         "best_alternative": strategies[e], "optimal": bool(prem >= 0), "premium": prem,
+                         "premium_population": prem * population})
     return pd.DataFrame(rows)
 
 
