@@ -22,7 +22,7 @@ How it is expressed with the project's own configuration (plain config dict, the
 * each state is a therapy (``kind: active`` for the lines, ``terminal`` for BSC) whose ``pfs`` is
   the sojourn; no response, adverse events, covariates or eligibility rules;
 * strategies ``A = [line1, line2_a, line3_a, bsc]`` and ``B = [line1, line2_b, line3_b, bsc]``;
-* ``model.pre_progression_death_share = 0`` (a line's PFS event is a progression),
+* ``model.disease_death.rate_per_year = 0`` (a line's PFS event is a progression),
   ``frailty_rho = 0``, ``horizon_years = 50`` (600 months);
 * detection at scans: the project detects progression at the first scan after it, the workload
   has no detection lag, so ``imaging_interval_weeks = 1e-5`` (a scan every 2.3e-6 months: the
@@ -113,7 +113,7 @@ def plain_config(medians: np.ndarray, lifetable_path: str) -> dict:
                       "rules": {"skip_ineligible": True, "after_toxicity": "next_line", "max_active_lines": None,
                                 "holiday_months": {}}}
                   for s, lines in STRATEGY_STATES.items()}
-    model = {"imaging_interval_weeks": 1e-5, "frailty_rho": 0.0, "pre_progression_death_share": 0.0,
+    model = {"imaging_interval_weeks": 1e-5, "frailty_rho": 0.0, "disease_death": {"rate_per_year": 0.0},
              "horizon_years": HORIZON / 12.0, "covariate_reference": {},
              "background_mortality": {"table": lifetable_path, "max_age": MAX_AGE}}
     return {"therapies": therapies, "strategies": strategies, "model": model}

@@ -43,6 +43,7 @@ KINDS = {
     "validation": "sim.validation:run",
     "emulation": "sim.emulation:run",
     "evsi": "sim.economics.evsi:run",
+    "optimise": "sim.optimise:run",
 }
 
 

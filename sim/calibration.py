@@ -1,34 +1,38 @@
-"""Overall-survival calibration of the parameters that no trial reports directly.
+"""Overall-survival calibration of the parameters that no source reports: a grid posterior.
 
-Trials report OS after crossover and later lines; the model must reproduce it through its
-own pathway. Three parameters are not reported by any trial and are calibrated so that the
-simulated trial arms (``configs/trial/``, with their crossover shares) reproduce the
-published median OS of RADIANT-3, SUN1111 and E2211 (issue 3):
+Trials report OS after crossover and later lines; the model reproduces it by simulating what
+the trial patients received (the reported crossover, then the post-trial lines of
+``experiment.post_trial``, :class:`sim.validation.PostTrial`). Two parameters are reported by no
+source and are calibrated to the published median OS of RADIANT-3, SUN1111 and E2211:
 
-* ``model.pre_progression_death_share`` ``d``: share of PFS events that are deaths;
-* ``therapies.bsc.pfs.median`` ``b``: median survival after the last active line (the
-  terminal best-supportive-care line; it also carries the effect of later lines that the
-  trials do not report);
-* ``model.frailty_rho`` ``rho``: correlation of the latent PFS (and BSC) times of one patient.
+* ``experiment.post_trial.uptake`` ``q``: probability that a trial patient alive after a line
+  takes the next post-trial agent (prior uniform on its range);
+* ``model.disease_death.rate_per_year`` ``lambda``: hazard of death without progression at the
+  reference covariates (prior log-normal, median 3 % a year, SD of log 0.55: 95 % in about
+  1-9 % a year, the range of its assumption row).
 
-Method. Each parameter ``x_j`` is searched inside its range ``[lo_j, hi_j]`` (the ``low`` /
-``high`` of its row in ``data/evidence/assumptions.csv``) through the unbounded coordinate
-``z_j = logit((x_j - lo_j) / (hi_j - lo_j))``. The objective is the weighted squared error of
-log medians
+Survival after the last active line is not calibrated: it is seed 002's 12 months for
+refractory disease (``therapies.bsc``), never inflated to carry unreported later lines.
 
-``f(x) = sum_k w_k (log m_k(x) - log M_k)^2``,  ``w_k = n_k / sum_i n_i``
+Method (Bayesian, on a grid). For every grid point ``theta = (q, lambda)`` the trial arms are
+simulated on the *same* patients with the *same* uniforms (common random numbers), so the
+simulated medians change only through the parameters. The PFS fits are redone at each
+``lambda`` (they put the published PFS on the detected scale with deaths competing, so the
+progression component depends on it; ``pnetsim-fit``). Likelihood of the published medians
+``M_k``:
 
-over the targets ``k`` (published median ``M_k``, arm size ``n_k``, simulated Kaplan-Meier
-median ``m_k`` over ``n`` simulated patients per arm). Every evaluation simulates the *same*
-patients with the *same* uniforms (common random numbers: fixed seed, cohort built once),
-so ``f`` changes only through the parameters and Nelder-Mead (scipy) sees a nearly smooth
-surface. The PFS curves are fitted so that their *detected* medians are the published ones
-(``sim.fitting.detection``: deaths are seen at once, progressions at a scan or clinically), which
-depends on ``d``; each evaluation therefore redoes the PFS fits of ``configs/fit/pfs.yaml`` at its
-``d`` (``refit_pfs``), so the calibrated OS and the shipped PFS curves are consistent. The result (estimates, targets, achieved values, objective, method, date, seed, n)
-is written to ``data/calibration/os_calibration.yaml`` by ``experiments/calibrate.py``, which
-also sets the rounded estimates in ``configs/model/default.yaml``, ``configs/therapy/bsc.yaml``
-and their rows of ``assumptions.csv``.
+``log M_k ~ N(log m_k(theta), s_k^2)``,  ``s_k^2 = 1 / (e n_k) + delta^2``
+
+with ``n_k`` the arm size, ``e`` the share of patients with an observed death at the OS
+analysis (``1 / (e n)`` approximates the variance of a log median; ``experiment.calibration.event_share``)
+and ``delta`` a model-discrepancy SD on the log scale (``experiment.calibration.discrepancy_sd_log``:
+one structure for trials of different eras cannot fit each exactly).
+Posterior weights ``w_j ∝ prior(theta_j) L(theta_j)`` over the grid (the grid is uniform in
+``q`` and in ``log lambda``, so the prior density is taken in those coordinates). The result
+(grid, weights, posterior mean, SDs and covariance of ``(q, log lambda)``, effective number of
+grid points, targets at the posterior estimate) is written to ``data/calibration/os_calibration.yaml``
+by ``pnetsim-calibrate``, which also sets the estimates in the configs and assumption rows; the
+PSA samples ``lambda`` from its posterior (``configs/psa/default.yaml``).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import check
+from sim.errors import check, mapping
 from sim.validation import PreparedTrial, km_median, load_designs, prepare_trial, set_path, simulate_trial
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,22 +59,30 @@ ASSUMPTIONS = REPO / "data" / "evidence" / "assumptions.csv"
 
 @dataclass(frozen=True)
 class Parameter:
-    """A calibrated parameter: config path, assumption row (range, shipped value), printed decimals."""
+    """A calibrated parameter: config path, assumption row (range, shipped value), printed
+    decimals, the file and key it is shipped in, its grid scale and prior.
+
+    ``scale``: ``linear`` (grid and prior uniform on ``[low, high]``) or ``log`` (grid uniform in
+    ``log x``; prior normal in ``log x`` with median ``prior_median`` and SD ``prior_sd_log``)."""
 
     path: str
     assumption: str
     decimals: int
     config_file: str
-    key: str            # the key as written in config_file (regex-replaced when applying)
+    key: str
+    scale: str
+    points: int
+    prior_median: float = math.nan
+    prior_sd_log: float = math.nan
 
 
 PARAMETERS = (
-    Parameter("model.pre_progression_death_share", "pre_progression_death_share", 3, "configs/model/default.yaml",
-              "pre_progression_death_share"),
-    Parameter("therapies.bsc.pfs.median", "bsc_median_survival", 1, "configs/therapy/bsc.yaml", "median"),
-    Parameter("model.frailty_rho", "frailty_rho", 3, "configs/model/default.yaml", "frailty_rho"),
+    Parameter("experiment.post_trial.uptake", "post_trial_uptake", 2, "configs/experiment/validation.yaml", "uptake",
+              "linear", 10),
+    Parameter("model.disease_death.rate_per_year", "disease_death_rate", 4, "configs/model/default.yaml",
+              "rate_per_year", "log", 7, prior_median=0.03, prior_sd_log=0.55),
 )
-DEATH_SHARE = "model.pre_progression_death_share"
+DEATH_RATE = "model.disease_death.rate_per_year"
 #: trials whose arms' median OS are the targets
 TRIALS = ("radiant3", "sun1111", "e2211")
 
@@ -81,31 +93,39 @@ def assumption_rows(path: Path = ASSUMPTIONS) -> dict[str, dict]:
 
 
 def bounds(params=PARAMETERS) -> np.ndarray:
-    """``(k, 2)`` search ranges from the parameters' assumption rows (low, high)."""
+    """``(k, 2)`` ranges from the parameters' assumption rows (low, high)."""
     rows = assumption_rows()
     return np.array([[float(rows[p.assumption]["low"]), float(rows[p.assumption]["high"])] for p in params])
 
 
-def to_unbounded(x, b) -> np.ndarray:
-    """``z = logit((x - lo) / (hi - lo))`` (clipped inside the open range)."""
-    u = np.clip((np.asarray(x, float) - b[:, 0]) / (b[:, 1] - b[:, 0]), 1e-6, 1 - 1e-6)
-    return np.log(u / (1 - u))
+def grid_axes(params=PARAMETERS) -> list[np.ndarray]:
+    """Grid values of each parameter: ``points`` values spanning its range, evenly in ``x``
+    (``linear``) or in ``log x`` (``log``), cell centres (the ends of the range are not used)."""
+    out = []
+    for p, (lo, hi) in zip(params, bounds(params)):
+        u = (np.arange(p.points) + 0.5) / p.points
+        out.append(lo + (hi - lo) * u if p.scale == "linear" else np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u))
+    return out
 
 
-def to_bounded(z, b) -> np.ndarray:
-    """Inverse of :func:`to_unbounded`: ``x = lo + (hi - lo) / (1 + exp(-z))``."""
-    return b[:, 0] + (b[:, 1] - b[:, 0]) / (1.0 + np.exp(-np.asarray(z, float)))
+def log_prior(x: np.ndarray, params=PARAMETERS) -> float:
+    """Log prior density of ``x`` in the grid coordinates (``x`` or ``log x``), up to a constant."""
+    lp = 0.0
+    for p, v in zip(params, x):
+        if p.scale == "log":
+            lp += -0.5 * ((math.log(v) - math.log(p.prior_median)) / p.prior_sd_log) ** 2
+    return lp
 
 
-def objective_value(simulated, published, weights) -> float:
-    """``sum_k w_k (log m_k - log M_k)^2`` (weights normalised to sum 1)."""
-    s, p, w = (np.asarray(a, float) for a in (simulated, published, weights))
-    w = w / w.sum()
-    return float(np.sum(w * (np.log(s) - np.log(p)) ** 2))
+def log_likelihood(simulated, published, sd) -> float:
+    """``sum_k log N(log M_k; log m_k, s_k^2)`` up to a constant."""
+    s, m, sd = (np.asarray(a, float) for a in (simulated, published, sd))
+    return float(-0.5 * np.sum(((np.log(m) - np.log(s)) / sd) ** 2))
 
 
-class OSObjective:
-    """Callable ``f(x)`` over the calibrated parameters with common random numbers.
+class OSCalibration:
+    """Simulated median OS of the calibration targets as a function of the calibrated parameters,
+    with common random numbers.
 
     ``plain`` is a composed config holding the trials (``experiment=validation``); ``n`` the
     simulated patients per arm (rounded up to whole replicate blocks of the trial's size).
@@ -114,7 +134,7 @@ class OSObjective:
     def __init__(self, plain: Mapping, n: int = 1500, trials=TRIALS, params=PARAMETERS, refit_pfs: bool = True):
         check(isinstance(n, int) and n >= 1, "calibration.n", n, "must be a whole number >= 1")
         self.plain, self.params = plain, tuple(params)
-        self.refit_pfs = refit_pfs and any(p.path == DEATH_SHARE for p in self.params)
+        self.refit_pfs = refit_pfs and any(p.path == DEATH_RATE for p in self.params)
         self._pfs_cache: dict[float, dict] = {}
         self.preps: list[PreparedTrial] = []
         rows = []
@@ -124,23 +144,22 @@ class OSObjective:
             t = t[t["metric"] == "median_os"]
             for r in t.itertuples():
                 rows.append(dict(trial=r.trial, arm=r.arm, evidence_id=r.evidence_id, published=r.published,
-                                 weight=next(a.n for a in d.arms if a.name == r.arm)))
+                                 n=next(a.n for a in d.arms if a.name == r.arm)))
         self.targets = pd.DataFrame(rows)
-        self.targets["weight"] = self.targets["weight"] / self.targets["weight"].sum()
-        self.history: list[tuple[np.ndarray, float]] = []
 
-    def pfs_blocks(self, death_share: float) -> dict:
-        """``{therapy: pfs block}`` of the PFS fits (``pnetsim-fit``) redone with the candidate
-        pre-progression death share: the fits put the published PFS on the detected scale, where
-        a death is seen at once and a progression at the next scan, so they depend on it."""
-        key = round(float(death_share), 12)
+    def target_sd(self, event_share: float, discrepancy: float) -> np.ndarray:
+        """``s_k = sqrt(1 / (e n_k) + delta^2)`` per target (module docstring)."""
+        return np.sqrt(1.0 / (event_share * self.targets["n"].to_numpy(float)) + discrepancy ** 2)
+
+    def pfs_blocks(self, rate: float) -> dict:
+        """``{therapy: pfs block}`` of the PFS fits (``pnetsim-fit``) redone at the disease-death
+        rate ``rate`` (per year): the fits put the published PFS on the detected scale with deaths
+        competing, so the progression component depends on it."""
+        key = round(float(rate), 12)
         if key not in self._pfs_cache:
             from sim.fitting.evidence_fits import fit_all, load_spec
-            rules = {k: self.plain["model"][k] for k in ("imaging_interval_weeks", "clinical_detection_months")
-                     if k in self.plain["model"]}
-            fits = fit_all(load_spec(), model_values={**rules, "pre_progression_death_share": float(death_share)},
-                           compare=False)
-            self._pfs_cache = {key: {name: f["record"]["pfs"] for name, f in fits.items()}}
+            fits = fit_all(load_spec(), model_values={DEATH_RATE.split(".", 1)[1]: float(rate)}, compare=False)
+            self._pfs_cache[key] = {name: f["record"]["pfs"] for name, f in fits.items()}
         return self._pfs_cache[key]
 
     def configured(self, x) -> dict:
@@ -149,17 +168,18 @@ class OSObjective:
         for p, v in zip(self.params, x):
             plain = set_path(plain, p.path, float(v))
         if self.refit_pfs:
-            share = float(next(v for p, v in zip(self.params, x) if p.path == DEATH_SHARE))
-            for name, block in self.pfs_blocks(share).items():
+            for name, block in self.pfs_blocks(self._rate(x)).items():
                 if name in plain["therapies"]:
                     plain = set_path(plain, f"therapies.{name}.pfs", dict(block))
         return plain
 
+    def _rate(self, x) -> float:
+        return float(next(v for p, v in zip(self.params, x) if p.path == DEATH_RATE))
+
     def used_pfs(self, x) -> dict:
         """The refitted pfs blocks at ``x`` of the therapies the calibration trials' arms give."""
-        share = float(next(v for p, v in zip(self.params, x) if p.path == DEATH_SHARE))
         used = {t for prep in self.preps for a in prep.design.arms for t in a.lines}
-        return {name: dict(b) for name, b in self.pfs_blocks(share).items() if name in used}
+        return {name: dict(b) for name, b in self.pfs_blocks(self._rate(x)).items() if name in used}
 
     def simulated(self, x) -> np.ndarray:
         """Simulated median OS per target (pooled over all simulated patients of the arm)."""
@@ -171,74 +191,67 @@ class OSObjective:
                 out[(prep.design.key, arm)] = km_median(g["os_months"])
         return np.array([out[(r.trial, r.arm)] for r in self.targets.itertuples()])
 
-    def __call__(self, x) -> float:
-        f = objective_value(self.simulated(x), self.targets["published"], self.targets["weight"])
-        self.history.append((np.asarray(x, float), f))
-        return f
 
-
-def calibrate(plain: Mapping, n: int = 1500, maxfev: int = 150, start=None, step: float = 0.6, restarts: int = 2,
-              progress=None, refit_pfs: bool = True) -> dict:
-    """Nelder-Mead on the bounded-logit coordinates, restarted ``restarts`` times from the last
-    optimum with a fresh simplex (Nelder-Mead can stall on a ridge); returns the result record
-    (see module doc). ``maxfev`` bounds the evaluations of each run."""
-    from scipy.optimize import minimize
-
+def calibrate(plain: Mapping, n: int = 1500, progress=None, refit_pfs: bool = True, params=PARAMETERS) -> dict:
+    """Grid posterior of the calibrated parameters (module docstring); returns the result record."""
     t0 = time.perf_counter()
-    obj = OSObjective(plain, n, refit_pfs=refit_pfs)
-    b = bounds(obj.params)
-    if start is None:
-        start = []
-        for p in obj.params:
-            node = plain
-            for part in p.path.split("."):
-                node = node[part]
-            start.append(float(node))
-    start = np.asarray(start, float)
-    z0 = to_unbounded(start, b)
-
-    def f(z):
-        v = obj(to_bounded(z, b))
+    obj = OSCalibration(plain, n, params=params, refit_pfs=refit_pfs)
+    cal = mapping("experiment.calibration", mapping("experiment", plain.get("experiment")).get("calibration"))
+    e = cal.get("event_share")
+    check(isinstance(e, (int, float)) and not isinstance(e, bool) and 0 < e <= 1, "experiment.calibration.event_share",
+          e, "must be a share in (0, 1]")
+    delta = cal.get("discrepancy_sd_log")
+    check(isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0,
+          "experiment.calibration.discrepancy_sd_log", delta, "must be a number >= 0")
+    sd = obj.target_sd(float(e), float(delta))
+    axes = grid_axes(obj.params)
+    mesh = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T
+    sims, logpost = [], []
+    for i, x in enumerate(mesh):
+        m = obj.simulated(x)
+        sims.append(m)
+        logpost.append(log_prior(x, obj.params) + log_likelihood(m, obj.targets["published"], sd))
         if progress is not None:
-            progress(len(obj.history), to_bounded(z, b), v)
-        return v
-
-    f_start = f(z0)
-    z, runs = z0, []
-    for _ in range(1 + max(0, int(restarts))):
-        simplex = np.vstack([z] + [z + step * np.eye(len(z))[i] for i in range(len(z))])
-        res = minimize(f, z, method="Nelder-Mead",
-                       options={"initial_simplex": simplex, "maxfev": maxfev, "xatol": 1e-3, "fatol": 1e-6})
-        runs.append(dict(evaluations=int(res.nfev), objective=float(res.fun), converged=bool(res.success)))
-        z = res.x
-    x_hat = to_bounded(res.x, b)
-    rounded = np.array([round(float(v), p.decimals) for v, p in zip(x_hat, obj.params)])
+            progress(i + 1, len(mesh), x, logpost[-1])
+    logpost = np.array(logpost)
+    w = np.exp(logpost - logpost.max())
+    w /= w.sum()
+    coords = np.column_stack([np.log(mesh[:, j]) if p.scale == "log" else mesh[:, j] for j, p in enumerate(obj.params)])
+    mean_c = w @ coords
+    cov = (coords - mean_c).T @ ((coords - mean_c) * w[:, None])
+    estimate = np.array([math.exp(c) if p.scale == "log" else c for c, p in zip(mean_c, obj.params)])
+    rounded = np.array([round(float(v), p.decimals) for v, p in zip(estimate, obj.params)])
     achieved = obj.simulated(rounded)
-    f_rounded = objective_value(achieved, obj.targets["published"], obj.targets["weight"])
-    tg = obj.targets.assign(simulated=achieved, relative_error=achieved / obj.targets["published"] - 1)
+    sims = np.array(sims)
+    post_pred = w @ sims
+    tg = obj.targets.assign(simulated=achieved, relative_error=achieved / obj.targets["published"] - 1,
+                            posterior_predictive=post_pred, sd_log=sd)
+    b = bounds(obj.params)
     return {
-        "method": ("Nelder-Mead (scipy.optimize.minimize) on z = logit((x - low) / (high - low)); objective "
-                   "sum_k w_k (log simulated_median_os_k - log published_median_os_k)^2, w_k = arm size / total; "
-                   "common random numbers (fixed seed and patients) across evaluations; restarted from the optimum "
-                   "with a fresh simplex (initial step 0.6 in z)"
-                   + ("; the PFS fits (pnetsim-fit, detected scale) are redone at each candidate pre-progression "
-                      "death share" if obj.refit_pfs else "")),
+        "method": ("grid posterior: prior x likelihood of the published median OS, log M_k ~ N(log m_k, 1/(e n_k) "
+                   "+ delta^2); common random numbers (fixed seed and patients) at every grid point; the PFS fits "
+                   "(pnetsim-fit, detected scale, deaths competing) redone at each disease-death rate"),
         "engine": str(plain.get("engine", "auto")),
         "pfs_refit": obj.used_pfs(rounded) if obj.refit_pfs else None,
         "date": _dt.date.today().isoformat(),
         "seed": int(plain["seed"]),
         "n_per_arm": int(min(p.replicates * p.design.block for p in obj.preps)),
-        "evaluations": int(len(obj.history)),
-        "converged": bool(res.success),
-        "runs": runs,
+        "evaluations": int(len(mesh)),
         "seconds": round(time.perf_counter() - t0, 1),
-        "objective": {"start": float(f_start), "optimum": float(res.fun), "shipped": float(f_rounded)},
-        "parameters": {p.path: {"estimate": float(r), "unrounded": float(v), "start": float(s),
-                                "low": float(lo), "high": float(hi), "assumption": p.assumption}
-                       for p, r, v, s, (lo, hi) in zip(obj.params, rounded, x_hat, start, b)},
+        "likelihood": {"event_share": e, "discrepancy_sd_log": delta},
+        "effective_grid_points": float(1.0 / np.sum(w ** 2)),
+        "parameters": {p.path: {"estimate": float(r), "unrounded": float(v), "low": float(lo), "high": float(hi),
+                                "assumption": p.assumption, "scale": p.scale,
+                                "posterior_mean": float(mc), "posterior_sd": float(math.sqrt(cov[j, j])),
+                                "coordinate": "log" if p.scale == "log" else "natural"}
+                       for j, (p, r, v, mc, (lo, hi)) in enumerate(zip(obj.params, rounded, estimate, mean_c, b))},
+        "posterior_covariance": cov.tolist(),
+        "posterior_correlation": float(cov[0, 1] / math.sqrt(cov[0, 0] * cov[1, 1])) if len(axes) == 2 else None,
+        "grid": {"points": [[float(v) for v in x] for x in mesh], "weights": [float(v) for v in w]},
         "targets": [dict(trial=r.trial, arm=r.arm, evidence_id=r.evidence_id, published=float(r.published),
                          simulated=round(float(r.simulated), 2), relative_error=round(float(r.relative_error), 4),
-                         weight=round(float(r.weight), 4)) for r in tg.itertuples()],
+                         posterior_predictive=round(float(r.posterior_predictive), 2), sd_log=round(float(r.sd_log), 4))
+                    for r in tg.itertuples()],
     }
 
 
@@ -247,9 +260,10 @@ def calibrate(plain: Mapping, n: int = 1500, maxfev: int = 150, start=None, step
 def write_result(result: Mapping, path: Path = CALIBRATION_FILE) -> Path:
     from omegaconf import OmegaConf
     path.parent.mkdir(parents=True, exist_ok=True)
-    head = ("# Overall-survival calibration (sim/calibration.py, written by experiments/calibrate.py).\n"
-            "# The estimates are shipped in configs/model/default.yaml and configs/therapy/bsc.yaml\n"
-            "# (tests/test_calibration.py checks that they are equal).\n")
+    head = ("# Overall-survival calibration (sim/calibration.py, written by pnetsim-calibrate).\n"
+            "# The estimates are shipped in configs/experiment/validation.yaml and configs/model/default.yaml\n"
+            "# (tests/test_calibration.py checks that they are equal); the PSA samples the disease-death\n"
+            "# rate from its posterior (configs/psa/default.yaml).\n")
     path.write_text(head + OmegaConf.to_yaml(OmegaConf.create(dict(result))))
     return path
 
@@ -259,33 +273,35 @@ def read_result(path: Path = CALIBRATION_FILE) -> dict:
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
 
 
-def _fmt(v: float, decimals: int) -> str:
-    return f"{v:.{decimals}f}"
-
-
 def apply_result(result: Mapping, repo: Path = REPO, params=PARAMETERS) -> None:
-    """Set the rounded estimates in the configs and in their assumption rows (value, range,
-    rationale pointing at the calibration file)."""
+    """Set the rounded estimates in the configs and in their assumption rows (value, rationale
+    pointing at the calibration file), and the posterior SD of the log disease-death rate in the
+    PSA distribution of ``configs/psa/default.yaml``."""
     rows = assumption_rows(repo / "data" / "evidence" / "assumptions.csv")
     for p in params:
         est = result["parameters"][p.path]
-        text = _fmt(est["estimate"], p.decimals)
+        text = f"{est['estimate']:.{p.decimals}f}"
         cfg = repo / p.config_file
         s = cfg.read_text()
-        pat = re.compile(rf"(?m)^(\s*{p.key}:\s*)([-+0-9.eE]+)( *)" if p.key != "median"
-                         else r"(median:\s*)([-+0-9.eE]+)( *)")
+        pat = re.compile(rf"(?m)^(\s*{p.key}:\s*)([-+0-9.eE]+)( *)")
         # keep the column of a trailing comment: pad to the old number's width
         s, k = pat.subn(lambda m: m.group(1) + text + " " * max(1 if m.group(3) else 0,
                                                                  len(m.group(2)) + len(m.group(3)) - len(text)), s, count=1)
         check(k == 1, p.config_file, p.key, "must contain the calibrated key once")
         cfg.write_text(s)
         r = rows[p.assumption]
-        r["value"], r["low"], r["high"] = text, f"{est['low']:g}", f"{est['high']:g}"
-        base = re.split(r";? [Cc]alibrated to the published", r["rationale"])[0].rstrip(" .;")
-        r["rationale"] = (f"{base}; calibrated to the published median OS of RADIANT-3, SUN1111 and E2211 "
-                          f"(sim/calibration.py; see data/calibration/os_calibration.yaml); low/high = search range")
+        r["value"] = text
+        base = re.split(r";? [Cc]alibrated", r["rationale"])[0].rstrip(" .;")
+        r["rationale"] = (f"{base}; calibrated (posterior mean, grid posterior) to the published median OS of "
+                          f"RADIANT-3, SUN1111 and E2211 (sim/calibration.py; data/calibration/os_calibration.yaml)")
     with open(repo / "data" / "evidence" / "assumptions.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["id", "parameter", "value", "low", "high", "unit", "rationale"],
                            lineterminator="\n")
         w.writeheader()
         w.writerows(rows.values())
+    sd = result["parameters"][DEATH_RATE]["posterior_sd"]
+    psa = repo / "configs" / "psa" / "default.yaml"
+    s, k = re.subn(r"(?m)^(  model\.disease_death\.rate_per_year: \{dist: lognormal, se_log: )([0-9.]+)",
+                   lambda m: m.group(1) + f"{sd:.3f}", psa.read_text(), count=1)
+    check(k == 1, "configs/psa/default.yaml", DEATH_RATE, "must have a lognormal entry with se_log")
+    psa.write_text(s)

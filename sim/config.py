@@ -62,23 +62,36 @@ def build_rules(m: Mapping) -> ModelRules:
     """:class:`ModelRules` from the ``model`` group.
 
     Checks: ``imaging_interval_weeks > 0``; ``0 <= frailty_rho < 1`` (a Gaussian-copula
-    correlation; 1 would make every line's PFS uniform identical); ``pre_progression_death_share``
-    and every ``covariate_reference`` prevalence in ``[0, 1]``; ``horizon_years > 0``;
-    ``clinical_detection_months > 0`` or null (scans only).
+    correlation; 1 would make every line's PFS uniform identical); every ``covariate_reference``
+    prevalence in ``[0, 1]``; ``horizon_years > 0``; ``clinical_detection_months > 0`` or null
+    (scans only); ``disease_death.rate_per_year >= 0`` with hazard ratios ``> 0`` on known
+    covariates; ``line_effect.hr_per_prior_line > 0``.
     """
+    from sim.therapies.definition import COVARIATES
     ref = {}
     for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
+    dd = mapping("model.disease_death", _required(m, "model", "disease_death"))
+    dd_hr = {}
+    for c, v in mapping("model.disease_death.hr", dd.get("hr"), allow_none=True).items():
+        check(c in COVARIATES, "model.disease_death.hr", c, f"must name one of {list(COVARIATES)}")
+        dd_hr[c] = _number(f"model.disease_death.hr.{c}", v, 0, lo_open=True)
+    le = mapping("model.line_effect", m.get("line_effect"), allow_none=True)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
                                               _required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
         frailty_rho=_number("model.frailty_rho", _required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
-        pre_progression_death_share=_number("model.pre_progression_death_share",
-                                            _required(m, "model", "pre_progression_death_share"), 0, 1),
         covariate_reference=ref,
         horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0,
                                lo_open=True) * MONTHS_PER_YEAR,
         clinical_detection_months=_detection_delay(m.get("clinical_detection_months")),
+        disease_death_rate=_number("model.disease_death.rate_per_year",
+                                   _required(dd, "model.disease_death", "rate_per_year"), 0) / MONTHS_PER_YEAR,
+        disease_death_hr=dd_hr,
+        disease_death_hr_per_line=_number("model.disease_death.hr_per_line", dd.get("hr_per_line", 1.0), 0,
+                                          lo_open=True),
+        line_hr_per_prior_line=_number("model.line_effect.hr_per_prior_line", le.get("hr_per_prior_line", 1.0), 0,
+                                       lo_open=True),
     )
 
 

@@ -13,9 +13,8 @@ progressed on sunitinib; primary endpoint: progression-free survival at 6 months
    scans, ``model.clinical_detection_months``) or the patient dies within 6 months (intention to
    treat: after a toxicity stop the progression drawn on the line counts at its next scheduled scan). ``p6`` = share without an event; Monte Carlo 95 % interval
    ``p6 +- 1.96 sqrt(p6 (1 - p6) / m)`` over the ``m`` emulated patients.
-2. **Parameter uncertainty.** ``S`` draws of the rechallenge parameters from their ranges
-   (``configs/psa/default.yaml``: ``dist`` uniform or loguniform over ``low``/``high``, or the
-   ``assumptions.csv`` row named by ``range: assumption:<id>`` when it exists), each simulated on
+2. **Parameter uncertainty.** ``S`` draws of the rechallenge parameters from their PSA
+   distributions (``configs/psa/default.yaml``, centred on the base case), each simulated on
    the same patients and uniforms (common random numbers); reported as the 2.5 / 50 / 97.5
    percentiles of ``p6`` over the draws. Uniforms for the draws come from the named stream
    ``emulation/uncertainty`` (:mod:`sim.rng`).
@@ -90,25 +89,12 @@ def landmark_events(lines: pd.DataFrame, patients: pd.DataFrame, therapy: str, l
     return pd.DataFrame({"patient_id": ln["patient_id"].to_numpy(), "event": np.minimum(detect, death) <= landmark})
 
 
-def _range(key: str, spec: Mapping, assumptions: dict) -> tuple[str, float, float]:
-    spec = mapping(key, spec)
-    dist = spec.get("dist", "uniform")
-    lo, hi = spec.get("low"), spec.get("high")
-    ref = str(spec.get("range", ""))
-    if ref.startswith("assumption:") and ref.split(":", 1)[1] in assumptions:
-        row = assumptions[ref.split(":", 1)[1]]
-        lo, hi = float(row["low"]), float(row["high"])
-    for end, v in (("low", lo), ("high", hi)):
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), f"{key}.{end}", v,
-              "must be a number (or name an assumptions.csv row with range: assumption:<id>)")
-    return dist, float(lo), float(hi)
-
-
-def parameter_ranges(paths, psa_file: Path) -> dict[str, tuple[str, float, float]]:
-    """``{path: (dist, low, high)}`` from the PSA parameter file (assumption rows win)."""
+def parameter_distributions(paths, psa_file: Path, plain: Mapping) -> list:
+    """The PSA distributions (:class:`sim.economics.params.Param`, centred on the base case of
+    ``plain``) of ``paths`` from the PSA parameter file."""
     from omegaconf import OmegaConf
 
-    from sim.calibration import assumption_rows
+    from sim.economics.params import make_param
     check(psa_file.exists(), "experiment.uncertainty.ranges_from", str(psa_file), "must be an existing file")
     try:
         loaded = OmegaConf.to_container(OmegaConf.load(psa_file), resolve=False)
@@ -116,25 +102,18 @@ def parameter_ranges(paths, psa_file: Path) -> dict[str, tuple[str, float, float
         raise UserError(f"experiment.uncertainty.ranges_from {str(psa_file)!r} could not be read: {exc}") from None
     params = mapping(f"{psa_file.name} parameters", (loaded if isinstance(loaded, Mapping) else {}).get("parameters"),
                      allow_none=True)
-    rows = assumption_rows()
-    out = {}
+    out = []
     for p in paths:
         check(p in params, "experiment.uncertainty.parameters", p, f"must be a parameter of {psa_file.name}")
-        dist, lo, hi = _range(f"{psa_file.name} parameters.{p}", params[p], rows)
-        check(dist in ("uniform", "loguniform"), f"parameters.{p}.dist", dist, "must be uniform or loguniform here")
-        check(lo <= hi and (dist == "uniform" or lo > 0), f"parameters.{p}", (lo, hi), "must be a valid range")
-        out[p] = (dist, lo, hi)
+        out.append(make_param(p, params[p], plain))
     return out
 
 
-def draw_parameters(ranges: Mapping[str, tuple[str, float, float]], samples: int, seed: int) -> pd.DataFrame:
+def draw_parameters(dists: list, samples: int, seed: int) -> pd.DataFrame:
     """``samples`` draws (rows) by inverse transform of stream ``emulation/uncertainty``."""
     from sim.rng import uniforms
-    u = uniforms(seed, "emulation/uncertainty", 0, samples, width=len(ranges))
-    cols = {}
-    for j, (p, (dist, lo, hi)) in enumerate(ranges.items()):
-        cols[p] = lo + (hi - lo) * u[:, j] if dist == "uniform" else np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * u[:, j])
-    return pd.DataFrame(cols)
+    u = uniforms(seed, "emulation/uncertainty", 0, samples, width=len(dists))
+    return pd.DataFrame({d.path: np.asarray(d.ppf(u[:, j]), float) for j, d in enumerate(dists)})
 
 
 class Emulator:
@@ -193,7 +172,7 @@ def predict(plain: Mapping) -> tuple[dict, pd.DataFrame]:
         paths = sequence_of_str("experiment.uncertainty.parameters", unc.get("parameters"), allow_none=True)
         src = unc.get("ranges_from", "configs/psa/default.yaml")
         check(isinstance(src, str), "experiment.uncertainty.ranges_from", src, "must be a file path")
-        ranges = parameter_ranges(paths, REPO / src)
+        ranges = parameter_distributions(paths, REPO / src, plain)
     em = Emulator(plain)
     base = em.simulate()
     m = len(base)

@@ -30,9 +30,8 @@ from sim.lifetable import LifeTable
 from sim.rng import Draws
 from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
 from sim.therapies.definition import Therapy
-from sim.therapies.line import CAUSES, ModelRules, Patients, frailty_z, line_pfs_uniform, plan_lines
+from sim.therapies.line import CAUSES, ModelRules, Patients, frailty_z, plan_lines
 
-STREAMS_PER_PATIENT = ("frailty", "background_death")
 
 
 def sort_frames(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, order: list[str]):
@@ -70,12 +69,14 @@ class Records:
 
 def prepare_chunk(chunk: pd.DataFrame, rules: ModelRules, lifetable: LifeTable, seed: int, sample: int = 0):
     """Baseline arrays and named streams of one chunk: frailty ``z`` (stream ``frailty``
-    slot 0) and absolute other-cause death time (stream ``background_death`` slot 0)."""
+    slot 0), absolute other-cause death time (stream ``background_death`` slot 0) and the
+    threshold ``E = -log u`` of the disease-death clock (stream ``disease_death`` slot 0)."""
     pat = Patients(chunk, rules)
     draws = Draws.for_ids(seed, pat.patient_id, sample)
     pat.z = frailty_z(draws["frailty"][:, 0])
     pat.death_bg = lifetable.death_time_months(chunk["age"].to_numpy(float), chunk["sex"].astype(str).to_numpy(),
                                                draws["background_death"][:, 0])
+    pat.disease_clock = -np.log(draws["disease_death"][:, 0])
     return pat, draws
 
 
@@ -107,8 +108,7 @@ def patient_process(env: simpy.Environment, j: int, strategy: Strategy, therapie
                     break
                 events.append((pid, sname, env.now, line, "holiday_end", th.name, h.months))
         line = np.array([st.line[j] + 1])
-        u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
-        lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
+        lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, None, rules)
         n = int(line[0])
         for t, event, detail, value in lb.row_events(0):
             if t > env.now:

@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from sim.comparisons import build_comparisons, comparison_table, format_comparisons, phase_table
 from sim.config import Model, build_model, to_container
 from sim.executors import simulate
 from sim.outcomes import paired_differences, summarise
@@ -86,6 +88,8 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     model = build_model(cfg)
     plain = to_container(cfg)
     spec = economics_spec_of(plain)            # validated before the (long) simulation
+    comparisons = build_comparisons(plain["experiment"], list(model.strategies),
+                                    note=lambda text: print(f"pnetsim: note: {text}", file=sys.stderr))
     if spec is not None:
         for st in model.strategies.values():
             for th in st.lines:
@@ -97,15 +101,22 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     tables = {"summary": summarise(patients, lines, labels),
               "differences": paired_differences(patients, model.reference, model.seed)}
     econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
+    if comparisons:
+        tables["comparisons"] = comparison_table(comparisons, patients, econ.get("economics_patients"),
+                                                 spec.wtp if spec is not None else ())
+        if spec is not None:
+            tables["phases"] = phase_table(comparisons, patients, lines, events, spec, model.rules.horizon_months,
+                                           model.strategies)
     t3 = time.perf_counter()
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         patients.to_parquet(tmp / "patients.parquet", index=False)
         lines.to_parquet(tmp / "lines.parquet", index=False)
         events.to_parquet(tmp / "events.parquet", index=False)
-        for name in ("summary", "differences"):
-            tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
-            tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+        for name in ("summary", "differences", "comparisons", "phases"):
+            if name in tables:
+                tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
+                tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
         if econ:
             econ["economics_patients"].to_parquet(tmp / "economics_patients.parquet", index=False)
             for name in ("economics_summary", "incremental", "economics_differences", "economics_inputs"):
@@ -134,6 +145,9 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     text = format_summary(tables["summary"])
     if "economics_summary" in tables:
         text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"])
+    if "phases" in tables:
+        cur = tables["economics_summary"]["currency"].iloc[0] if "currency" in tables["economics_summary"] else ""
+        text += "\n\n" + format_comparisons(tables["comparisons"], tables["phases"], cur)
     return folder, text
 
 

@@ -11,7 +11,10 @@ Rules (``configs/strategy/<name>.yaml``):
   (e.g. a holiday before sunitinib rechallenge);
 * ``uptake``: ``{therapy: probability}`` that an eligible patient actually receives that
   line (e.g. the 85 % crossover from placebo to everolimus in RADIANT-3); drawn from the
-  patient's stream ``uptake`` at slot = number of lines already given; default 1.
+  patient's stream ``uptake@<therapy>`` at slot = earlier exposures to it; default 1;
+* ``after_decline``: ``next_line`` (default) or ``terminal``, or ``{therapy: next_line |
+  terminal}``: where a patient who declines a line (``uptake``) goes -- ``terminal`` makes a run
+  of optional later lines stop at the first one not taken, so the number given is geometric.
 
 The last line must be a ``terminal`` therapy (best supportive care until death).
 
@@ -36,7 +39,7 @@ from sim.errors import UserError, check, mapping, sequence_of_str
 from sim.events import VOCAB
 from sim.therapies.definition import Therapy
 from sim.therapies.line import (DEATH, DISEASE, HORIZON, OTHER, PROGRESSION, TOXICITY, History, LineBatch, Patients,
-                                eligibility)
+                                eligibility, stream)
 
 
 
@@ -50,6 +53,7 @@ class Strategy:
     max_active_lines: int | None
     holiday_months: Mapping[str, float]
     uptake: Mapping[str, float] = None
+    after_decline: Mapping[str, str] = None
 
     @property
     def terminal_index(self) -> int:
@@ -91,9 +95,22 @@ class Strategy:
                   f"{key}.rules.uptake.{t}", p, "must be a probability in [0, 1]")
         skip = rules.get("skip_ineligible", True)
         check(isinstance(skip, bool), f"{key}.rules.skip_ineligible", skip, "must be true or false")
+        decline = rules.get("after_decline", "next_line")
+        decline = {t: decline for t in lines} if isinstance(decline, str) else dict(
+            mapping(f"{key}.rules.after_decline", decline))
+        for t, d in decline.items():
+            check(t in lines, f"{key}.rules.after_decline", t, "must name a line of this strategy")
+            check(isinstance(d, str) and d in ("next_line", "terminal"), f"{key}.rules.after_decline.{t}", d,
+                  "must be next_line or terminal")
+        unknown = sorted(set(rules) - {"skip_ineligible", "after_toxicity", "max_active_lines", "holiday_months",
+                                       "uptake", "after_decline"})
+        check(not unknown, f"{key}.rules", unknown[0] if unknown else None,
+              "is not a strategy rule (skip_ineligible, after_toxicity, max_active_lines, holiday_months, uptake, "
+              "after_decline)")
         return cls(name=name, label=str(cfg.get("label", name)), lines=lines, skip_ineligible=skip,
                    after_toxicity=after, max_active_lines=cap, holiday_months={k: float(v) for k, v in hol.items()},
-                   uptake={k: float(v) for k, v in uptake.items()})
+                   uptake={k: float(v) for k, v in uptake.items()},
+                   after_decline={t: d for t, d in decline.items() if d == "terminal"})
 
 
 def build_strategies(cfg: Mapping, therapies: Mapping[str, Therapy], names=None) -> dict[str, Strategy]:
@@ -160,8 +177,9 @@ def gate(strategy: Strategy, therapy: Therapy, pat: Patients, rows: np.ndarray, 
     ineligible patient (:func:`~sim.therapies.line.eligibility`) skips the line (event
     ``line_skipped``) to the next position, or to the terminal line if ``skip_ineligible`` is
     false; an eligible patient declines with probability ``1 - uptake`` (``u >= uptake``,
-    stream ``uptake`` at slot = lines given; event ``line_skipped`` ``<therapy>:not_taken``)
-    and moves to the next position. Positions of patients not going are updated in ``st``.
+    stream ``uptake@<therapy>`` at slot = earlier exposures to it; event ``line_skipped``
+    ``<therapy>:not_taken``) and moves to the next position (the terminal line if
+    ``after_decline`` is terminal). Positions of patients not going are updated in ``st``.
     ``terminal_pos`` is the position a jump to the terminal line goes to (default: the
     strategy's last position).
     """
@@ -178,11 +196,12 @@ def gate(strategy: Strategy, therapy: Therapy, pat: Patients, rows: np.ndarray, 
     declined = np.zeros(m, bool)
     if therapy.name in strategy.uptake:
         cand = ~capped & ~inel
-        declined = cand & (draws["uptake"][rows, st.line[rows]] >= strategy.uptake[therapy.name])
+        u = draws[stream("uptake", therapy.name)][rows, st.history.get("count", therapy.name, rows)]
+        declined = cand & (u >= strategy.uptake[therapy.name])
         detail = np.where(declined, VOCAB.code(f"{therapy.name}:not_taken"), detail)
     new = np.where(capped, term, pos)
     new = np.where(inel, pos + 1 if strategy.skip_ineligible else term, new)
-    new = np.where(declined, pos + 1, new)
+    new = np.where(declined, term if (strategy.after_decline or {}).get(therapy.name) == "terminal" else pos + 1, new)
     st.pos[rows] = new
     return Gate(~capped & ~inel & ~declined, inel | declined, detail)
 
@@ -207,15 +226,16 @@ def holiday(strategy: Strategy, therapy: Therapy, terminal: Therapy, pat: Patien
     """A holiday of ``strategy.holiday_months[therapy]`` months before ``therapy`` (None if 0).
 
     Off treatment the patient is at the terminal line's disease-death hazard: disease death
-    at ``now + T``, ``T`` drawn from the terminal therapy's distribution (stream ``holiday``,
-    slot = lines given). Updates ``st`` (clock to the end of the holiday, or the pathway's
+    at ``now + T``, ``T`` drawn from the terminal therapy's distribution with the patient's
+    covariate hazard ratios (stream ``holiday@<therapy>``, slot = earlier exposures to it). Updates ``st`` (clock to the end of the holiday, or the pathway's
     end when death or the horizon come first).
     """
     hol = strategy.holiday_months.get(therapy.name, 0.0)
     if hol <= 0:
         return None
     now = st.now[rows]
-    d_hol = now + np.asarray(terminal.pfs.sample(draws["holiday"][rows, st.line[rows]], 1.0), float)
+    u = draws[stream("holiday", therapy.name)][rows, st.history.get("count", therapy.name, rows)]
+    d_hol = now + np.asarray(terminal.pfs.sample(u, pat.hr(terminal)[rows]), float)
     end_h = now + hol
     stop = np.minimum(np.minimum(end_h, d_hol), np.minimum(pat.death_bg[rows], horizon))
     ends = stop < end_h
@@ -256,7 +276,7 @@ def after_line(strategy: Strategy, therapy: Therapy, rows: np.ndarray, st: Pathw
     if go.any():
         r = rows[go]
         reason = lb.reason[go]
-        st.history.record(therapy.name, r, lb.end[go], reason, lb.pfs_months[go])
+        st.history.record(therapy, r, lb, go)
         st.active[r] += therapy.kind == "active"
         nxt = st.pos[r] + 1
         if strategy.after_toxicity == "terminal":

@@ -3,7 +3,7 @@
 ``pnetsim experiment=validation`` runs every trial of ``experiment.trials``
 (``configs/trial/<key>.yaml``) through the model and writes, per trial arm and published
 figure, the published value, the simulated value with Monte Carlo intervals and a
-pass / accept / fail status against the goal tolerances of issue 3 (``experiment.tolerances``).
+pass / accept / fail status against the goal tolerances (``experiment.tolerances``).
 See ``docs/validation.md``.
 
 Design of one trial (:class:`TrialDesign`): population overrides of the cohort config, the
@@ -22,6 +22,8 @@ Metrics (per replicate and arm, on the ``n_arm`` patients of the replicate):
 
 * ``median_pfs`` / ``median_os``: Kaplan-Meier median = the ``ceil(n/2)``-th order
   statistic of ``pfs1_months`` / ``os_months`` (censoring only at the 40-year horizon);
+* ``median_ttp``: Kaplan-Meier median time to progression: ``pfs1_months`` with a death
+  before any progression censored at the death (:func:`km_median_censored`);
 * ``pfs_rate_<N>m`` / ``os_rate_<N>m``: share with ``pfs1_months`` / ``os_months`` > N;
 * ``orr``: share with an objective response on line 1;
 * ``ae_g34:<type>``: share with at least one grade 3/4 AE of that type on line 1
@@ -34,6 +36,11 @@ values (where a trial of the published size would fall: a prediction interval).
 Status: ``pass`` if ``|simulated - published|`` is within the goal tolerance (medians
 relative 5 %, landmark rates 5 points, ORR and AE rates 3 points), ``accept`` if a median is
 within the wider relative 10 %, else ``fail``.
+
+Target role (:mod:`sim.target_roles`): ``in_sample`` if the target's evidence id went into
+the model (a fit specification, a config ``sources`` entry or the OS calibration),
+``out_of_sample`` otherwise. The printed table, ``report.md`` and the headline figure show
+the two groups apart; the headline is the out-of-sample pass rate.
 """
 
 from __future__ import annotations
@@ -51,7 +58,8 @@ import pandas as pd
 
 from sim.errors import UserError, check, mapping, sequence_of_str, whole
 
-METRIC = re.compile(r"^(median_pfs|median_os|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
+METRIC = re.compile(r"^(median_pfs|median_os|median_ttp|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
+METRIC_NAMES = "median_pfs, median_os, median_ttp, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>"
 DEFAULT_TOLERANCES = {"median_relative": 0.05, "median_relative_accept": 0.10, "landmark_abs": 0.05, "rate_abs": 0.03}
 
 
@@ -66,6 +74,8 @@ class TrialArm:
     lines: tuple[str, ...]
     rules: Mapping
     n: int
+    #: whether the arm's patients may receive the post-trial lines (:func:`with_post_trial`)
+    later_lines: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,14 +112,17 @@ class TrialDesign:
                   "must be a whole number >= 1 (or set n_per_arm)")
             lines = sequence_of_str(f"{k}.arms.{a}.lines", spec.get("lines"))
             check(len(lines) >= 1, f"{k}.arms.{a}.lines", lines, "must list therapies")
+            later = spec.get("later_lines", True)
+            check(isinstance(later, bool), f"{k}.arms.{a}.later_lines", later, "must be true or false")
             arms.append(TrialArm(str(a), str(spec.get("label", a)), tuple(lines),
-                                 dict(mapping(f"{k}.arms.{a}.rules", spec.get("rules"), allow_none=True)), int(n)))
+                                 dict(mapping(f"{k}.arms.{a}.rules", spec.get("rules"), allow_none=True)), int(n),
+                                 later))
         published = {}
         for a, metrics in mapping(f"{k}.published", cfg.get("published"), allow_none=True).items():
             check(a in arms_cfg, f"{k}.published", a, f"must name an arm of the trial {list(arms_cfg)}")
             for m, e in mapping(f"{k}.published.{a}", metrics).items():
                 check(METRIC.match(str(m)) is not None, f"{k}.published.{a}", m,
-                      "must be median_pfs, median_os, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>")
+                      f"must be {METRIC_NAMES}")
                 check(isinstance(e, str), f"{k}.published.{a}.{m}", e, "must be an evidence id")
             published[str(a)] = {str(m): e for m, e in metrics.items()}
         return cls(key=key, name=str(cfg.get("name", key)), arms=tuple(arms),
@@ -117,11 +130,18 @@ class TrialDesign:
                    model=dict(mapping(f"{k}.model", cfg.get("model"), allow_none=True)),
                    published=published)
 
-    def strategies(self, therapies: Mapping) -> dict:
-        """``{arm: Strategy}``; a bad arm is a :class:`UserError` naming ``trials.<key>.arms.<arm>``."""
+    def strategies(self, therapies: Mapping, post_trial: "PostTrial | None" = None) -> dict:
+        """``{arm: Strategy}`` (with the post-trial lines of ``post_trial``, :func:`with_post_trial`);
+        a bad arm is a :class:`UserError` naming ``trials.<key>.arms.<arm>``."""
         from sim.strategies import Strategy
-        return {a.name: Strategy.from_config(a.name, {"label": a.label, "lines": list(a.lines), "rules": a.rules},
-                                             therapies, key=f"trials.{self.key}.arms.{a.name}") for a in self.arms}
+        out = {}
+        for a in self.arms:
+            lines, rules = list(a.lines), dict(a.rules)
+            if post_trial is not None and a.later_lines:
+                lines, rules = with_post_trial(lines, rules, therapies, post_trial)
+            out[a.name] = Strategy.from_config(a.name, {"label": a.label, "lines": lines, "rules": rules},
+                                               therapies, key=f"trials.{self.key}.arms.{a.name}")
+        return out
 
     def targets(self) -> pd.DataFrame:
         """Published figures: ``trial, arm, metric, evidence_id, published``."""
@@ -135,6 +155,58 @@ class TrialDesign:
                     raise UserError(f"trials.{self.key}.published.{arm}.{m} names an unknown evidence id {eid!r}") from None
                 rows.append(dict(trial=self.key, arm=arm, metric=m, evidence_id=eid, published=value))
         return pd.DataFrame(rows, columns=["trial", "arm", "metric", "evidence_id", "published"])
+
+
+@dataclass(frozen=True)
+class PostTrial:
+    """What trial patients received after the trial drug and its reported crossover
+    (``experiment.post_trial``; the seeds report no post-trial therapy).
+
+    ``sequence``: agents of the model in the order they are offered; ``uptake``: probability
+    that a patient whose previous line ended alive (progression or toxicity) takes the next one
+    (a patient who declines one takes none of the later ones, so the number of later lines is
+    geometric). Calibrated to published OS (:mod:`sim.calibration`)."""
+
+    uptake: float
+    sequence: tuple[str, ...]
+
+    @classmethod
+    def from_config(cls, cfg, therapies: Mapping, key: str = "experiment.post_trial") -> "PostTrial | None":
+        if cfg is None:
+            return None
+        cfg = mapping(key, cfg)
+        u = cfg.get("uptake")
+        check(isinstance(u, (int, float)) and not isinstance(u, bool) and 0 <= u <= 1, f"{key}.uptake", u,
+              "must be a probability in [0, 1]")
+        seq = tuple(sequence_of_str(f"{key}.sequence", cfg.get("sequence")))
+        for t in seq:
+            check(t in therapies and therapies[t].kind == "active", f"{key}.sequence", t,
+                  f"must name active therapies of the model {sorted(n for n, x in therapies.items() if x.kind == 'active')}")
+        return cls(float(u), seq)
+
+
+def with_post_trial(lines: list, rules: dict, therapies: Mapping, post: PostTrial) -> tuple[list, dict]:
+    """An arm's lines and rules with the post-trial agents inserted before its terminal line:
+    each agent of ``post.sequence`` whose exposure class the arm does not give already, with
+    uptake ``post.uptake`` and ``after_decline: terminal``."""
+    given = {therapies[t].exposure_class for t in lines[:-1] if t in therapies}
+    extra = [t for t in post.sequence if therapies[t].exposure_class not in given and t not in lines]
+    if not extra:
+        return lines, rules
+    rules = copy.deepcopy(rules)
+    uptake = dict(rules.get("uptake") or {})
+    decline = rules.get("after_decline", "next_line")
+    decline = {t: decline for t in lines} if isinstance(decline, str) else dict(decline)
+    for t in extra:
+        uptake[t] = post.uptake
+        decline[t] = "terminal"
+    rules["uptake"], rules["after_decline"] = uptake, decline
+    return lines[:-1] + extra + lines[-1:], rules
+
+
+def post_trial_of(plain: Mapping, therapies: Mapping) -> PostTrial | None:
+    """The validated ``experiment.post_trial`` of a composed config (None when absent)."""
+    return PostTrial.from_config(mapping("experiment", plain.get("experiment")).get("post_trial"), therapies)
 
 
 def deep_merge(base: Mapping, over: Mapping) -> dict:
@@ -219,7 +291,7 @@ def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, p
     check_run_settings(plain)
     therapies = build_therapies(mapping("therapies", plain.get("therapies")))
     d = prep.design
-    strategies = d.strategies(therapies)
+    strategies = d.strategies(therapies, post_trial_of(plain, therapies))
     model_cfg = deep_merge(mapping("model", plain.get("model")), d.model)
     rules = build_rules(model_cfg)
     lifetable = build_lifetable(model_cfg)
@@ -240,6 +312,51 @@ def km_median(x: np.ndarray) -> float:
     return float(np.quantile(np.asarray(x, float), 0.5, method="inverted_cdf"))
 
 
+def km_median_censored(times, events) -> float:
+    """Kaplan-Meier median of right-censored times (``events`` false = censored).
+
+    Parameters
+    ----------
+    times : array-like of float
+        Event or censoring times.
+    events : array-like of bool
+        True for an event, false for a censoring; at tied times events come first.
+
+    Returns
+    -------
+    float
+        The smallest time at which the Kaplan-Meier survival is at most 0.5 (``inf`` if the
+        curve stays above 0.5). Without censoring it equals :func:`km_median`.
+    """
+    t = np.asarray(times, float)
+    e = np.asarray(events, bool)
+    order = np.lexsort((~e, t))
+    t, e = t[order], e[order]
+    at_risk = len(t) - np.arange(len(t))
+    surv = np.cumprod(np.where(e, 1.0 - 1.0 / at_risk, 1.0))
+    hit = np.flatnonzero(surv <= 0.5 + 1e-12)
+    return float(t[hit[0]]) if hit.size else math.inf
+
+
+def progression_events(patients: pd.DataFrame) -> np.ndarray:
+    """Which first PFS events are progressions (not deaths before progression, not censorings).
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        Patient records with ``pfs1_months``, ``pfs1_event``, ``os_months`` and ``death``.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where PFS1 ended with a progression; a PFS1 that ends at the patient's death is a
+        death before progression.
+    """
+    death_first = patients["death"].to_numpy(bool) & np.isclose(patients["os_months"].to_numpy(float),
+                                                                 patients["pfs1_months"].to_numpy(float))
+    return patients["pfs1_event"].to_numpy(bool) & ~death_first
+
+
 def replicate_metrics(patients: pd.DataFrame, lines: pd.DataFrame, metrics: Mapping[str, list[str]]) -> pd.DataFrame:
     """Long table ``arm, replicate, metric, value`` for the requested ``{arm: [metric, ...]}``."""
     first = lines[lines["line"] == 1]
@@ -257,6 +374,8 @@ def replicate_metrics(patients: pd.DataFrame, lines: pd.DataFrame, metrics: Mapp
                     v = km_median(g["pfs1_months"])
                 elif m == "median_os":
                     v = km_median(g["os_months"])
+                elif m == "median_ttp":
+                    v = km_median_censored(g["pfs1_months"], progression_events(g))
                 elif mm.group(2):
                     col = "pfs1_months" if mm.group(2) == "pfs" else "os_months"
                     v = float((g[col] > float(mm.group(3))).mean())
@@ -382,7 +501,7 @@ def check_designs(plain: Mapping, designs: list[TrialDesign], replicates: int) -
     out = []
     for d in designs:
         out.append(d.targets())
-        d.strategies(therapies)
+        d.strategies(therapies, post_trial_of(plain, therapies))
         model_cfg = deep_merge(mapping("model", plain.get("model")), d.model)
         build_rules(model_cfg)
         build_lifetable(model_cfg)
@@ -390,8 +509,56 @@ def check_designs(plain: Mapping, designs: list[TrialDesign], replicates: int) -
     return out
 
 
-def format_table(table: pd.DataFrame) -> str:
-    out = pd.DataFrame({
+ROLE_ORDER = ("out_of_sample", "in_sample")
+ROLE_TITLES = {
+    "out_of_sample": "Out of sample (no fit, config source or calibration uses the figure)",
+    "in_sample": "In sample (fitted, a config input or an OS calibration target)",
+}
+STATUSES = ("pass", "accept", "fail")
+
+
+def role_counts(table: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """``{role: {"targets": n, "pass": .., "accept": .., "fail": ..}}`` for both roles.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table with columns ``target_role`` and ``status``.
+
+    Returns
+    -------
+    dict
+    """
+    out = {}
+    for role in ROLE_ORDER:
+        g = table[table["target_role"] == role]
+        counts = g["status"].value_counts().to_dict()
+        out[role] = {"targets": len(g)} | {k: int(counts.get(k, 0)) for k in STATUSES}
+    return out
+
+
+def headline(table: pd.DataFrame) -> str:
+    """One sentence: the out-of-sample pass rate (the headline figure), then the in-sample one.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table with columns ``target_role`` and ``status``.
+
+    Returns
+    -------
+    str
+    """
+    c = role_counts(table)
+    o, i = c["out_of_sample"], c["in_sample"]
+    rate = f"{100 * o['pass'] / o['targets']:.0f} %" if o["targets"] else "n/a"
+    return (f"Out-of-sample pass rate: {rate} ({o['pass']} of {o['targets']} targets within the goal tolerance; "
+            f"accept {o['accept']}, fail {o['fail']}). In sample: {i['pass']} of {i['targets']} pass "
+            f"(accept {i['accept']}, fail {i['fail']}).")
+
+
+def _display(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
         "trial": table["trial"], "arm": table["arm"], "metric": table["metric"],
         "published": table["published"].map(lambda v: f"{v:.3g}"),
         "simulated (MC 95% CI)": [f"{m:.3g} ({lo:.3g}-{hi:.3g})" for m, lo, hi in
@@ -399,8 +566,69 @@ def format_table(table: pd.DataFrame) -> str:
         "trial 95% range": [f"{lo:.3g}-{hi:.3g}" for lo, hi in zip(table["trial_lo"], table["trial_hi"])],
         "status": table["status"],
     })
-    counts = table["status"].value_counts().to_dict()
-    return out.to_string(index=False) + "\n" + ", ".join(f"{k}: {counts.get(k, 0)}" for k in ("pass", "accept", "fail"))
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Printed result: the headline, then the out-of-sample and the in-sample targets apart.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table (:func:`compare` plus ``target_role``).
+
+    Returns
+    -------
+    str
+    """
+    parts = [headline(table)]
+    counts = role_counts(table)
+    for role in ROLE_ORDER:
+        g = table[table["target_role"] == role]
+        c = counts[role]
+        parts.append(f"\n{ROLE_TITLES[role]}: {c['targets']} targets; "
+                     + ", ".join(f"{k}: {c[k]}" for k in STATUSES))
+        if len(g):
+            parts.append(_display(g).to_string(index=False))
+    return "\n".join(parts)
+
+
+def format_markdown(table: pd.DataFrame, replicates: int, seed: int) -> str:
+    """``report.md`` of a validation run: headline, then one table per target role.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The validation table (:func:`compare` plus ``target_role``, ``role_basis``).
+    replicates : int
+        Replicate trials per arm.
+    seed : int
+        Master seed of the run.
+
+    Returns
+    -------
+    str
+    """
+    lines = ["# External validation", "",
+             f"{replicates} replicate trials of the published size per arm, seed {seed}. "
+             "A target is in sample when its figure went into the model (a fit specification, a config "
+             "source or the OS calibration), out of sample otherwise (docs/validation.md).", "",
+             f"**{headline(table)}**"]
+    counts = role_counts(table)
+    for role in ROLE_ORDER:
+        g = table[table["target_role"] == role]
+        c = counts[role]
+        lines += ["", f"## {ROLE_TITLES[role]}", "",
+                  f"{c['targets']} targets; " + ", ".join(f"{k} {c[k]}" for k in STATUSES), ""]
+        if not len(g):
+            continue
+        d = _display(g)
+        d["evidence id"] = g["evidence_id"].to_numpy()
+        if role == "in_sample":
+            d["used by"] = g["role_basis"].to_numpy()
+        lines.append("| " + " | ".join(d.columns) + " |")
+        lines.append("|" + "---|" * len(d.columns))
+        lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in d.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
 
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
@@ -415,12 +643,17 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     replicates = whole("experiment.replicates", exp.get("replicates", 200), 1)
     tol = tolerances(exp)
     table, reps, sims = validate(plain, exp.get("trials") or [], replicates, tol)
+    # imported here: sim.target_roles imports sim.calibration, which imports this module
+    from sim.target_roles import target_roles
+    roles = target_roles(table["evidence_id"])
+    table = pd.concat([table, roles], axis=1)
     t1 = time.perf_counter()
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         table.to_csv(tmp / "validation.csv", index=False, float_format="%.6g")
         table.to_parquet(tmp / "validation.parquet", index=False)
         reps.to_parquet(tmp / "replicates.parquet", index=False)
+        (tmp / "report.md").write_text(format_markdown(table, replicates, seed), encoding="utf-8")
         if plain.get("output", {}).get("figures", True):
             for key, (design, patients, targets) in sims.items():
                 for arm in design.arms:
@@ -428,5 +661,6 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
         t2 = time.perf_counter()
         write_manifest(tmp, plain, seed, {"simulate": t1 - t0, "write": t2 - t1, "total": t2 - t0},
                        {"replicates": replicates, "trials": list(sims), "tolerances": tol,
-                        "status_counts": table["status"].value_counts().to_dict()})
+                        "status_counts": table["status"].value_counts().to_dict(),
+                        "role_counts": role_counts(table)})
     return final, format_table(table)

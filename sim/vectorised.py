@@ -30,7 +30,7 @@ from sim.events import EVENT_CODE, EVENT_DTYPES, EVENT_NAMES, LINE_COLUMNS, PATI
 from sim.lifetable import LifeTable
 from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
 from sim.therapies.definition import Therapy
-from sim.therapies.line import CAUSES, REASONS, ModelRules, line_pfs_uniform, plan_lines
+from sim.therapies.line import CAUSES, REASONS, ModelRules, plan_lines
 
 #: default patients per chunk: bounds memory (~15 streams x 32 uniforms x 8 bytes per patient)
 CHUNK = 20_000
@@ -108,7 +108,7 @@ def _share_key(strategy: Strategy, i: int) -> tuple:
     holiday death hazard); whether position ``i`` is the terminal one is part of the key."""
     return (strategy.lines[:i + 1], i == strategy.terminal_index, strategy.lines[-1], strategy.skip_ineligible,
             strategy.after_toxicity, strategy.max_active_lines, tuple(sorted(strategy.holiday_months.items())),
-            tuple(sorted(strategy.uptake.items())))
+            tuple(sorted(strategy.uptake.items())), tuple(sorted((strategy.after_decline or {}).items())))
 
 
 def _run_tree(members: list, i: int, st: Pathways, therapies, rules, pat, draws, order, bufs) -> None:
@@ -183,8 +183,7 @@ def _step(grp: list, i: int, st: Pathways, terminal: int, therapies, rules, pat,
             if rows.size == 0:
                 return
     line = st.line[rows] + 1
-    u = line_pfs_uniform(draws, rows, line - 1, pat.z[rows], rules.frailty_rho)
-    lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, u, rules)
+    lb = plan_lines(th, therapies, pat, rows, line, st.now[rows], st.history, draws, None, rules)
     m = rows.size
     rr = lb.ev_row
     for si in ranks:

@@ -5,7 +5,6 @@ Statistical tests use fixed seeds and tolerances of ``Z`` Monte Carlo standard e
 
 from __future__ import annotations
 
-import inspect
 import math
 from pathlib import Path
 
@@ -53,32 +52,32 @@ def make_cohort(n: int, first_id: int = 0, **columns) -> pd.DataFrame:
 
 
 def make_rules(**kw) -> ModelRules:
-    """Model rules with simple defaults (12-week scans, no frailty, no pre-progression deaths)."""
-    base = dict(imaging_interval_months=weeks(12), frailty_rho=0.0, pre_progression_death_share=0.0,
+    """Model rules with simple defaults (12-week scans, no frailty, no disease death without progression)."""
+    base = dict(imaging_interval_months=weeks(12), frailty_rho=0.0,
                 covariate_reference={}, horizon_months=480.0)
     return ModelRules(**{**base, **kw})
 
 
 class FixedU:
-    """``U(stream, slot)`` returning fixed uniforms: ``values[stream]`` or ``default``."""
+    """``U(stream, slot)`` returning fixed uniforms: ``values[stream]``, else ``values[purpose]``
+    for a therapy-keyed stream ``"<purpose>@<therapy>"``, else ``default``."""
 
     def __init__(self, default: float = 0.5, **values):
         self.default, self.values = default, {k.replace("__", "/"): v for k, v in values.items()}
 
     def __call__(self, stream: str, slot: int) -> float:
-        return self.values.get(stream, self.default)
+        return self.values.get(stream, self.values.get(stream.split("@", 1)[0], self.default))
 
 
 def plan(therapy, therapies, patient, line, start, death_bg, history, U, rules):
-    """:func:`sim.therapies.plan_line` with the line's PFS uniform taken from ``U("pfs", line - 1)``.
+    """:func:`sim.therapies.plan_line` with the line's PFS uniform taken from ``U("pfs@<therapy>", 0)``.
 
     Valid without frailty (``rules.frailty_rho == 0``), where the frailty-mixed PFS uniform is
-    the raw one. Accepts both the older signature (frailty ``z``) and the newer (``u_pfs``).
+    the raw one.
     """
     assert rules.frailty_rho == 0.0
-    params = inspect.signature(plan_line).parameters
-    pfs_arg = U("pfs", line - 1) if "u_pfs" in params else 0.0
-    return plan_line(therapy, therapies, patient, line, start, death_bg, history, U, pfs_arg, rules)
+    return plan_line(therapy, therapies, patient, line, start, death_bg, history, U,
+                     U(f"pfs@{therapy.name}", 0), rules)
 
 
 @pytest.fixture
@@ -125,8 +124,10 @@ def simulate():
 
 @pytest.fixture(scope="session")
 def default_run():
-    """The default experiment (all strategies) on 400 patients: (model, patients, lines, events)."""
-    model = build_model(compose_config(["cohort.n=400", "seed=11"]))
+    """Every shipped strategy on 400 patients: (model, patients, lines, events)."""
+    model = build_model(compose_config(["cohort.n=400", "seed=11", "experiment.reference=switch",
+                                        "experiment.strategies=[switch,rechallenge,prrt,rechallenge_then_captem,"
+                                        "captem_then_rechallenge]"]))
     return (model, *simulate_model(model, progress=False))
 
 

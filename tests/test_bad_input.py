@@ -63,7 +63,7 @@ def user_error(base_cfg):
 def test_override_helper_matches_hydra_composition(base_cfg):
     """:func:`with_overrides` gives the same config as Hydra composing the same overrides."""
     ovs = ["cohort.n=20", "~model.frailty_rho", "+strategies.switch.rules.uptake={ssa:0.5}", "cohort.ecog=[0.5,0.5]",
-           "experiment.strategies=[switch,prrt]"]
+           "experiment.strategies=[switch,prrt]", "experiment.reference=switch"]
     mine = OmegaConf.to_container(with_overrides(base_cfg, ovs), resolve=True)
     hydra = OmegaConf.to_container(compose_config(ovs), resolve=True)
     assert mine == hydra
@@ -101,7 +101,7 @@ CONFIG_CASES = {
     "unknown_engine": (["engine=warp"], "engine", "'warp'"),
     "frailty_rho_above_one": (["model.frailty_rho=1.5"], "model.frailty_rho", "1.5"),
     "frailty_rho_negative": (["model.frailty_rho=-0.1"], "model.frailty_rho", "-0.1"),
-    "death_share_above_one": (["model.pre_progression_death_share=2"], "model.pre_progression_death_share", "2"),
+    "negative_disease_death_rate": (["model.disease_death.rate_per_year=-1"], "model.disease_death.rate_per_year", "-1"),
     "zero_horizon": (["model.horizon_years=0"], "model.horizon_years", "0"),
     "covariate_reference": (["model.covariate_reference.rapid_tempo=1.5"],
                             "model.covariate_reference.rapid_tempo", "1.5"),

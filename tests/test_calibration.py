@@ -1,8 +1,9 @@
-"""OS calibration (sim/calibration.py): transforms, objective, common random numbers, shipped values."""
+"""OS calibration (sim/calibration.py): grid, prior, likelihood, common random numbers, shipped values."""
 
 from __future__ import annotations
 
 import csv
+import math
 import shutil
 from pathlib import Path
 
@@ -11,71 +12,88 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from sim.calibration import (CALIBRATION_FILE, PARAMETERS, OSObjective, apply_result, assumption_rows, bounds,
-                             objective_value, read_result, to_bounded, to_unbounded)
+from sim.calibration import (CALIBRATION_FILE, PARAMETERS, OSCalibration, apply_result, assumption_rows, bounds,
+                             grid_axes, log_likelihood, log_prior, read_result)
 from sim.config import to_container
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bounded_transform_round_trips_and_stays_inside_the_search_range():
-    b = bounds()
-    x = np.array([0.2, 30.0, 0.1])
-    np.testing.assert_allclose(to_bounded(to_unbounded(x, b), b), x, rtol=1e-9)
-    for z in (-50.0, 0.0, 50.0):
-        v = to_bounded(np.full(3, z), b)
-        assert np.all(v >= b[:, 0]) and np.all(v <= b[:, 1])
+def test_grid_spans_each_range_evenly_on_its_scale():
+    """Grid values lie inside the assumption ranges, evenly spaced in x (linear) or log x (log)."""
+    for p, axis, (lo, hi) in zip(PARAMETERS, grid_axes(), bounds()):
+        assert axis.size == p.points and np.all((axis > lo) & (axis < hi))
+        steps = np.diff(axis if p.scale == "linear" else np.log(axis))
+        np.testing.assert_allclose(steps, steps[0], rtol=1e-9)
 
 
-def test_objective_is_the_weighted_squared_error_of_log_medians():
-    """f = sum w_k (log m_k - log M_k)^2 with weights normalised to 1; zero at the targets."""
-    assert objective_value([44.0, 37.7], [44.0, 37.7], [1, 1]) == 0.0
-    f = objective_value([44.0 * np.e, 37.7], [44.0, 37.7], [3, 1])
-    assert f == pytest.approx(0.75)
+def test_likelihood_peaks_at_the_published_medians():
+    """The log-likelihood is 0 at the targets and equals -1/2 at one SD away on the log scale."""
+    assert log_likelihood([44.0, 37.7], [44.0, 37.7], [0.1, 0.1]) == 0.0
+    assert log_likelihood([44.0 * math.exp(0.1), 37.7], [44.0, 37.7], [0.1, 0.1]) == pytest.approx(-0.5)
+
+
+def test_log_prior_of_the_rate_is_centred_on_its_prior_median():
+    """The log-normal prior of the disease-death rate is highest at its median and symmetric in log."""
+    q = 0.5
+    p = next(p for p in PARAMETERS if p.scale == "log")
+    at = log_prior([q, p.prior_median])
+    lo, hi = log_prior([q, p.prior_median / 2]), log_prior([q, p.prior_median * 2])
+    assert at == 0.0 and lo == pytest.approx(hi) and lo < at
 
 
 @pytest.fixture(scope="module")
-def tiny_objective():
+def tiny():
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         plain = to_container(compose("config", overrides=["experiment=validation"]))
-    return OSObjective(plain, n=60, trials=("e2211",))
+    return OSCalibration(plain, n=150, trials=("e2211",))
 
 
-def test_objective_uses_common_random_numbers(tiny_objective):
-    """The same parameters give the same objective (fixed patients and uniforms across evaluations)."""
-    x = (0.2, 30.0, 0.1)
-    assert tiny_objective(x) == tiny_objective(x)
-    assert list(tiny_objective.targets["evidence_id"]) == ["e2211_captem_median_os", "e2211_temozolomide_median_os"]
+def test_simulated_medians_use_common_random_numbers(tiny):
+    """The same parameters give the same simulated medians (fixed patients and uniforms)."""
+    x = (0.5, 0.03)
+    np.testing.assert_array_equal(tiny.simulated(x), tiny.simulated(x))
+    assert list(tiny.targets["evidence_id"]) == ["e2211_captem_median_os", "e2211_temozolomide_median_os"]
 
 
-def test_longer_survival_after_the_last_line_lengthens_simulated_os(tiny_objective):
-    """Raising the BSC median raises both E2211 arms' simulated median OS on the same patients."""
-    short = tiny_objective.simulated((0.2, 15.0, 0.1))
-    long = tiny_objective.simulated((0.2, 45.0, 0.1))
-    assert np.all(long > short)
+def test_more_post_trial_lines_lengthen_simulated_os(tiny):
+    """A higher post-trial uptake raises both E2211 arms' simulated median OS on the same patients."""
+    assert np.all(tiny.simulated((0.9, 0.03)) > tiny.simulated((0.2, 0.03)))
 
 
-def _config_value(rel: str, key: str) -> float:
-    cfg = yaml.safe_load((REPO / rel).read_text())
-    return float(cfg["pfs"]["median"]) if key == "median" else float(cfg[key])
+def test_pfs_refit_follows_the_disease_death_rate(tiny):
+    """More deaths without progression (seen at once) need a longer progression component for the same
+    published detected median: the refitted medians increase with the rate."""
+    low, high = tiny.pfs_blocks(0.01), tiny.pfs_blocks(0.09)
+    for name in ("observation", "everolimus", "captem"):
+        assert high[name]["median"] > low[name]["median"], name
+    plain = tiny.configured((0.5, 0.09))
+    assert plain["therapies"]["captem"]["pfs"] == high["captem"]
 
 
 def test_shipped_values_equal_the_calibration_file():
-    """configs/model/default.yaml, configs/therapy/bsc.yaml and assumptions.csv carry the calibrated estimates."""
+    """The configs, assumption rows and the PSA spread of the rate carry the calibration's estimates."""
     result = read_result(CALIBRATION_FILE)
     rows = assumption_rows()
     for p in PARAMETERS:
         est = result["parameters"][p.path]
-        assert _config_value(p.config_file, p.key) == est["estimate"], p.path
+        node = yaml.safe_load((REPO / p.config_file).read_text())
+        parts = p.path.split(".")
+        for part in (parts if parts[0] in node else parts[1:]):     # a "@package _global_" file keeps its group
+            node = node[part]
+        assert float(node) == est["estimate"], p.path
         assert float(rows[p.assumption]["value"]) == est["estimate"]
-        assert (float(rows[p.assumption]["low"]), float(rows[p.assumption]["high"])) == (est["low"], est["high"])
         assert "os_calibration.yaml" in rows[p.assumption]["rationale"]
-    assert {"method", "date", "seed", "n_per_arm", "objective", "targets"} <= set(result)
+    psa = yaml.safe_load((REPO / "configs" / "psa" / "default.yaml").read_text())
+    sd = result["parameters"]["model.disease_death.rate_per_year"]["posterior_sd"]
+    assert psa["parameters"]["model.disease_death.rate_per_year"]["se_log"] == pytest.approx(sd, abs=5e-4)
+    w = np.array(result["grid"]["weights"])
+    assert w.min() >= 0 and w.sum() == pytest.approx(1.0) and result["effective_grid_points"] >= 2
 
 
 def test_shipped_pfs_curves_are_the_ones_the_calibration_used():
-    """The therapy pfs blocks (pnetsim-fit at the shipped death share) of every therapy in the calibration
-    trials' arms equal the calibration's PFS refit."""
+    """The therapy pfs blocks (pnetsim-fit at the shipped rate) of every therapy in the calibration trials'
+    arms equal the calibration's PFS refit."""
     result = read_result(CALIBRATION_FILE)
     assert {"observation", "everolimus", "placebo_sun1111", "sunitinib", "captem", "temozolomide"} <= set(
         result["pfs_refit"])
@@ -86,27 +104,21 @@ def test_shipped_pfs_curves_are_the_ones_the_calibration_used():
             assert cfg[k] == (pytest.approx(v, rel=1e-6) if isinstance(v, float) else v), (name, k)
 
 
-def test_pfs_refit_follows_the_death_share(tiny_objective):
-    """A larger pre-progression death share (deaths seen at once, not at a later scan) needs a longer
-    true-time PFS for the same published detected median: the refitted medians increase."""
-    low, high = tiny_objective.pfs_blocks(0.05), tiny_objective.pfs_blocks(0.4)
-    for name in ("observation", "everolimus", "captem"):
-        assert high[name]["median"] > low[name]["median"], name
-    plain = tiny_objective.configured((0.4, 30.0, 0.1))
-    assert plain["therapies"]["captem"]["pfs"] == high["captem"]
-
-
 def test_apply_result_rewrites_configs_and_assumption_rows(tmp_path):
-    """apply_result sets the rounded estimates in copies of the three files."""
-    for rel in ("configs/model/default.yaml", "configs/therapy/bsc.yaml", "data/evidence/assumptions.csv"):
+    """apply_result sets the rounded estimates in copies of the configs, the assumption rows and the PSA."""
+    for rel in ("configs/model/default.yaml", "configs/experiment/validation.yaml", "configs/psa/default.yaml",
+                "data/evidence/assumptions.csv"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / rel, tmp_path / rel)
-    b = bounds()
-    result = {"parameters": {p.path: {"estimate": v, "low": float(lo), "high": float(hi)}
-                             for p, v, (lo, hi) in zip(PARAMETERS, (0.123, 33.3, 0.456), b)}}
+    result = {"parameters": {"experiment.post_trial.uptake": {"estimate": 0.42},
+                             "model.disease_death.rate_per_year": {"estimate": 0.0123, "posterior_sd": 0.321}}}
     apply_result(result, repo=tmp_path)
-    assert yaml.safe_load((tmp_path / "configs/model/default.yaml").read_text())["frailty_rho"] == 0.456
-    assert yaml.safe_load((tmp_path / "configs/therapy/bsc.yaml").read_text())["pfs"]["median"] == 33.3
+    assert yaml.safe_load((tmp_path / "configs/model/default.yaml").read_text())["disease_death"]["rate_per_year"] \
+        == 0.0123
+    val = yaml.safe_load((tmp_path / "configs/experiment/validation.yaml").read_text())
+    assert val["experiment"]["post_trial"]["uptake"] == 0.42
+    psa = yaml.safe_load((tmp_path / "configs/psa/default.yaml").read_text())
+    assert psa["parameters"]["model.disease_death.rate_per_year"]["se_log"] == 0.321
     with open(tmp_path / "data/evidence/assumptions.csv", newline="") as f:
         rows = {r["id"]: r for r in csv.DictReader(f)}
-    assert rows["pre_progression_death_share"]["value"] == "0.123"
+    assert rows["disease_death_rate"]["value"] == "0.0123" and rows["post_trial_uptake"]["value"] == "0.42"

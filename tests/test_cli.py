@@ -30,6 +30,9 @@ DOCS = REPO / "docs" / "outputs.md"
 TIMEOUT = 600
 
 
+#: the default experiment's strategies, reference first
+DEFAULT_STRATEGIES = ("captem_then_rechallenge", "rechallenge_then_captem", "switch")
+
 def pnetsim_executable() -> str:
     """The ``pnetsim`` console script of the running interpreter's environment."""
     exe = Path(sys.executable).parent / "pnetsim"
@@ -98,7 +101,7 @@ def test_default_run_prints_the_summary_table(twin_runs):
     head = proc.stdout.splitlines()[0]
     for col in ("strategy", "median_pfs1", "median_pfs2", "median_os", "mean_os", "g34_ae_per_patient"):
         assert col in head, head
-    for strategy in ("switch", "rechallenge", "prrt"):
+    for strategy in DEFAULT_STRATEGIES:
         assert re.search(rf"^\s*{strategy}\s+200\s", proc.stdout, flags=re.M), proc.stdout[:2000]
     assert folder.parent.name == "default" and folder.name.endswith("-seed7")
 
@@ -108,7 +111,7 @@ def test_default_run_writes_every_documented_file(twin_runs):
     _, folder = twin_runs[0]
     names = {p.name for p in folder.iterdir()}
     expected = {"patients.parquet", "lines.parquet", "events.parquet", "summary.csv", "differences.csv",
-                "km_overview.png", "manifest.json"} | {f"km_{s}.png" for s in ("switch", "rechallenge", "prrt")}
+                "km_overview.png", "manifest.json"} | {f"km_{s}.png" for s in DEFAULT_STRATEGIES}
     expected |= {"economics_patients.parquet", "economics_summary.csv", "economics_summary.parquet",
                  "incremental.csv", "incremental.parquet", "economics_differences.csv",
                  "economics_differences.parquet"}
@@ -135,15 +138,15 @@ def test_tables_have_the_documented_columns(twin_runs, file, section):
 
 def test_summary_and_differences_have_one_row_per_strategy(twin_runs):
     """summary.csv: one row per strategy with estimate and CI columns; differences.csv: one row
-    per non-reference strategy against the reference ``switch``."""
+    per non-reference strategy against the reference (the first default strategy)."""
     _, folder = twin_runs[0]
     summary = pd.read_csv(folder / "summary.csv")
-    assert summary["strategy"].tolist() == ["switch", "rechallenge", "prrt"]
+    assert summary["strategy"].tolist() == list(DEFAULT_STRATEGIES)
     for col in ("median_pfs1_months", "median_os_months", "mean_os_months", "g34_ae_per_patient"):
         assert {col, f"{col}_lo", f"{col}_hi"} <= set(summary.columns)
         assert (summary[f"{col}_lo"] <= summary[col]).all() and (summary[col] <= summary[f"{col}_hi"]).all()
     diff = pd.read_csv(folder / "differences.csv")
-    assert sorted(diff["strategy"]) == ["prrt", "rechallenge"] and set(diff["reference"]) == {"switch"}
+    assert sorted(diff["strategy"]) == sorted(DEFAULT_STRATEGIES[1:]) and set(diff["reference"]) == {DEFAULT_STRATEGIES[0]}
 
 
 def test_manifest_records_config_seed_versions_and_git_revision(twin_runs):
@@ -156,7 +159,7 @@ def test_manifest_records_config_seed_versions_and_git_revision(twin_runs):
     assert {"commit", "dirty"} <= set(m["git"])
     assert m["git"]["commit"] is None or re.fullmatch(r"[0-9a-f]{40}", m["git"]["commit"])
     assert m["timings_seconds"]["total"] > 0
-    assert m["n_patients"] == 200 and m["strategies"] == ["switch", "rechallenge", "prrt"]
+    assert m["n_patients"] == 200 and m["strategies"] == list(DEFAULT_STRATEGIES)
 
 
 def test_same_seed_twice_gives_byte_identical_summary(twin_runs):

@@ -146,6 +146,9 @@ THERAPY_NUMBERS = {
     "covariate_hr.*": POSITIVE, "time_ratio": POSITIVE, "response_ratio": POSITIVE,
     "reference_pfs_first": POSITIVE, "reference_time_off": POSITIVE,
     "beta_prior_pfs": ("real", None, None), "beta_time_off": ("real", None, None),
+    "response_time_ratio": POSITIVE, "reference_response_share": PROBABILITY,
+    "reference_intervening_lines": ("whole", 0, None), "reference_prior_lines": ("whole", 0, None),
+    "prior_exposure_hr.*": POSITIVE,
     "doses": ("whole", 1, None),
 }
 

@@ -3,7 +3,7 @@ engine agree with their closed form.
 
 Model: lines ``a1 -> a2 -> bsc``, exponential true PFS on each active line (rates ``l1``, ``l2``),
 exponential time to disease death on BSC (``l3``); no AEs, no responses that matter, frailty 0,
-``pre_progression_death_share = 0``, no background mortality (a life table stub that never kills),
+no disease death without progression, no background mortality (a life table stub that never kills),
 a horizon far beyond every death. Costs: a drug cost per month on each active line, labs per
 month on treatment, a scan cost per scheduled scan, BSC per month, end-of-life one-off.
 
@@ -82,7 +82,7 @@ def run():
         "bsc": Therapy.from_config("bsc", {"kind": "terminal", "pfs": {"family": "exponential", "median": MEDIANS["bsc"]}}),
     }
     strategy = Strategy.from_config("seq", {"lines": ["a1", "a2", "bsc"]}, therapies)
-    rules = ModelRules(imaging_interval_months=DT, frailty_rho=0.0, pre_progression_death_share=0.0,
+    rules = ModelRules(imaging_interval_months=DT, frailty_rho=0.0,
                        covariate_reference={}, horizon_months=1e7)
     ccfg = OmegaConf.to_container(OmegaConf.load(ROOT / "configs" / "cohort" / "default.yaml"), resolve=True)
     ccfg["n"] = N

@@ -42,7 +42,8 @@ def test_dsa_run_writes_tornado_scenarios_and_manifest(dsa):
                                    "therapies.sunitinib_rechallenge.rechallenge.time_ratio"}
     assert list(t["swing"]) == sorted(t["swing"], reverse=True)
     assert list(tables["scenarios"]["scenario"]) == ["base_case", "discount_0", "discount_3", "discount_6",
-                                                     "horizon_10y", "utilities_meng2017", "imaging_8w", "imaging_16w"]
+                                                     "horizon_10y", "utilities_meng2017", "imaging_8w", "imaging_16w",
+                                                     "drug_costing_packs"]
     inc = tables["scenario_incremental"]
     assert set(inc["scenario"]) == set(tables["scenarios"]["scenario"])
 
@@ -60,7 +61,8 @@ def test_dsa_run_writes_base_case_tables_figures_and_report(dsa):
         assert needle in md, needle
     base = tables["scenarios"].set_index("scenario").loc["base_case"]
     s = tables["base_economics_summary"].set_index("strategy")
-    assert base["delta_cost"] == pytest.approx(s.loc["rechallenge", "cost_total_disc"] - s.loc["switch", "cost_total_disc"])
+    assert base["delta_cost"] == pytest.approx(s.loc["rechallenge_then_captem", "cost_total_disc"]
+                                                 - s.loc["captem_then_rechallenge", "cost_total_disc"])
 
 
 def test_one_way_ranges_skip_inputs_the_analysis_does_not_use(compose_cfg):
@@ -109,7 +111,7 @@ def test_undiscounted_scenario_equals_base_case_undiscounted_outcomes(dsa):
     """The 0 % discount scenario gives the base case's undiscounted incremental costs and QALYs."""
     cfg, _, tables = dsa
     per, _ = ArmRunner(cfg).per_patient({})
-    want = contrast(per, "rechallenge", "switch", 30000.0, cost="cost_total", effect="qaly")
+    want = contrast(per, "rechallenge_then_captem", "captem_then_rechallenge", 30000.0, cost="cost_total", effect="qaly")
     got = tables["scenarios"].set_index("scenario").loc["discount_0"]
     assert got["delta_cost"] == pytest.approx(want["delta_cost"], rel=1e-12)
     assert got["delta_qaly"] == pytest.approx(want["delta_qaly"], rel=1e-12)

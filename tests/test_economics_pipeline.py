@@ -35,7 +35,7 @@ def test_compare_run_writes_economics_tables(compare_run):
     summ = pd.read_parquet(folder / "economics_summary.parquet")
     inc = pd.read_parquet(folder / "incremental.parquet")
     assert len(pd.read_csv(folder / "economics_summary.csv")) == len(pd.read_csv(folder / "incremental.csv")) == 3
-    assert list(summ["strategy"]) == ["switch", "rechallenge", "prrt"]
+    assert list(summ["strategy"]) == ["captem_then_rechallenge", "rechallenge_then_captem", "switch"]
     assert len(per) == 3 * 60
     for m in ("cost_total_disc", "qaly_disc", "ly_disc", "cost_drug", "qaly"):
         assert {m, f"{m}_se"} <= set(summ.columns)
@@ -47,8 +47,8 @@ def test_compare_run_writes_economics_tables(compare_run):
     assert {"nmb_20000", "nmb_30000", "nhb_20000", "best_30000", "inc_cost_se"} <= set(inc.columns)
     diff = pd.read_parquet(folder / "economics_differences.parquet").set_index("strategy")
     s = summ.set_index("strategy")
-    assert diff.loc["rechallenge", "qaly_disc"] == pytest.approx(s.loc["rechallenge", "qaly_disc"]
-                                                                 - s.loc["switch", "qaly_disc"], rel=1e-9)
+    assert diff.loc["switch", "qaly_disc"] == pytest.approx(s.loc["switch", "qaly_disc"]
+                                                            - s.loc["captem_then_rechallenge", "qaly_disc"], rel=1e-9)
     assert summ.set_index("strategy")["cost_total_disc"].to_dict() == pytest.approx(
         inc.set_index("strategy")["cost"].to_dict(), rel=1e-12)
 

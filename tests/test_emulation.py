@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from sim.config import to_container
-from sim.emulation import (Emulator, critical_value, draw_parameters, landmark_events, parameter_ranges, power,
+from sim.emulation import (Emulator, critical_value, draw_parameters, landmark_events, parameter_distributions, power,
                            power_table)
 from sim.errors import UserError
 
@@ -77,17 +77,21 @@ def test_landmark_event_uses_the_detecting_scan_and_deaths():
     assert list(ev) == [True, False, True, True]
 
 
-def test_parameter_draws_stay_in_their_ranges_and_are_reproducible():
-    r = {"a": ("uniform", -0.5, 0.5), "b": ("loguniform", 0.25, 1.0)}
-    d1, d2 = draw_parameters(r, 200, 7), draw_parameters(r, 200, 7)
+def test_parameter_draws_follow_their_psa_distributions_and_are_reproducible():
+    """Draws of the rechallenge parameters use the PSA distributions centred on the base case: the
+    uniform elasticity stays in its assumption range, the log-normal time ratio has its median at the
+    base case (log mean within Z standard errors), and the same seed gives the same draws."""
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        plain = to_container(compose("config"))
+    paths = ["therapies.sunitinib_rechallenge.rechallenge.beta_time_off",
+             "therapies.sunitinib_rechallenge.rechallenge.time_ratio"]
+    dists = parameter_distributions(paths, REPO / "configs/psa/default.yaml", plain)
+    d1, d2 = draw_parameters(dists, 400, 7), draw_parameters(dists, 400, 7)
     pd.testing.assert_frame_equal(d1, d2)
-    assert d1["a"].between(-0.5, 0.5).all() and d1["b"].between(0.25, 1.0).all()
-    assert abs(np.log(d1["b"]).mean() - np.log(0.5)) < Z * (np.log(4) / math.sqrt(12)) / math.sqrt(200)
-
-
-def test_rechallenge_ranges_are_read_from_the_psa_file_and_assumption_rows():
-    r = parameter_ranges(["therapies.sunitinib_rechallenge.rechallenge.beta_time_off"], REPO / "configs/psa/default.yaml")
-    assert r["therapies.sunitinib_rechallenge.rechallenge.beta_time_off"] == ("uniform", -0.5, 0.5)
+    lo, hi = dists[0].a, dists[0].b
+    assert d1[paths[0]].between(lo, hi).all()
+    base = plain["therapies"]["sunitinib_rechallenge"]["rechallenge"]["time_ratio"]
+    assert abs(np.log(d1[paths[1]]).mean() - math.log(base)) < Z * dists[1].b / math.sqrt(400)
 
 
 @pytest.fixture(scope="module")

@@ -68,8 +68,8 @@ def test_progression_detected_at_a_scan_or_clinically_after_true_progression(def
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_clinical_detection_delay_comes_from_its_own_stream(engine):
-    """Detection = min(next scan, T + D) with D = -c log(u), u the patient's stream 'detection' at
-    slot line - 1; switching detection off (null) leaves the line-1 true PFS times unchanged."""
+    """Detection = min(next scan, T + D) with D = -c log(u), u the patient's stream 'detection@<therapy>'
+    at slot 0 (first exposure); switching detection off (null) leaves the line-1 true PFS times unchanged."""
     from sim.rng import uniforms
 
     base = ["cohort.n=200", "seed=5", "experiment.strategies=[switch]", "experiment.reference=switch"]
@@ -77,7 +77,8 @@ def test_clinical_detection_delay_comes_from_its_own_stream(engine):
     _, _, off, _ = _frames(base + ["model.clinical_detection_months=null"], engine=engine)
     l1 = lines[(lines["line"] == 1) & (lines["reason"] == "progression")]
     assert len(l1) > 100
-    u = uniforms(m.seed, "detection", 0, len(m.cohort))[l1["patient_id"].to_numpy(), 0]
+    u = np.array([uniforms(m.seed, f"detection@{th}", int(pid), 1)[0, 0]
+                  for pid, th in zip(l1["patient_id"], l1["therapy"])])
     t = l1["pfs_true"].to_numpy()
     want = np.minimum(np.maximum(1, np.ceil(t / SCAN - 1e-12)) * SCAN, t - 2.5 * np.log(u))
     np.testing.assert_allclose((l1["progression_detected"] - l1["start"]).to_numpy(), want, rtol=1e-12)
@@ -90,7 +91,7 @@ def test_clinical_detection_delay_comes_from_its_own_stream(engine):
 def test_clinical_detection_share_matches_its_probability():
     """Share of line-1 progressions detected between scans = E[1 - exp(-(next scan - T) / c)]
     over the drawn T, within binomial Monte Carlo error (Z standard errors)."""
-    over = ["cohort.n=1", "seed=9", "model.clinical_detection_months=4.0", "model.pre_progression_death_share=0",
+    over = ["cohort.n=1", "seed=9", "model.clinical_detection_months=4.0", "model.disease_death.rate_per_year=0",
             "+strategies.one={lines: [observation, bsc]}", "experiment.strategies=[one]", "experiment.reference=one"]
     _, _, lines, _ = _frames(over, cohort=make_cohort(3000, age=30.0), engine="vectorised")
     l1 = lines[(lines["line"] == 1) & (lines["reason"] == "progression")]
@@ -120,7 +121,7 @@ def test_imaging_interval_setting_changes_detection(interval_weeks, engine):
 
 
 def _pfs_pairs(rho, n=1000, engine="vectorised"):
-    over = ["cohort.n=1", "seed=21", f"model.frailty_rho={rho}", "model.pre_progression_death_share=0",
+    over = ["cohort.n=1", "seed=21", f"model.frailty_rho={rho}", "model.disease_death.rate_per_year=0",
             "+strategies.fr={lines: [sunitinib, everolimus, bsc]}", "experiment.strategies=[fr]",
             "experiment.reference=fr"]
     _, _, lines, _ = _frames(over, cohort=make_cohort(n, age=30.0), engine=engine)  # identical covariates, few other deaths
@@ -266,7 +267,7 @@ RULE_VARIANTS = {
                        "therapies.lu177_dotatate.adverse_events.aminotransferase_increase.probability=0.9",
                        "therapies.lu177_dotatate.adverse_events.aminotransferase_increase.consequence.interruption=0.9",
                        "therapies.lu177_dotatate.adverse_events.aminotransferase_increase.consequence.none=0.1",
-                       "model.frailty_rho=0", "model.pre_progression_death_share=0.5"],
+                       "model.frailty_rho=0", "model.disease_death.rate_per_year=0.5"],
 }
 
 

@@ -107,7 +107,7 @@ def test_without_detection_the_clarinet_fit_is_the_closed_form_weibull():
 
 def test_fits_put_published_numbers_on_the_detected_scale(fits):
     """With the model's detection rules, each exact fit's observed median (to the rounding window) and
-    observed landmark rates are the published ones, and the true-time median lies below."""
+    observed landmark rates are the published ones."""
     spec = load_spec(DEFAULT_SPEC)
     det, _ = detection_settings(spec)
     exact = [name for name, f in fits.items() if f["record"]["fit"]["exact"]]
@@ -118,7 +118,6 @@ def test_fits_put_published_numbers_on_the_detected_scale(fits):
             if c["constraint"] == "median":
                 assert det.median_window_survival(dist, c["target"]) == pytest.approx(0.5, abs=1e-7), name
                 assert abs(det.median(dist) - c["target"]) <= det.median_halfwidth + 1e-9, name
-                assert dist.median() < c["target"], name
             elif c["constraint"].startswith("S("):
                 t = float(c["constraint"][2:-1])
                 assert det.survival_at(dist, t) == pytest.approx(c["target"], abs=1e-7), name

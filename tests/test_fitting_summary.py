@@ -171,7 +171,7 @@ def test_median_and_landmark_fit_intervals_cover_the_truth_about_95_percent(trut
     from sim.fitting import Detection, to_theta
     from sim.units import weeks
 
-    det = Detection(weeks(12), 3.0, 0.2) if detected else None
+    det = Detection(weeks(12), 3.0, 0.01) if detected else None
     theta = to_theta(truth.family, truth.params())
     rng = np.random.default_rng(31 + detected)
     reps, n, hits = 200, 150, np.zeros(2)

@@ -216,7 +216,8 @@ def disease_free_run():
     """1,500 patients on best supportive care only with a disease-death median of 10^7 months:
     OS is then other-cause death (up to the 40-year horizon)."""
     model = build_model(compose_config([
-        "cohort.n=1500", "seed=17", "experiment.strategies=[switch]", "strategies.switch.lines=[bsc]",
+        "cohort.n=1500", "seed=17", "experiment.strategies=[switch]", "experiment.reference=switch",
+        "strategies.switch.lines=[bsc]",
         "therapies.bsc.pfs.median=1e7"]))
     patients, _, _ = simulate_model(model, progress=False)
     return model, patients

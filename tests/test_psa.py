@@ -17,7 +17,8 @@ from sim.errors import UserError
 from tests.conftest import compose_config
 
 #: tiny PSA: 16 patients, two strategies, three uncertain parameters of different kinds
-TINY = ["experiment=psa", "cohort.n=16", "experiment.strategies=[switch,rechallenge]", "psa.workers=1",
+TINY = ["experiment=psa", "cohort.n=16", "experiment.strategies=[switch,rechallenge]", "experiment.reference=switch",
+        "psa.intervention=rechallenge", "psa.comparator=switch", "psa.workers=1",
         "psa.samples=3", "psa.evppi.n_boot=20", "output.figures=false"]
 TINY_PARAMS = {
     "therapies.sunitinib_rechallenge.rechallenge.time_ratio":
@@ -62,10 +63,12 @@ def test_lognormal_is_centred_on_the_median_and_uses_the_ci_of_the_log():
 
 def test_range_from_assumption_row_wins_over_the_fallback(tiny):
     """``range: assumption:<id>`` reads low / high of data/evidence/assumptions.csv when the row
-    exists (rechallenge_beta_time_off: -0.5 .. 0.5), ignoring the fallback in the entry."""
+    exists (rechallenge_beta_time_off), ignoring the fallback in the entry."""
+    from sim.calibration import assumption_rows
+    row = assumption_rows()["rechallenge_beta_time_off"]
     p = make_param("x", {"dist": "uniform", "range": "assumption:rechallenge_beta_time_off", "low": -9, "high": 9},
-                   {"x": 0.0})
-    assert (p.low, p.high) == (-0.5, 0.5)
+                   {"x": float(row["value"])})
+    assert (p.low, p.high) == (float(row["low"]), float(row["high"]))
     assert "assumptions.csv" in p.source
 
 

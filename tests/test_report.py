@@ -23,6 +23,7 @@ def tiny_psa(tmp_path_factory):
     """A PSA of 3 samples x 16 patients x 2 strategies, figures on, written under a tmp root."""
     root = tmp_path_factory.mktemp("runs")
     cfg = compose_config(["experiment=psa", "cohort.n=16", "experiment.strategies=[switch,rechallenge]",
+                          "experiment.reference=switch", "psa.intervention=rechallenge", "psa.comparator=switch",
                           "psa.samples=3", "psa.workers=1", "psa.evppi.n_boot=20", "output.figures=true",
                           "output.progress=false", f"output.root={root}",
                           "psa.evppi.groups={rechallenge_efficacy:[therapies.sunitinib_rechallenge.rechallenge.*],"

@@ -83,7 +83,7 @@ def test_adding_an_adverse_event_stream_leaves_the_simulation_unchanged(compose_
     """A new AE type with probability 0 (a new named stream) changes no patient, line or event."""
     from sim.config import build_model
 
-    base = ["cohort.n=120", "seed=5", "experiment.strategies=[switch]"]
+    base = ["cohort.n=120", "seed=5", "experiment.strategies=[switch]", "experiment.reference=switch"]
     extra = base + ["+therapies.sunitinib.adverse_events.new_ae={probability: 0.0, onset_median_weeks: 4}"]
     ref = simulate(build_model(compose_cfg(base)))
     new = simulate(build_model(compose_cfg(extra)))
@@ -96,7 +96,7 @@ def test_strategy_change_leaves_baseline_covariates_untouched(build, default_run
     model, patients, _, _ = default_run
     cols = list(model.cohort.columns)
     per_strategy = [g[cols].reset_index(drop=True) for _, g in patients.groupby("strategy", observed=True)]
-    assert len(per_strategy) == 3
+    assert len(per_strategy) == len(model.strategies) == 5
     for g in per_strategy[1:]:
         pd.testing.assert_frame_equal(g, per_strategy[0])
     alone = build(["cohort.n=400", "seed=11", "experiment.strategies=[prrt]", "experiment.reference=prrt"])

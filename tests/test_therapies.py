@@ -65,7 +65,8 @@ ENGINES = ["simpy", "vectorised"]
 def _run(overrides, cohort, strategies, engine="simpy"):
     from sim.config import build_model
 
-    m = build_model(compose_config(["cohort.n=1", *overrides]))
+    m = build_model(compose_config(["cohort.n=1", f"experiment.strategies=[{','.join(strategies)}]",
+                                    f"experiment.reference={strategies[0]}", *overrides]))
     rec = simulate(cohort, {s: m.strategies[s] for s in strategies}, m.therapies, m.rules, m.lifetable, m.seed,
                    engine=engine)
     return rec.frames()
@@ -119,7 +120,7 @@ def test_no_rechallenge_after_sunitinib_stopped_for_toxicity(engine):
            "therapies.sunitinib.adverse_events.neutropenia.consequence.interruption=0",
            "therapies.sunitinib.adverse_events.neutropenia.consequence.dose_reduction=0",
            "therapies.sunitinib.adverse_events.neutropenia.consequence.discontinuation=1",
-           "model.pre_progression_death_share=0"]
+           "model.disease_death.rate_per_year=0"]
     _, lines, events = _run(tox, make_cohort(300, sstr_positive=False), ["rechallenge"], engine)
     sun = lines[lines["therapy"] == "sunitinib"].set_index("patient_id")["reason"]
     rech = set(lines.loc[lines["therapy"] == "sunitinib_rechallenge", "patient_id"])
@@ -151,7 +152,7 @@ def test_prior_sunitinib_makes_rechallenge_eligible_at_line_1(prior, engine):
     if "sunitinib" in prior.split(";"):
         assert (l1["therapy"] == "sunitinib_rechallenge").all()
         # prior exposure: first PFS and time off unknown -> the reference values, TR as configured
-        assert np.allclose(l1["time_ratio"], 0.4293, rtol=1e-12)
+        assert np.allclose(l1["time_ratio"], m.therapies["sunitinib_rechallenge"].rechallenge.time_ratio, rtol=1e-12)
     else:
         assert (l1["therapy"] == "bsc").all()
 
@@ -272,7 +273,8 @@ def test_rechallenge_pfs_is_time_ratio_times_first_exposure_quantile(r, u):
     """With betas 0, rechallenge true PFS = r x the sunitinib PFS quantile for the same uniform."""
     sun = therapy("sunitinib")
     rc_cfg = dict(CONFIG_THERAPIES["sunitinib_rechallenge"])
-    rc_cfg["rechallenge"] = {**rc_cfg["rechallenge"], "time_ratio": r}
+    rc_cfg["rechallenge"] = {**rc_cfg["rechallenge"], "time_ratio": r, "beta_prior_pfs": 0.0, "beta_time_off": 0.0,
+                          "response_time_ratio": 1.0}
     rc = Therapy.from_config("sunitinib_rechallenge", rc_cfg)
     ths = {"sunitinib": sun, "sunitinib_rechallenge": rc}
     rules, U, pt = make_rules(), FixedU(0.999, pfs=u), patient()
@@ -307,7 +309,7 @@ def test_rechallenge_uses_first_pfs_and_time_off_from_history():
                 LineHistory("everolimus", 2.0 + pfs_first, 20.0 + pfs_first, "progression", 18.0)]
         start = 20.0 + pfs_first
         res = plan(rc, ths, patient(), 3, start, math.inf, hist, FixedU(0.5), make_rules())
-        want = rc.rechallenge.time_ratio_for(pfs_first, 18.0)
+        want = rc.rechallenge.time_ratio_for(pfs_first, 18.0, responded=False)
         assert res.record["time_ratio"] == pytest.approx(want, rel=1e-12)
         trs.append(res.record["time_ratio"])
     assert trs[0] < trs[1] < trs[2]  # beta_prior_pfs > 0: longer first PFS, better rechallenge

@@ -11,8 +11,10 @@ from hydra import compose, initialize_config_dir
 
 from sim.config import to_container
 from sim.errors import UserError
-from sim.validation import (DEFAULT_TOLERANCES, TrialDesign, compare, deep_merge, km_median, load_designs,
-                            prepare_trial, replicate_metrics, set_path, simulate_trial)
+from sim.evidence import lookup
+from sim.validation import (DEFAULT_TOLERANCES, METRIC, TrialDesign, compare, deep_merge, km_median,
+                            km_median_censored, load_designs, prepare_trial, replicate_metrics, set_path,
+                            simulate_trial)
 
 REPO = Path(__file__).resolve().parents[1]
 TRIALS = sorted(p.stem for p in (REPO / "configs" / "trial").glob("*.yaml"))
@@ -39,9 +41,26 @@ def test_every_trial_design_builds_and_its_published_figures_are_evidence_rows(p
         Strategy.from_config(arm.name, {"lines": list(arm.lines), "rules": arm.rules}, therapies)
 
 
+#: endpoint bases of data/evidence/evidence.csv that a validation metric may be compared with
+METRIC_ENDPOINTS = {"median_pfs": {"median_pfs"}, "median_os": {"median_os"}, "median_ttp": {"median_ttp"},
+                    "orr": {"orr"}, "ae_g34": {"ae_g34_rate", "ae_g3plus_rate"}}
+
+
+@pytest.mark.parametrize("key", TRIALS)
+def test_every_published_metric_names_an_evidence_row_of_the_same_endpoint(plain, key):
+    """A median PFS target is a median PFS row, a landmark a landmark row of the same month, and so on."""
+    design = TrialDesign.from_config(key, plain["trials"][key])
+    for t in design.targets().itertuples():
+        base = lookup(t.evidence_id)["endpoint"].split(":")[0]
+        m = METRIC.match(t.metric)
+        if m.group(2):
+            assert base == t.metric, (t.metric, t.evidence_id, base)
+        else:
+            assert base in METRIC_ENDPOINTS[t.metric.split(":")[0]], (t.metric, t.evidence_id, base)
+
+
 def test_crossover_shares_come_from_the_evidence(plain):
     """The placebo arms' uptake of the trial drug equals the published crossover shares."""
-    from sim.evidence import lookup
     r3 = plain["trials"]["radiant3"]["arms"]["placebo"]["rules"]["uptake"]["everolimus"]
     s11 = plain["trials"]["sun1111"]["arms"]["placebo"]["rules"]["uptake"]["sunitinib"]
     assert r3 == float(lookup("radiant3_placebo_crossover_share")["value"])
@@ -74,6 +93,27 @@ def test_km_median_is_the_kaplan_meier_median_of_uncensored_times():
     """With no censoring the KM curve first reaches 0.5 at the ceil(n/2)-th order statistic."""
     assert km_median([4.0, 1.0, 3.0, 2.0]) == 2.0
     assert km_median([5.0, 1.0, 3.0]) == 3.0
+
+
+def test_censored_km_median_equals_the_order_statistic_without_censoring_and_skips_censored_times():
+    """Without censoring it is km_median; a censoring removes a patient from the risk set without a drop."""
+    x = [4.0, 1.0, 3.0, 2.0, 7.0]
+    assert km_median_censored(x, [True] * 5) == km_median(x)
+    assert km_median_censored([1.0, 2.0, 3.0, 4.0], [True, True, True, True]) == 2.0
+    assert km_median_censored([1.0, 2.0, 3.0, 4.0], [True, False, True, True]) == 3.0   # S(3) = 3/4 x 1/2
+    assert km_median_censored([1.0, 2.0], [False, False]) == math.inf
+
+
+def test_median_ttp_censors_deaths_before_progression():
+    """A death before any progression ends PFS but only censors the time to progression."""
+    patients = pd.DataFrame({
+        "patient_id": [0, 1, 2, 3], "arm": "a", "replicate": 0,
+        "pfs1_months": [2.0, 5.0, 8.0, 9.0], "pfs1_event": True,
+        "os_months": [2.0, 30.0, 20.0, 40.0], "death": True})          # patient 0 dies before progressing
+    lines = pd.DataFrame({"patient_id": [0, 1, 2, 3], "arm": "a", "replicate": 0, "line": 1,
+                          "response": False, "n_ae": 0, "ae_types": ""})
+    got = replicate_metrics(patients, lines, {"a": ["median_pfs", "median_ttp"]}).set_index("metric")["value"]
+    assert got["median_pfs"] == 5.0 and got["median_ttp"] == 8.0
 
 
 def test_replicate_metrics_on_a_hand_made_trial():
@@ -157,3 +197,22 @@ def test_validation_run_writes_table_figures_and_manifest(plain, tmp_path):
     assert {p.name for p in folder.glob("km_*.png")} == {"km_e2211_captem.png", "km_e2211_temozolomide.png"}
     assert (folder / "manifest.json").exists() and (folder / "validation.parquet").exists()
     assert not list(Path(tmp_path, "validation").glob(".*partial*"))
+
+
+def test_validation_csv_labels_every_target_and_has_at_least_12_out_of_sample_rows(plain, tmp_path):
+    """A smoke run of every trial: target_role in csv and parquet, >= 12 out-of-sample rows, headline first."""
+    from omegaconf import OmegaConf
+
+    from sim.validation import run
+    cfg = OmegaConf.create(deep_merge(plain, {"output": {"root": str(tmp_path), "figures": False},
+                                              "experiment": {"replicates": 2}}))
+    folder, text = run(cfg, None)
+    table = pd.read_csv(folder / "validation.csv", keep_default_na=False)
+    assert set(table["target_role"]) == {"in_sample", "out_of_sample"}
+    assert (table["target_role"] == "out_of_sample").sum() >= 12
+    assert ((table["target_role"] == "in_sample") == (table["role_basis"] != "")).all()
+    assert list(pd.read_parquet(folder / "validation.parquet")["target_role"]) == list(table["target_role"])
+    assert text.startswith("Out-of-sample pass rate:")
+    assert text.index("Out of sample (") < text.index("In sample (")
+    report = (folder / "report.md").read_text()
+    assert "**Out-of-sample pass rate:" in report and "## In sample" in report

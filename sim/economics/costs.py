@@ -4,10 +4,12 @@ Accounting rules (summarised in ``docs/outputs.md``), each cost discounted exact
 and truncated at the economic horizon ``H`` (``spec.horizon_months``; flows stop at ``H``,
 one-offs after ``H`` are dropped):
 
-* **drug**, ``daily`` schedule: ``c_m * sum_s level_s * D(t_s, t_{s+1})`` over the line's dose-level
-  segments between ``start`` and ``start + on_treatment_months`` (level 1 at start; ``dose_change``
-  and ``interruption`` events set it), ``D(a, b) = integral_a^b exp(-r t) dt``; undiscounted this
-  is ``c_m * on_treatment_months * dose_intensity``.
+* **drug**, ``daily`` schedule (``drug_costing: continuous``, the default):
+  ``c_m * sum_s level_s * D(t_s, t_{s+1})`` over the line's dose-level segments between ``start``
+  and ``start + on_treatment_months`` (level 1 at start; ``dose_change`` and ``interruption`` events
+  set it), ``D(a, b) = integral_a^b exp(-r t) dt``; undiscounted this is
+  ``c_m * on_treatment_months * dose_intensity``. With ``drug_costing: packs``, drugs with a ``dispensing`` entry are priced by the packs dispensed
+  (:mod:`sim.economics.dispensing`: strengths, pack sizes, the dose levels, waste at a dose change);
   ``cycle`` schedule: ``p * RDI * sum_{k<n} exp(-r (start + k h))`` with
   ``n = min(ceil(on_treatment_months / h), max_administrations)``;
 * **administration**: per administration (cycle drugs) at the same times, or per month on treatment
@@ -33,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sim.economics.discount import Accruals
+from sim.economics.dispensing import dispensing_plans, pack_costs
 from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
 from sim.events import EVENT_CODE
@@ -73,19 +76,18 @@ def drug_table(names: list, used: np.ndarray, spec: EconomicsSpec) -> dict[str, 
     return t
 
 
-def _daily_drug_flows(ra: RunArrays, rows: np.ndarray, owner: np.ndarray, cost: np.ndarray, scale: np.ndarray,
-                      horizon: float, acc: Accruals) -> None:
-    """Dose-level-weighted flows of the daily-drug line rows ``rows`` (``owner``: whom they accrue to).
+def dose_segments(ra: RunArrays, rows: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Piecewise-constant dose level of the daily-drug line rows ``rows``: ``(row, t0, t1, level)``,
+    one entry per segment, sorted by (row, t0).
 
-    The dose level ``L(t)`` on ``[start, start + on_treatment)`` is piecewise constant:
-    ``L = R(t) (1 - I(t))`` where ``R(t)`` is the value of the last dose reduction (a
-    ``dose_change`` other than ``resume``: cumulative relative dose; 1 before any) and
-    ``I(t) = 1`` while interrupted (the last ``interruption`` / ``resume`` before ``t`` is an
-    interruption). A reduction during an interruption therefore costs nothing until the
-    resumption, as in the engine's relative dose intensity. Flow ``cost * L`` per segment.
+    The dose level ``L(t)`` on ``[start, start + on_treatment)`` is ``L = R(t) (1 - I(t))`` where
+    ``R(t)`` is the value of the last dose reduction (a ``dose_change`` other than ``resume``:
+    cumulative relative dose; 1 before any) and ``I(t) = 1`` while interrupted (the last
+    ``interruption`` / ``resume`` before ``t`` is an interruption). A reduction during an
+    interruption therefore costs nothing until the resumption, as in the engine's relative dose
+    intensity. ``L = 1`` throughout for rows whose drug is not scaled by dose (``scale`` False,
+    indexed by line row).
     """
-    if rows.size == 0:
-        return
     sel = (ra.ev_event == _DOSE) | (ra.ev_event == _INTERRUPT)
     ev_row = np.full(ra.ev_event.size, -1)
     ev_row[sel] = ra.line_row_of_events(sel)
@@ -114,6 +116,16 @@ def _daily_drug_flows(ra: RunArrays, rows: np.ndarray, owner: np.ndarray, cost: 
     same_next = np.append(row[1:] == row[:-1], False)
     t1 = np.minimum(np.where(same_next, np.append(time[1:], 0.0), treat_end), treat_end)
     lvl = np.where(scale[row], red * (1.0 - off), 1.0)
+    return row, time, t1, lvl
+
+
+def _daily_drug_flows(ra: RunArrays, rows: np.ndarray, owner: np.ndarray, cost: np.ndarray, scale: np.ndarray,
+                      horizon: float, acc: Accruals) -> None:
+    """Dose-level-weighted flows of the daily-drug line rows ``rows`` (``owner``: whom they accrue to):
+    flow ``cost * L`` over each segment of :func:`dose_segments`."""
+    if rows.size == 0:
+        return
+    row, time, t1, lvl = dose_segments(ra, rows, scale)
     acc.flow(owner[row], np.minimum(time, horizon), np.minimum(t1, horizon), cost[row] * lvl)
 
 
@@ -138,7 +150,11 @@ def cost_accruals(ra: RunArrays, spec: EconomicsSpec, imaging_interval_months: f
     # drug + administration
     daily = tab["daily"][th] & (tot > 0)
     rows = np.flatnonzero(daily)
-    _daily_drug_flows(ra, rows, owner, tab["cost_per_month"][th], tab["scale"][th], H, acc["drug"])
+    plans = dispensing_plans(spec.config, ra.therapy_names, spec)     # {therapy code: plan}; {} = continuous
+    packed = np.isin(th[rows], list(plans))
+    _daily_drug_flows(ra, rows[~packed], owner, tab["cost_per_month"][th], tab["scale"][th], H, acc["drug"])
+    if packed.any():
+        pack_costs(ra, rows[packed], owner, plans, dose_segments(ra, rows[packed], tab["scale"][th]), H, acc["drug"])
     acc["administration"].flow(owner[rows], s_h[rows], te_h[rows], tab["admin_cost"][th[rows]])
     cyc = np.flatnonzero(tab["cycle"][th] & (tot > 0))
     if cyc.size:

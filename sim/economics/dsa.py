@@ -119,6 +119,8 @@ def _economics_ranges(plain: Mapping) -> list[OneWay]:
             continue
         if parts[:2] == ["utilities", "ae_disutility"] and len(parts) == 3 and parts[2] in states:
             continue                    # the set in use values this AE by its state utility (ae_states)
+        if parts[0] == "dispensing" and econ.get("drug_costing", "continuous") != "packs":
+            continue                    # pack-level inputs are unused when drugs are costed per mg
         path = f"economics.{rel}"
         base = get_path(plain, path)
         check(isinstance(r, Mapping) and "low" in r and "high" in r, f"economics.ranges.{rel}", r,
@@ -339,8 +341,10 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
     check_arms(cfg, st)                              # every arm validated before the first simulation
+    from sim.economics.dsa_twoway import CachingArmRunner, run_extra, two_way_figure, twoway_settings
+    tw = twoway_settings(plain, st)                  # two-way grid and thresholds (sim/economics/dsa_twoway.py)
     labels = {s: v.label for s, v in model.strategies.items()}
-    runner = ArmRunner(cfg)
+    runner = CachingArmRunner(cfg) if (tw.x is not None or tw.thresholds) else ArmRunner(cfg)
     n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios
     rows, scen_rows, scen_inc = [], [], []
     with progress_bar(st.progress, n_arms, "DSA arms") as bar:
@@ -371,6 +375,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
             inc.insert(0, "scenario", name)
             inc.insert(4, "ly", inc["strategy"].map(means["ly_disc"]))
             scen_inc.append(inc)
+    extra = run_extra(runner, st, tw)
     t1 = time.perf_counter()
     from sim.economics.evaluate import economics_summary, incremental_with_se
     from sim.economics.inputs import inputs_table
@@ -384,7 +389,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
               "base_summary": summarise(frames[0], frames[1], labels),
               "base_economics_summary": economics_summary(per0, spec0, labels),
               "base_incremental": incremental_with_se(per0, spec0.wtp),
-              "economics_inputs": inputs_table(spec0.config)}
+              "economics_inputs": inputs_table(spec0.config)} | extra
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
         for name, t in tables.items():
@@ -398,6 +403,9 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
                     tables["tornado"], tmp / "tornado.png", st.primary_wtp,
                     f"One-way sensitivity analysis: {short_label(st.intervention, labels)} vs "
                     f"{short_label(st.comparator, labels)}", currency=spec0.currency)
+            if "two_way" in extra:
+                figures["two_way"] = two_way_figure(extra["two_way"], tmp / "two_way.png", st,
+                                                    tw.x.base, tw.y.base, spec0.currency)
             from sim.report.figures import km_figures
             figures.update({Path(f).stem: Path(f) for f in km_figures(frames[0], frames[1], tmp, labels)})
         report = write_report_if_available(tmp, "dsa", plain, tables, figures, labels)
@@ -438,5 +446,7 @@ def format_dsa(tables: Mapping[str, pd.DataFrame], top: int = 15) -> str:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=dsa`` (``experiments/run.py``): run folder and printed text."""
+    from sim.economics.dsa_twoway import format_extra
+
     folder, tables = run_dsa(cfg, job)
-    return folder, format_dsa(tables)
+    return folder, format_dsa(tables) + format_extra(tables)

@@ -46,6 +46,9 @@ def unit_of(path: str, econ: Mapping) -> str:
                 "max_administrations": "administrations",
                 "administration_cost": f"{cur} per month on treatment" if schedule == "daily"
                 else f"{cur} per administration"}.get(last, "")
+    if parts[0] == "dispensing":
+        return {"interval_days": "days between dispensings", "strength_mg": "mg per unit", "pack_size": "units per pack",
+                "pack_price": f"{cur} per pack", "mg": "mg per day"}.get(last, "")
     if parts[0] == "monitoring":
         return {"scan": f"{cur} per scheduled scan", "labs_per_month": f"{cur} per month on treatment"}.get(last, cur)
     if parts[0] == "adverse_events":

@@ -35,9 +35,10 @@ from sim.units import MONTHS_PER_YEAR, weeks
 _AE = EVENT_CODE["adverse_event"]
 
 
-def state_segments(ra: RunArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def state_segments(ra: RunArrays, with_line: bool = False) -> tuple[np.ndarray, ...]:
     """All lived time as segments ``(patient row, a, b, progressed)`` covering ``[0, OS]``
-    (only segments with ``b > a``)."""
+    (only segments with ``b > a``); with ``with_line`` also the row in the line arrays of the
+    line each segment belongs to (a gap after a line belongs to it; -1 before the first line)."""
     p, start, end = ra.line_patient, ra.start, ra.end
     terminal = np.isnan(ra.pfs_true)
     prog = ra.progression_true
@@ -47,16 +48,19 @@ def state_segments(ra: RunArrays) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     gap_end = np.where(same_next, np.append(start[1:], 0.0), ra.os_months[p])
     first = np.insert(p[1:] != p[:-1], 0, True) if p.size else np.zeros(0, bool)
     no_lines = np.setdiff1d(np.arange(ra.n), p)
+    rows = np.arange(p.size)
+    nf = int(first.sum())
     parts = [
-        (p, start, pf_end, np.zeros(p.size, bool)),                           # progression-free on line
-        (p, pf_end, end, np.ones(p.size, bool)),                              # lag / terminal line
-        (p, end, gap_end, terminal | progressed_in_line),                     # holidays, tail
-        (p[first], np.zeros(int(first.sum())), start[first], np.zeros(int(first.sum()), bool)),  # before line 1
-        (no_lines, np.zeros(no_lines.size), ra.os_months[no_lines], np.zeros(no_lines.size, bool)),
+        (p, start, pf_end, np.zeros(p.size, bool), rows),                     # progression-free on line
+        (p, pf_end, end, np.ones(p.size, bool), rows),                        # lag / terminal line
+        (p, end, gap_end, terminal | progressed_in_line, rows),               # holidays, tail
+        (p[first], np.zeros(nf), start[first], np.zeros(nf, bool), np.full(nf, -1)),  # before line 1
+        (no_lines, np.zeros(no_lines.size), ra.os_months[no_lines], np.zeros(no_lines.size, bool),
+         np.full(no_lines.size, -1)),
     ]
     seg = [np.concatenate(x) for x in zip(*parts)]
     keep = seg[2] > seg[1]
-    return tuple(x[keep] for x in seg)
+    return tuple(x[keep] for x in seg[:5 if with_line else 4])
 
 
 def effect_accruals(ra: RunArrays, spec: EconomicsSpec) -> dict[str, Accruals]:

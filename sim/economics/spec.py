@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.economics.dispensing import parse_dispensing
 from sim.errors import UserError, check, mapping
 from sim.units import DAYS_PER_MONTH, MONTHS_PER_YEAR, weeks
 
@@ -337,6 +338,7 @@ class EconomicsSpec:
             _num(f"{k}.adverse_events.{ae}", c)
         for ae, d in dis.items():
             _num(f"{k}.utilities.ae_disutility.{ae}", d, 0.0, 1.0)
+        parse_dispensing(cfg)          # drug_costing and pack-level dispensing (sim/economics/dispensing.py)
         price_year = cfg.get("price_year", 0)
         check(isinstance(price_year, int) and not isinstance(price_year, bool), f"{k}.price_year", price_year,
               "must be a year (whole number)")

@@ -4,11 +4,11 @@ Trials report PFS as the time to progression *seen* at an assessment, or death; 
 draws the true event time ``T`` and observes it by the rules of
 :func:`sim.therapies.line.plan_lines`:
 
-* with probability ``s`` (``model.pre_progression_death_share``) the event is a death, seen
-  at ``T``;
-* otherwise a progression, seen at ``Y = min(ceil(T / dt) dt, T + D)``: the next scheduled
+* a progression at ``T`` is seen at ``Y = min(ceil(T / dt) dt, T + D)``: the next scheduled
   scan (every ``dt`` months) or earlier when it becomes clinically apparent after
-  ``D ~ Exp(mean c)`` (``model.clinical_detection_months``; ``c = inf``: scans only).
+  ``D ~ Exp(mean c)`` (``model.clinical_detection_months``; ``c = inf``: scans only);
+* death without progression competes with it at a constant hazard ``lambda`` (the model's
+  disease-death hazard plus background mortality at the trial's age), seen at once.
 
 Survival of the observed time (an interval-censoring view of the trial's KM curve): with
 ``a = floor(t / dt) dt`` the last scheduled scan at or before ``t``, a progression at
@@ -16,21 +16,20 @@ Survival of the observed time (an interval-censoring view of the trial's KM curv
 
 .. math::
 
-    S_Y(t) = S(t) + (1 - s) \\int_a^t f(x) e^{-(t - x)/c} dx
-           = s\\,S(t) + (1 - s)\\Big[S(a) e^{-(t - a)/c} + \\frac1c \\int_a^t S(x) e^{-(t - x)/c} dx\\Big]
+    S_Y(t) = e^{-\\lambda t} \\Big[S(t) + \\int_a^t f(x) e^{-(t - x)/c} dx\\Big]
+           = e^{-\\lambda t} \\Big[S(a) e^{-(t - a)/c} + \\frac1c \\int_a^t S(x) e^{-(t - x)/c} dx\\Big]
 
 (integration by parts; the second form integrates the bounded ``S``, evaluated by
 Gauss-Legendre quadrature, exact to ~1e-12 for the smooth survival curves used). With
-``c = inf`` this is ``s S(t) + (1 - s) S(a)``. ``S_Y`` is right-continuous and decreasing,
+``c = inf`` this is ``e^{-lambda t} S(a)``. ``S_Y`` is right-continuous and decreasing,
 with downward jumps at the scheduled scans (the progressions seen there); its median is
 ``inf{t : S_Y(t) <= 1/2}`` (:meth:`Detection.median`), which is what the Kaplan-Meier
 median of a large simulated trial estimates. A reported (rounded) median is matched by
 :meth:`Detection.median_window_survival` (1/2 = the average of ``S_Y`` at the ends of the
 rounding window), which is robust to a scan falling next to the reported value.
 
-Not included: background (other-cause) mortality during PFS and the covariate hazard
-multipliers of individual patients (both small in the trial populations; the validation
-experiment simulates them).
+Not included: the covariate hazard multipliers of individual patients and the age spread of
+background mortality (small in the trial populations; the validation experiment simulates them).
 """
 
 from __future__ import annotations
@@ -60,8 +59,9 @@ class Detection:
     clinical_mean : float
         Mean delay (months) after which a progression becomes clinically apparent between
         scans; ``inf`` = scheduled scans only.
-    death_share : float
-        Share of PFS events that are deaths (observed at the event time), in ``[0, 1]``.
+    death_rate : float
+        Hazard (per month) of death without progression, competing with progression and
+        observed at once, ``>= 0``.
     median_halfwidth : float
         Half the rounding unit of reported medians (months; 0.05: reported to 0.1 month), the
         window of :meth:`median_window_survival`.
@@ -69,13 +69,13 @@ class Detection:
 
     interval: float
     clinical_mean: float = math.inf
-    death_share: float = 0.0
+    death_rate: float = 0.0
     median_halfwidth: float = 0.05
 
     def __post_init__(self):
         for name, v, ok in (("interval", self.interval, lambda x: math.isfinite(x) and x > 0),
                             ("clinical_mean", self.clinical_mean, lambda x: x > 0),
-                            ("death_share", self.death_share, lambda x: 0.0 <= x <= 1.0),
+                            ("death_rate", self.death_rate, lambda x: math.isfinite(x) and x >= 0.0),
                             ("median_halfwidth", self.median_halfwidth, lambda x: 0.0 <= x < self.interval / 2)):
             try:
                 x = float(v)
@@ -87,25 +87,25 @@ class Detection:
 
     def as_dict(self) -> dict:
         return {"interval_months": self.interval, "clinical_mean_months": self.clinical_mean,
-                "death_share": self.death_share, "median_halfwidth_months": self.median_halfwidth}
+                "death_rate_per_month": self.death_rate, "median_halfwidth_months": self.median_halfwidth}
 
     # ------------------------------------------------------------------ observed-time survival
     def survival(self, dist: SurvivalDistribution, t) -> np.ndarray:
         """``S_Y(t)`` elementwise (see the module docstring); ``t >= 0``."""
         t = np.atleast_1d(np.asarray(t, dtype=float))
-        dt, c, s = self.interval, self.clinical_mean, self.death_share
+        dt, c = self.interval, self.clinical_mean
         a = np.floor(t / dt + 1e-12) * dt
         a = np.minimum(a, t)
-        s_t = np.asarray(dist.survival(t), dtype=float)
+        alive = np.exp(-self.death_rate * t)
         s_a = np.asarray(dist.survival(a), dtype=float)
         if not math.isfinite(c):
-            return s * s_t + (1.0 - s) * s_a
+            return alive * s_a
         w = t - a
         # (1/c) int_a^t S(x) exp(-(t - x)/c) dx on Gauss-Legendre nodes x = a + w (1 + u) / 2
         x = a[:, None] + 0.5 * w[:, None] * (1.0 + _NODES[None, :])
         sx = np.asarray(dist.survival(x.ravel()), dtype=float).reshape(x.shape)
         integral = 0.5 * w * np.sum(_WEIGHTS[None, :] * sx * np.exp(-(t[:, None] - x) / c), axis=1) / c
-        return s * s_t + (1.0 - s) * (s_a * np.exp(-w / c) + integral)
+        return alive * (s_a * np.exp(-w / c) + integral)
 
     def survival_at(self, dist: SurvivalDistribution, t: float) -> float:
         return float(self.survival(dist, [t])[0])
@@ -127,26 +127,30 @@ class Detection:
 
     def median(self, dist: SurvivalDistribution, p: float = 0.5) -> float:
         """``inf{t : S_Y(t) <= p}``: the observed-PFS quantile the KM median estimates."""
-        dt = self.interval
-        # S_Y(k dt) = S(k dt): at a scheduled scan every earlier progression has been seen
+        dt, lam = self.interval, self.death_rate
+        # S_Y(k dt) = e^{-lambda k dt} S(k dt): at a scheduled scan every earlier progression has been seen
+        s_scan = lambda j: math.exp(-lam * j * dt) * float(dist.survival(j * dt))  # noqa: E731
         t_true = float(dist.inverse_survival(p))
         k = max(1, math.ceil(t_true / dt - 1e-12))
-        while float(dist.survival(k * dt)) > p:   # guard against round-off in the quantile
+        while s_scan(k) > p:   # guard against round-off in the quantile
             k += 1
-        while k > 1 and float(dist.survival((k - 1) * dt)) <= p:
+        while k > 1 and s_scan(k - 1) <= p:
             k -= 1
         lo, hi = (k - 1) * dt, k * dt
         left = self.survival_at(dist, hi * (1.0 - 1e-13))     # S_Y(k dt -)
         if left > p:
             return hi                                        # the crossing is the jump at the scan
-        if self.survival_at(dist, lo) <= p:                   # only when s = 1 or c tiny (no jump)
+        if self.survival_at(dist, lo) <= p:                   # only when deaths or c tiny close the gap
             return lo
         return float(brentq(lambda u: self.survival_at(dist, u) - p, lo, hi * (1.0 - 1e-13), xtol=1e-12, rtol=1e-12))
 
-    def sample(self, dist: SurvivalDistribution, u_t, u_event, u_delay) -> np.ndarray:
-        """Observed times from uniforms (the model's rule; for tests and checks)."""
+    def sample(self, dist: SurvivalDistribution, u_t, u_death, u_delay) -> np.ndarray:
+        """Observed times from uniforms (the model's rule; for tests and checks): the earlier of
+        the detected progression and the death ``-log(u_death) / lambda``."""
         t = np.asarray(dist.sample(np.asarray(u_t, float)), dtype=float)
         grid = np.maximum(1.0, np.ceil(t / self.interval - 1e-12)) * self.interval
         if math.isfinite(self.clinical_mean):
             grid = np.minimum(grid, t - self.clinical_mean * np.log(np.asarray(u_delay, float)))
-        return np.where(np.asarray(u_event, float) < self.death_share, t, grid)
+        with np.errstate(divide="ignore"):
+            death = -np.log(np.asarray(u_death, float)) / self.death_rate if self.death_rate > 0 else np.inf
+        return np.minimum(grid, death)

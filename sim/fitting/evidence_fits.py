@@ -66,7 +66,9 @@ DEFAULT_MODEL = ROOT / "configs" / "model" / "default.yaml"
 #: detection settings and the model-config key each one reads when given as ``model``
 _DETECTION_KEYS = {"imaging_interval_weeks": "imaging_interval_weeks",
                    "clinical_detection_months": "clinical_detection_months",
-                   "pre_progression_death_share": "pre_progression_death_share"}
+                   "death_rate_per_year": "disease_death.rate_per_year"}
+#: age (years) at which background mortality enters the death rate of the fits: the cohort's mean age
+DEFAULT_COHORT = ROOT / "configs" / "cohort" / "default.yaml"
 _SHAPE_KEYS = {"exponential": (), "weibull": ("shape",), "gompertz": ("shape",), "loglogistic": ("shape",),
                "lognormal": ("sigma",), "gengamma": ("sigma", "Q")}
 
@@ -117,12 +119,14 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: 
     """The :class:`Detection` of a therapy's trial and where each setting comes from.
 
     ``spec["detection"]`` (overridden key by key by ``entry["detection"]``) maps
-    ``imaging_interval_weeks``, ``clinical_detection_months`` and ``pre_progression_death_share``
-    to a number or to ``model`` (the value of ``configs/model/default.yaml``, i.e. the rules
-    the model simulates the trials with). ``clinical_detection_months`` null = scans only;
+    ``imaging_interval_weeks``, ``clinical_detection_months`` and ``death_rate_per_year`` (death
+    without progression) to a number or to ``model`` (the value of ``configs/model/default.yaml``,
+    i.e. the rules the model simulates the trials with; for the death rate the disease-death
+    rate at the reference covariates plus the background mortality of the life table at the
+    cohort's mean age, :func:`background_rate_per_year`). ``clinical_detection_months`` null = scans only;
     ``median_rounding_months`` (default 0.1) is the unit reported medians are rounded to
     (:meth:`Detection.median_window_survival`). ``model_values`` overrides values of the model
-    file (the OS calibration refits the PFS at each candidate pre-progression death share). No
+    file by dotted key (the OS calibration refits the PFS at each candidate disease-death rate). No
     ``detection`` block (or null): the reported numbers are fitted as true-time ones.
     """
     top = spec.get("detection")
@@ -140,11 +144,13 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: 
         v = settings.get(key, "model")
         if v == "model":
             if model is None:
-                model = {**(yaml.safe_load(Path(model_file).read_text()) or {}), **dict(model_values or {})}
-            if model_key not in model and key != "clinical_detection_months":
+                model = yaml.safe_load(Path(model_file).read_text()) or {}
+            v = (model_values or {}).get(model_key, _dotted(model, model_key))
+            if v is None and key != "clinical_detection_months":
                 raise UserError(f"detection.{key} is 'model' but {model_file} has no {model_key}")
-            v = model.get(model_key)
-            sources[key] = f"model:{model_key}"
+            if key == "death_rate_per_year":
+                v = _number(f"detection.{key}", v) + background_rate_per_year(model)
+            sources[key] = f"model:{model_key}" + ("+background" if key == "death_rate_per_year" else "")
         else:
             sources[key] = "spec"
         values[key] = v
@@ -153,9 +159,29 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: 
     sources["median_rounding_months"] = "spec" if "median_rounding_months" in settings else "default 0.1"
     det = Detection(weeks(_number("detection.imaging_interval_weeks", values["imaging_interval_weeks"])),
                     math.inf if cd is None else _number("detection.clinical_detection_months", cd),
-                    _number("detection.pre_progression_death_share", values["pre_progression_death_share"]),
+                    _number("detection.death_rate_per_year", values["death_rate_per_year"]) / 12.0,
                     rounding / 2.0)
     return det, sources
+
+
+def _dotted(m: Mapping, path: str):
+    node = m
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def background_rate_per_year(model: Mapping, cohort_file: str | Path = DEFAULT_COHORT) -> float:
+    """Other-cause death hazard per year at the cohort's mean age: the mean over the sexes of
+    the life table's cumulative hazard over the year after that age."""
+    from sim.lifetable import DEFAULT_TABLE, LifeTable
+    table = (_dotted(model, "background_mortality.table") or DEFAULT_TABLE)
+    age = float((yaml.safe_load(Path(cohort_file).read_text()) or {}).get("age", {}).get("mean", 58))
+    lt = LifeTable.load(table)
+    h = [float(lt.cumhazard(np.array([age + 1.0]), s)[0] - lt.cumhazard(np.array([age]), s)[0]) for s in sorted(lt.mu)]
+    return float(np.mean(h))
 
 
 def _number(key: str, v) -> float:

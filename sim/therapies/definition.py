@@ -24,7 +24,9 @@ KINDS = ("active", "observation", "terminal")
 _AE_STREAMS: dict[str, tuple[str, str]] = {}
 CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
 #: binary covariates that can modify PFS hazards (see :func:`sim.therapies.line.covariates`)
-COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "grade_g3", "ecog_ge2")
+COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade_g3", "ecog_ge2")
+#: exposure classes (prior-exposure hazard ratios name them)
+EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt")
 #: covariates that can modify response probability
 RESPONSE_COVARIATES = ("mgmt_low",)
 
@@ -126,9 +128,12 @@ class Rechallenge:
 
     PFS on re-exposure is the first-exposure PFS distribution scaled in time (accelerated
     failure time) by ``TR = time_ratio * (pfs_first / reference_pfs_first)^beta_prior_pfs
-    * (time_off / reference_time_off)^beta_time_off``; the response probability is the
-    first exposure's times ``response_ratio``. ``pfs_first`` is the PFS (months) achieved on
-    the most recent exposure to ``of``; ``time_off`` is the time since it stopped.
+    * (time_off / reference_time_off)^beta_time_off * response_time_ratio^(r - reference_response_share)``;
+    the response probability is the first exposure's times ``response_ratio``. ``pfs_first``
+    is the PFS (months) achieved on the most recent exposure to ``of``; ``time_off`` is the
+    time since it stopped; ``r`` is 1 if it gave an objective response. ``time_ratio`` applies
+    after ``reference_intervening_lines`` active lines between the exposures (the line effect
+    counts lines beyond it).
     """
 
     of: str
@@ -138,14 +143,18 @@ class Rechallenge:
     beta_time_off: float
     reference_pfs_first: float
     reference_time_off: float
+    response_time_ratio: float = 1.0
+    reference_response_share: float = 0.0
+    reference_intervening_lines: float = 1.0
 
-    def time_ratio_for(self, pfs_first: float, time_off: float) -> float:
+    def time_ratio_for(self, pfs_first: float, time_off: float, responded: float | None = None) -> float:
         tr = self.time_ratio
         if self.beta_prior_pfs:
             tr *= (max(pfs_first, 1e-6) / self.reference_pfs_first) ** self.beta_prior_pfs
         if self.beta_time_off:
             tr *= (max(time_off, 1e-6) / self.reference_time_off) ** self.beta_time_off
-        return tr
+        r = self.reference_response_share if responded is None else float(responded)
+        return tr * self.response_time_ratio ** (r - self.reference_response_share)
 
     @classmethod
     def from_config(cls, key: str, cfg: Mapping) -> "Rechallenge":
@@ -162,6 +171,11 @@ class Rechallenge:
                                      lo_open=True),
             reference_time_off=_num(f"{key}.reference_time_off", _required(cfg, key, "reference_time_off"), 0,
                                     lo_open=True),
+            response_time_ratio=_num(f"{key}.response_time_ratio", cfg.get("response_time_ratio", 1.0), 0,
+                                     lo_open=True),
+            reference_response_share=_prob(f"{key}.reference_response_share", cfg.get("reference_response_share", 0.0)),
+            reference_intervening_lines=_num(f"{key}.reference_intervening_lines",
+                                             cfg.get("reference_intervening_lines", 1.0), 0),
         )
 
 
@@ -190,6 +204,12 @@ class Therapy:
     requires_prior_progression_on: str | None
     rechallenge: Rechallenge | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: exposure class (:data:`EXPOSURE_CLASSES`) seen by later lines' ``prior_exposure_hr``
+    exposure_class: str = "none"
+    #: progression hazard ratio when the patient was exposed before to a class
+    prior_exposure_hr: Mapping[str, float] = field(default_factory=dict)
+    #: typical number of active lines before this therapy in its source trial (line effect)
+    reference_prior_lines: float = 0.0
 
     def log_hazard_multiplier(self, x: Mapping, reference: Mapping) -> "np.ndarray | float":
         """``sum_c log(hr_c) (x_c - ref_c)``: covariate effect on the PFS hazard, centred on
@@ -246,6 +266,15 @@ class Therapy:
         need = elig.get("requires_prior_progression_on")
         check(need is None or isinstance(need, str), f"{key}.eligibility.requires_prior_progression_on", need,
               "must be null or a therapy name")
+        klass = cfg.get("class", "none")
+        check(isinstance(klass, str) and klass in EXPOSURE_CLASSES, f"{key}.class", klass,
+              f"must be one of {list(EXPOSURE_CLASSES)}")
+        prior_hr = {}
+        for c, h in mapping(f"{key}.prior_exposure_hr", cfg.get("prior_exposure_hr"), allow_none=True).items():
+            check(c in EXPOSURE_CLASSES, f"{key}.prior_exposure_hr", c, f"must name one of {list(EXPOSURE_CLASSES)}")
+            prior_hr[c] = _num(f"{key}.prior_exposure_hr.{c}", h, 0, lo_open=True)
+        le = mapping(f"{key}.line_effect", cfg.get("line_effect"), allow_none=True)
+        ref_lines = _num(f"{key}.line_effect.reference_prior_lines", le.get("reference_prior_lines", 0.0), 0)
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
@@ -263,4 +292,7 @@ class Therapy:
             requires_prior_progression_on=need,
             rechallenge=None if rech is None else Rechallenge.from_config(f"{key}.rechallenge", rech),
             sources=dict(mapping(f"{key}.sources", cfg.get("sources"), allow_none=True)),
+            exposure_class=klass,
+            prior_exposure_hr=prior_hr,
+            reference_prior_lines=ref_lines,
         )

@@ -9,26 +9,46 @@ at once, the SimPy engine (:mod:`sim.engine`) with a batch of one patient when i
 reaches the line. Nothing here knows about SimPy. :func:`plan_line` is the one-patient form
 (a mapping, a list of :class:`LineHistory`, and a callable ``U(stream, slot)``).
 
-Randomness, all by inverse transform of the patient's named streams (slot ``k = line - 1``):
+Randomness, all by inverse transform of the patient's named streams. Streams are keyed by
+purpose *and therapy*, ``"<purpose>@<therapy>"``, at slot ``e`` = the number of earlier
+exposures to that therapy in the pathway (0 the first time), so a patient meets the same
+numbers for, say, CAPTEM whether CAPTEM is the third or the fifth line of a strategy
+(common random numbers across strategies that order the same agents differently):
 
-* ``pfs``: PFS uniform, tied across lines by the patient's frailty (Gaussian copula:
-  ``u = Phi(sqrt(rho) z + sqrt(1 - rho) Phi^{-1}(u_raw))``, ``z = Phi^{-1}`` of stream
-  ``frailty`` slot 0), so PFS on successive lines is rank-correlated while each line keeps
-  its fitted marginal (:func:`frailty_uniforms`);
-* ``pfs_event`` (slot k): the PFS event is a death rather than a progression when
-  ``u < model.pre_progression_death_share``;
-* ``detection`` (slot k): a progression at ``T`` becomes clinically apparent at ``T + D``,
+* ``pfs@<therapy>``: progression uniform, tied across lines by the patient's frailty
+  (Gaussian copula: ``u = Phi(sqrt(rho) z + sqrt(1 - rho) Phi^{-1}(u_raw))``, ``z = Phi^{-1}``
+  of stream ``frailty`` slot 0), so progression times on successive lines are rank-correlated
+  while each line keeps its fitted marginal (:func:`frailty_uniforms`);
+* ``disease_death`` (slot 0, once per patient): the threshold ``E = -log u`` of the
+  patient's disease-death clock (competing risk without progression, below);
+* ``detection@<therapy>``: a progression at ``T`` becomes clinically apparent at ``T + D``,
   ``D = -c log(u)`` (exponential, mean ``c = model.clinical_detection_months``; not drawn when
   ``c`` is infinite); it is detected at ``min(next scheduled scan, T + D)`` (an off-schedule
   detection is one unscheduled scan);
-* ``response`` (slot k): objective response when ``u < p_response``;
-* ``ae/<name>``: occurrence (slot ``2k``, ``u < p``) and onset (slot ``2k + 1``);
-  ``ae_consequence/<name>`` (slot k): the consequence.
+* ``response@<therapy>``: objective response when ``u < p_response``;
+* ``ae/<name>@<therapy>``: occurrence (slot ``2e``, ``u < p``) and onset (slot ``2e + 1``);
+  ``ae_consequence/<name>@<therapy>`` (slot e): the consequence.
 
-Covariates act on the PFS hazard proportionally, centred on the reference population of
-the fit: ``HR_i = prod_c hr_c^(x_ic - ref_c)`` so a cohort like the trials' keeps the
-fitted PFS on average. The true PFS time is ``T = TR * H^{-1}(-log(u) / HR_i)`` with ``TR``
-the rechallenge time ratio (1 otherwise).
+Competing risks on a non-terminal line. Progression and death without progression are
+separate cause-specific hazards. Progression: ``T = TR H^{-1}(-log(u) / HR_i)``, ``H`` the
+therapy's fitted cumulative hazard, ``TR`` the rechallenge time ratio (1 otherwise) and
+
+``HR_i = prod_c hr_c^(x_ic - ref_c) * h_line^(n_i - n_ref) * prod_k hr_k^[prior class k]``:
+
+covariate effects centred on the reference population of the fit (a cohort like the trials'
+keeps the fitted PFS on average), a line effect per active line given beyond the typical
+number ``n_ref`` of the therapy's source trial (``model.line_effect.hr_per_prior_line``), and
+hazard ratios for prior exposure classes (``prior_exposure_hr``). Death without progression
+depends on the patient and the disease, never on the line's drug: a disease-death hazard
+
+``lambda_i = lambda_0 prod_c hr_c^(x_ic - ref_c) g^(n_i)``
+
+(``model.disease_death``) runs as one clock over all non-terminal lines: the patient dies of
+disease without progression when the accumulated hazard reaches ``E``, so the remaining time
+at the start of a line is ``(E - used) / lambda_i``. Other-cause death is the life table's
+(absolute time, set by the executor). After the last active line the terminal line's own
+distribution gives the time to death of refractory disease (with its covariate hazard
+ratios).
 
 Dose level while on treatment (relative dose intensity = its time average over the time on
 treatment): ``level(t) = prod_{reductions with onset <= t} r_j`` times 0 inside any
@@ -39,6 +59,7 @@ interruption therefore applies from the resumption on.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,12 +87,19 @@ class ModelRules:
 
     imaging_interval_months: float
     frailty_rho: float
-    pre_progression_death_share: float
     covariate_reference: dict
     horizon_months: float
     #: mean of the exponential delay after which a progression becomes clinically apparent
     #: between scans (months); ``inf`` = scans only
     clinical_detection_months: float = math.inf
+    #: disease-death hazard without progression at the reference covariates (per month)
+    disease_death_rate: float = 0.0
+    #: hazard ratios of the disease-death hazard by binary covariate (centred like PFS)
+    disease_death_hr: Mapping = field(default_factory=dict)
+    #: disease-death hazard ratio per active line already given
+    disease_death_hr_per_line: float = 1.0
+    #: progression hazard ratio per active line given beyond a therapy's reference number
+    line_hr_per_prior_line: float = 1.0
 
 
 @dataclass
@@ -108,6 +136,7 @@ def covariates(p) -> dict:
         "rapid_tempo": np.asarray(p["tempo"]) == "rapid",
         "ki67_ge10": np.asarray(p["ki67"], dtype=float) >= 10.0,
         "hepatic_gt25": np.asarray(p["hepatic_burden"]) != "le25",
+        "hepatic_gt50": np.asarray(p["hepatic_burden"]) == "gt50",
         "grade_g3": np.asarray(p["grade"]) == "G3",
         "ecog_ge2": np.asarray(p["ecog"], dtype=float) >= 2,
         "mgmt_low": np.asarray(p["mgmt_low"]).astype(bool),
@@ -131,8 +160,11 @@ class Patients:
 
     Attributes: ``n``, ``patient_id``, ``sstr_positive``, ``diabetes`` (bool), ``functional``
     (vocabulary codes), ``cov`` (covariate arrays), ``prior`` (``{therapy: mask of the patients
-    reporting it as prior therapy}``), ``death_bg`` (absolute other-cause death time, set by the executor) and
-    ``z`` (frailty normal deviate).
+    reporting it as prior therapy}``), ``n_prior`` (number of prior therapies reported),
+    ``disease_rate`` (disease-death hazard without progression before any line, per month:
+    ``lambda_0 prod_c hr_c^(x_c - ref_c)``), and, set by the executor, ``death_bg`` (absolute
+    other-cause death time), ``z`` (frailty normal deviate) and ``disease_clock`` (threshold
+    ``E ~ Exp(1)`` of the disease-death clock).
     """
 
     def __init__(self, cohort, rules: ModelRules):
@@ -149,8 +181,16 @@ class Patients:
         for c, s in enumerate(uniq):
             for t in (x for x in str(s).split(";") if x):
                 self.prior[t] = self.prior.get(t, np.zeros(n, bool)) | (codes == c)
+        self.n_prior = np.zeros(n, np.int64)
+        for mask in self.prior.values():
+            self.n_prior += mask
+        log_hr = 0.0
+        for c, h in rules.disease_death_hr.items():
+            log_hr = log_hr + math.log(h) * (self.cov[c].astype(float) - rules.covariate_reference.get(c, 0.0))
+        self.disease_rate = np.broadcast_to(rules.disease_death_rate * np.exp(log_hr), (n,)).astype(float)
         self.death_bg = np.full(n, math.inf)
         self.z = np.zeros(n)
+        self.disease_clock = np.full(n, math.inf)
         self._hr: dict[str, np.ndarray] = {}
         self._resp: dict[str, np.ndarray] = {}
 
@@ -180,12 +220,16 @@ class Patients:
 
 
 class History:
-    """What later lines need to know about earlier ones, per therapy name, over a chunk.
+    """What later lines need to know about earlier ones, over a chunk.
 
-    For each therapy name: ``progressed`` (ever progressed on it, or reported as prior
-    therapy), ``exposed`` (ever given), ``prior`` (the most recent exposure is a prior
-    therapy), ``end`` and ``pfs`` (end and detected PFS of the most recent exposure; NaN for
-    prior therapy or when it did not end by progression or death).
+    Per therapy name: ``progressed`` (ever progressed on it, or reported as prior therapy),
+    ``exposed`` (ever given), ``prior`` (the most recent exposure is a prior therapy),
+    ``count`` (exposures in this pathway: the slot of its streams), ``end``, ``pfs`` and
+    ``responded`` (end, detected PFS and objective response of the most recent exposure;
+    NaN / False for prior therapy or when it did not end by progression or death) and
+    ``lines_before`` (active lines given before its most recent exposure started). Per patient:
+    ``n_active`` (active lines given, prior therapies included) and ``disease_used`` (disease-death
+    hazard accumulated on earlier lines).
     """
 
     def __init__(self, n: int, prior: dict[str, np.ndarray] | None = None):
@@ -193,45 +237,66 @@ class History:
         self.progressed: dict[str, np.ndarray] = {}
         self.exposed: dict[str, np.ndarray] = {}
         self.prior: dict[str, np.ndarray] = {}
+        self.count: dict[str, np.ndarray] = {}
         self.end: dict[str, np.ndarray] = {}
         self.pfs: dict[str, np.ndarray] = {}
+        self.responded: dict[str, np.ndarray] = {}
+        self.lines_before: dict[str, np.ndarray] = {}
+        self.n_active = np.zeros(n, np.int64)
+        self.disease_used = np.zeros(n)
         for t, mask in (prior or {}).items():
             self._ensure(t)
             self.progressed[t][mask] = self.exposed[t][mask] = self.prior[t][mask] = True
             self.end[t][mask] = 0.0
+            self.n_active += mask
 
     def _ensure(self, name: str) -> None:
         if name not in self.exposed:
             n = self.n
-            self.progressed[name], self.exposed[name], self.prior[name] = (np.zeros(n, bool) for _ in range(3))
+            self.progressed[name], self.exposed[name], self.prior[name], self.responded[name] = (
+                np.zeros(n, bool) for _ in range(4))
             self.end[name], self.pfs[name] = np.full(n, math.nan), np.full(n, math.nan)
+            self.count[name], self.lines_before[name] = np.zeros(n, np.int64), np.zeros(n, np.int64)
 
     def get(self, attr: str, name: str, rows) -> np.ndarray:
         self._ensure(name)
         return getattr(self, attr)[name][rows]
 
-    def record(self, name: str, rows, end, reason, pfs) -> None:
-        """Append a line of ``name`` given to ``rows`` that ended at ``end`` for ``reason``."""
+    def exposed_to_class(self, klass: str, therapies: Mapping, rows) -> np.ndarray:
+        """Whether each patient ``rows`` was given (or reports) a therapy of exposure class ``klass``."""
+        out = np.zeros(np.size(rows), bool)
+        for name, mask in self.exposed.items():
+            t = therapies.get(name)
+            if t is not None and t.exposure_class == klass:
+                out |= mask[rows]
+        return out
+
+    def record(self, therapy, rows, lb: "LineBatch", sel) -> None:
+        """Append the line ``lb`` (its batch rows ``sel``) of ``therapy`` given to chunk rows ``rows``."""
+        name = therapy.name
         self._ensure(name)
+        reason = lb.reason[sel]
         self.exposed[name][rows] = True
         self.prior[name][rows] = False
         self.progressed[name][rows] |= reason == PROGRESSION
-        self.end[name][rows], self.pfs[name][rows] = end, pfs
+        self.end[name][rows], self.pfs[name][rows] = lb.end[sel], lb.pfs_months[sel]
+        self.responded[name][rows] = lb.response[sel]
+        self.lines_before[name][rows] = self.n_active[rows]
+        self.count[name][rows] += 1
+        self.n_active[rows] += therapy.kind == "active"
+        self.disease_used[rows] += lb.disease_hazard[sel]
 
     @classmethod
     def from_list(cls, history: list[LineHistory]) -> "History":
-        """A one-patient history from :class:`LineHistory` entries (oldest first)."""
+        """A one-patient history from :class:`LineHistory` entries (oldest first): eligibility only."""
         h = cls(1)
-        rows = np.zeros(1, dtype=np.int64)
         for e in history:
             h._ensure(e.therapy)
-            if e.reason == "prior":
-                for d in (h.progressed, h.exposed, h.prior):
-                    d[e.therapy][0] = True
-                h.end[e.therapy][0], h.pfs[e.therapy][0] = e.end, math.nan
-            else:
-                code = REASONS.index(e.reason) if e.reason in REASONS else -1
-                h.record(e.therapy, rows, e.end, np.array([code]), e.pfs)
+            d = e.therapy
+            h.exposed[d][0] = True
+            h.prior[d][0] = e.reason == "prior"
+            h.progressed[d][0] |= e.reason in ("prior", "progression")
+            h.end[d][0], h.pfs[d][0] = e.end, (math.nan if e.reason == "prior" else e.pfs)
         return h
 
 
@@ -252,7 +317,7 @@ def eligibility(therapy: Therapy, pat: Patients, rows: np.ndarray, history: Hist
 
 def eligible(therapy: Therapy, patient, history: list[LineHistory]) -> str | None:
     """``None`` if the patient (a mapping) may receive ``therapy`` now, else the reason not."""
-    pat = Patients.one(patient, ModelRules(1.0, 0.0, 0.0, {}, 1.0))
+    pat = Patients.one(patient, ModelRules(1.0, 0.0, {}, 1.0))
     why = int(eligibility(therapy, pat, np.zeros(1, dtype=np.int64), History.from_list(history))[0])
     return None if why == 0 else VOCAB.string(why).split(":", 1)[1]
 
@@ -276,21 +341,59 @@ def frailty_z(u_frailty) -> np.ndarray:
     return ndtri(np.asarray(u_frailty, float))
 
 
-def line_pfs_uniform(draws, rows: np.ndarray, k: np.ndarray, z: np.ndarray, rho: float) -> np.ndarray:
-    """Frailty-mixed PFS uniform of slot ``k`` for chunk rows ``rows`` (``z`` per row)."""
-    return frailty_uniforms(draws["pfs"][rows, k], z, rho)
+def stream(purpose: str, therapy: str) -> str:
+    """Name of the random stream of ``purpose`` on lines of ``therapy``: ``"<purpose>@<therapy>"``."""
+    return f"{purpose}@{therapy}"
 
 
-def time_ratio(rc, pfs_first, time_off) -> np.ndarray:
+def line_pfs_uniform(draws, therapy: str, rows: np.ndarray, slot: np.ndarray, z: np.ndarray,
+                     rho: float) -> np.ndarray:
+    """Frailty-mixed progression uniform of ``therapy`` at exposure ``slot`` for chunk rows ``rows``."""
+    return frailty_uniforms(draws[stream("pfs", therapy)][rows, slot], z, rho)
+
+
+def time_ratio(rc, pfs_first, time_off, responded=None) -> np.ndarray:
     """Vectorised :meth:`~sim.therapies.definition.Rechallenge.time_ratio_for`:
-    ``TR = time_ratio (pfs_first / ref_pfs)^beta_prior_pfs (time_off / ref_off)^beta_time_off``
-    (both arguments floored at 1e-6 months)."""
+    ``TR = time_ratio (pfs_first / ref_pfs)^beta_prior_pfs (time_off / ref_off)^beta_time_off
+    m^(r - r_ref)`` with ``r`` = 1 for a response at first exposure (both times floored at
+    1e-6 months; ``responded`` None: ``r = r_ref``)."""
     tr = np.full(np.shape(pfs_first), rc.time_ratio)
     if rc.beta_prior_pfs:
         tr = tr * (np.maximum(pfs_first, 1e-6) / rc.reference_pfs_first) ** rc.beta_prior_pfs
     if rc.beta_time_off:
         tr = tr * (np.maximum(time_off, 1e-6) / rc.reference_time_off) ** rc.beta_time_off
+    if responded is not None and rc.response_time_ratio != 1.0:
+        tr = tr * rc.response_time_ratio ** (np.asarray(responded, float) - rc.reference_response_share)
     return tr
+
+
+def progression_hr(therapy: Therapy, therapies: Mapping, pat: "Patients", rows: np.ndarray, history: "History",
+                   rules: ModelRules) -> np.ndarray:
+    """Progression hazard multiplier ``HR_i`` of the patients ``rows`` starting ``therapy`` now:
+    covariates x line effect x prior exposure classes (module docstring).
+
+    Line effect: ``h^(n - n_ref)`` with ``n`` the active lines already given and ``n_ref`` the
+    therapy's ``line_effect.reference_prior_lines``; for a rechallenge, ``n`` counts the active
+    lines given since the first exposure ended and ``n_ref`` the rechallenge's
+    ``reference_intervening_lines`` (its time ratio was measured after that many). Observation
+    and terminal lines have no line effect."""
+    hr = pat.hr(therapy)[rows]
+    if therapy.kind != "active":
+        return hr
+    h = rules.line_hr_per_prior_line
+    if h != 1.0:
+        n = history.n_active[rows]
+        rc = therapy.rechallenge
+        if rc is not None:
+            real = history.get("exposed", rc.of, rows) & ~history.get("prior", rc.of, rows)
+            between = n - history.get("lines_before", rc.of, rows) - 1
+            expo = np.where(real, between - rc.reference_intervening_lines, 0.0)
+        else:
+            expo = n - therapy.reference_prior_lines
+        hr = hr * h ** expo
+    for klass, k_hr in therapy.prior_exposure_hr.items():
+        hr = hr * np.where(history.exposed_to_class(klass, therapies, rows), k_hr, 1.0)
+    return hr
 
 
 # ------------------------------------------------------------------ one line, a batch of patients
@@ -326,6 +429,7 @@ class LineBatch:
     n_scans: np.ndarray
     unscheduled_scans: np.ndarray
     time_ratio: np.ndarray
+    disease_hazard: np.ndarray     # disease-death hazard accumulated on the line (rate x duration)
     ev_row: np.ndarray
     ev_pos: np.ndarray
     ev_time: np.ndarray
@@ -433,7 +537,7 @@ def _arrays(therapy: Therapy) -> _TherapyArrays:
 
 
 def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarray, line: np.ndarray,
-               start: np.ndarray, history: History, draws, u_pfs: np.ndarray, rules: ModelRules) -> LineBatch:
+               start: np.ndarray, history: History, draws, u_pfs: np.ndarray | None, rules: ModelRules) -> LineBatch:
     """Resolve line ``line`` (1-based, per patient) of ``therapy`` for chunk rows ``rows``.
 
     Parameters
@@ -450,15 +554,17 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         Earlier lines of the chunk's patients (rechallenge time ratio).
     draws
         ``draws[stream][rows, slot]`` are the chunk's uniforms of ``stream`` (:class:`sim.rng.Stream`).
-    u_pfs : array (m,)
-        Frailty-mixed PFS uniforms (:func:`line_pfs_uniform`).
+    u_pfs : array (m,) or None
+        Frailty-mixed progression uniforms; None: from stream ``pfs@<therapy>`` at the exposure
+        slot (:func:`line_pfs_uniform`), as both executors use it.
     rules : ModelRules
 
     Returns
     -------
     LineBatch
-        ``T = TR H^{-1}(-log u_pfs / HR)``; a PFS event is a death w.p. the pre-progression
-        death share, else a progression detected at the first scheduled scan at or after it,
+        Progression at ``T = TR H^{-1}(-log u_pfs / HR_i)`` (:func:`progression_hr`) competes with
+        death without progression at the disease-death clock's time and with other-cause death;
+        a progression is detected at the first scheduled scan at or after it,
         ``start + ceil(T / dt) dt``, or earlier at ``start + T + D`` when it becomes clinically
         apparent first (``D ~ Exp(mean rules.clinical_detection_months)``, stream ``detection``;
         then ``n_scans`` counts the scheduled scans before it and ``unscheduled_scans = 1``); AEs
@@ -468,11 +574,14 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     """
     m = rows.size
     line = np.asarray(line, dtype=np.int64)
-    k = line - 1
+    name = therapy.name
+    e = history.get("count", name, rows)          # slot: earlier exposures to this therapy
     start = np.asarray(start, dtype=float).reshape(m)
     death_bg = pat.death_bg[rows]
     ta = _arrays(therapy)
-    hr = pat.hr(therapy)[rows]
+    if u_pfs is None:
+        u_pfs = line_pfs_uniform(draws, name, rows, e, pat.z[rows], rules.frailty_rho)
+    hr = progression_hr(therapy, therapies, pat, rows, history, rules)
     tr = np.ones(m)
     p_resp = pat.response(therapy)[rows]
     if therapy.rechallenge is not None:
@@ -482,14 +591,16 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         pfs_first = np.where(real & np.isfinite(pf), pf, rc.reference_pfs_first)
         with np.errstate(invalid="ignore"):
             time_off = np.where(real, start - history.get("end", rc.of, rows), rc.reference_time_off)
-        tr = time_ratio(rc, pfs_first, time_off)
+        resp_first = np.where(real, history.get("responded", rc.of, rows), rc.reference_response_share)
+        tr = time_ratio(rc, pfs_first, time_off, resp_first)
         p_resp = np.minimum(1.0, pat.response(therapies[rc.of])[rows] * rc.response_ratio)
-    t_event = tr * np.asarray(therapy.pfs.sample(u_pfs, hr), dtype=float).reshape(m)
+    t_prog = tr * np.asarray(therapy.pfs.sample(u_pfs, hr), dtype=float).reshape(m)
     horizon = rules.horizon_months
     nan = np.full(m, math.nan)
+    zeros = np.zeros(m)
 
     if therapy.kind == "terminal":
-        dis = start + t_event
+        dis = start + t_prog
         death = np.minimum(dis, death_bg)
         end = np.minimum(death, horizon)
         dies = death <= horizon
@@ -503,31 +614,36 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
               np.concatenate([line.astype(float), np.full(nd, math.nan)]))
         return LineBatch(
             therapy.name, line, start, end, np.where(dies, DEATH, HORIZON), np.where(dies, death, math.inf), cause,
-            nan, nan, nan, nan, np.zeros(m), nan, np.zeros(m, bool), np.zeros(m, np.int64),
-            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, *ev)
+            nan, nan, nan, nan, zeros, nan, np.zeros(m, bool), np.zeros(m, np.int64),
+            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, *ev)
 
-    event_is_death = draws["pfs_event"][rows, k] < rules.pre_progression_death_share
+    # death without progression: the patient's disease-death clock (threshold E, hazard used so far)
+    rate = pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
+    left = np.maximum(pat.disease_clock[rows] - history.disease_used[rows], 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_dd = np.where(rate > 0, left / rate, math.inf)
+    disease_death = start + t_dd
+    event_is_death = t_dd < t_prog          # no progression before the disease death
+    t_event = np.minimum(t_prog, t_dd)      # true time of the PFS event (progression or disease death)
     dt = rules.imaging_interval_months
-    n_scans_prog = np.maximum(1.0, np.ceil(t_event / dt - 1e-12))
+    n_scans_prog = np.maximum(1.0, np.ceil(t_prog / dt - 1e-12))
     # progression seen at the next scheduled scan, or earlier when it becomes clinically apparent
-    # after D ~ Exp(mean c) (stream ``detection``, slot k); then one unscheduled scan confirms it
+    # after D ~ Exp(mean c) (stream ``detection@<therapy>``, slot e); then one unscheduled scan confirms it
     detect = n_scans_prog * dt
     clinical = np.zeros(m, bool)
     c_mean = rules.clinical_detection_months
     if math.isfinite(c_mean):
-        apparent = t_event - c_mean * np.log(draws["detection"][rows, k])
-        clinical = ~event_is_death & (apparent < detect)
+        apparent = t_prog - c_mean * np.log(draws[stream("detection", name)][rows, e])
+        clinical = apparent < detect
         detect = np.where(clinical, apparent, detect)
         n_scans_prog = n_scans_prog - clinical
-    detect = np.where(event_is_death, t_event, detect)
-    disease_death = np.where(event_is_death, start + t_event, math.inf)
     death = np.minimum(death_bg, disease_death)
-    responded = draws["response"][rows, k] < p_resp
+    responded = draws[stream("response", name)][rows, e] < p_resp
     on_drug = therapy.kind == "active"
     stop = np.minimum(np.minimum(start + therapy.course_months, start + detect), np.minimum(death, horizon))
 
     # ---- toxicity, in onset order, while on treatment (AE types are columns)
-    tox = _toxicity(therapy, ta, pat, rows, k, start, stop, draws) if on_drug and therapy.adverse_events else None
+    tox = _toxicity(therapy, ta, pat, rows, e, start, stop, draws) if on_drug and therapy.adverse_events else None
     if tox is not None:
         tox_stop, treat_end = tox.tox_stop, tox.treat_end
     else:
@@ -554,7 +670,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     reason = np.where(is_death, DEATH, np.where(is_hor, HORIZON, np.where(is_tox, TOXICITY, PROGRESSION)))
     cause = np.where(is_death, np.where(disease_death <= death_bg, DISEASE, OTHER), NO_DEATH)
     is_prog = reason == PROGRESSION
-    true_prog = start + t_event
+    true_prog = start + t_prog
     prog_ok = ~event_is_death & (true_prog <= end)
 
     # ---- the line's events: (time, ok, event code, detail code, value) candidates in tie order
@@ -565,7 +681,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     end_value = np.where(is_prog, detect, math.nan)
     head = [(start, True, _E["line_start"], ta.name_code, line.astype(float))]
     tail = [(course_end, course_ok, _E["course_end"], ta.name_code, float(therapy.doses or 0)),
-            (true_prog, prog_ok, _E["progression"], VOCAB.code("true"), t_event),
+            (true_prog, prog_ok, _E["progression"], VOCAB.code("true"), t_prog),
             (end, is_prog | is_death | is_tox, end_code, end_detail, end_value)]
     hit = tox.hit if tox is not None else np.zeros(0, np.int64)
     plain = np.ones(m, bool)
@@ -585,7 +701,8 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         t_event, np.where(event_is_death, math.nan, true_prog), np.where(is_prog, start + detect, math.nan),
         np.where(is_prog | is_death, end - start, math.nan), tot if on_drug else np.zeros(m),
         rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
-        tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr, *ev)
+        tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr,
+        rate * (end - start), *ev)
 
 
 def _CAUSE_CODES() -> np.ndarray:
@@ -652,13 +769,14 @@ class _Toxicity:
 
 
 def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
+    # ``k``: the slot (earlier exposures to the therapy); streams ``ae/<name>@<therapy>``
     """AEs in onset order while on treatment (see :func:`plan_lines`), computed only for rows
     where some AE occurs; the dose level and RDI follow the module docstring."""
     m, a = rows.size, len(therapy.adverse_events)
     occ = np.empty((m, a), bool)
     diab = pat.diabetes[rows]
     for i, ae in enumerate(therapy.adverse_events):
-        occ[:, i] = draws[ae.stream][rows, 2 * k] < np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
+        occ[:, i] = draws[stream(ae.stream, therapy.name)][rows, 2 * k] < np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
     tox_stop = np.full(m, math.inf)
     treat_end = stop.copy()
     rdi = np.where(stop - start > 0, 1.0, math.nan)
@@ -672,8 +790,8 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
     onset = np.empty((nh, a))
     cons = np.empty((nh, a), np.int64)
     for i, ae in enumerate(therapy.adverse_events):
-        onset[:, i] = s0 - ta.ae_onset_scale[i] * np.log(draws[ae.stream][rh, 2 * kh + 1])
-        uc = draws[ae.consequence_stream][rh, kh]
+        onset[:, i] = s0 - ta.ae_onset_scale[i] * np.log(draws[stream(ae.stream, therapy.name)][rh, 2 * kh + 1])
+        uc = draws[stream(ae.consequence_stream, therapy.name)][rh, kh]
         cons[:, i] = ta.ae_cons[i][(uc[:, None] >= ta.ae_cum[i][None, :]).sum(axis=1)]
     onset = np.where(occ[h], onset, math.inf)
     order = np.argsort(onset, axis=1, kind="stable") if a > 1 else np.zeros((nh, 1), np.int64)
