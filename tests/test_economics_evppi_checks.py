@@ -61,6 +61,7 @@ def shipped_samples():
     150 samples of 200 patients; the rechallenge cost is shifted by its mean INB at 30,000 per QALY (the price
     at which the decision changes), so the decision is uncertain whatever today's model figures are."""
     cfg = compose_config(["experiment=psa", "cohort.n=200", "experiment.strategies=[switch,rechallenge]",
+                          "experiment.reference=switch", "psa.intervention=rechallenge", "psa.comparator=switch",
                           "psa.workers=1", "psa.samples=150", "output.figures=false"])
     cfg, plain, model, st, paramset, groups = psa.prepare(cfg)
     samples = psa.run_samples(cfg, paramset, range(150))

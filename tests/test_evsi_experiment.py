@@ -40,7 +40,7 @@ def test_evsi_experiment_writes_evsi_csv_with_both_methods_and_every_size(tmp_pa
     ("evsi", "experiment.trial.costs.fixed=-1", "experiment.trial.costs.fixed", "-1"),
     ("evsi", "experiment.trial.methods=[bogus]", "experiment.trial.methods", "['bogus']"),
     ("evsi", "experiment.trial.strategy=prrt", "experiment.trial.strategy", "'prrt'"),
-    ("evsi", "experiment.trial.therapy=captem", "experiment.trial.therapy", "'captem'"),
+    ("evsi", "experiment.trial.therapy=lu177_dotatate", "experiment.trial.therapy", "'lu177_dotatate'"),
     ("evsi", "experiment.trial.informs=[nosuch.*]", "experiment.trial.informs", "nosuch"),
     ("evsi", "experiment.trial.at_threshold_price=maybe", "experiment.trial.at_threshold_price", "'maybe'"),
     ("psa", "psa.population.horizon_years=0", "psa.population.horizon_years", "0"),
@@ -102,9 +102,10 @@ def test_trial_endpoint_from_run_arrays_matches_the_emulation_definition():
     patients, lines, events = simulate_model(model, progress=False)
     dt = model.rules.imaging_interval_months
     ra = RunArrays.from_frames(patients, lines, events)
-    got = trial_endpoint(ra, "rechallenge", "sunitinib_rechallenge", 6.0, dt)
-    keep = patients["strategy"] == "rechallenge"
-    want = landmark_events(lines[lines["strategy"] == "rechallenge"], patients[keep], "sunitinib_rechallenge", 6.0, dt)
+    got = trial_endpoint(ra, "rechallenge_then_captem", "sunitinib_rechallenge", 6.0, dt)
+    keep = patients["strategy"] == "rechallenge_then_captem"
+    want = landmark_events(lines[lines["strategy"] == "rechallenge_then_captem"], patients[keep], "sunitinib_rechallenge",
+                           6.0, dt)
     assert len(got) == len(want) > 50
     assert (got == want["event"].to_numpy()).all()
 
@@ -114,7 +115,8 @@ def test_anova_rule_runs_a_pilot_and_sets_the_patients_per_sample(tmp_path):
     bounded by cohort.n below and psa.patients.max_patients above, and the manifest records the pilot."""
     import json
 
-    cfg = _cfg("psa", "experiment.strategies=[switch,rechallenge]", "psa.patients.rule=anova",
+    cfg = _cfg("psa", "experiment.strategies=[switch,rechallenge]", "psa.intervention=rechallenge",
+               "psa.comparator=switch", "experiment.reference=switch", "psa.patients.rule=anova",
                "psa.patients.pilot_samples=3", "psa.patients.max_patients=45", "cohort.n=30", "psa.base_case=false",
                root=tmp_path)
     folder, _ = experiment_runner("psa")(cfg, None)
