@@ -137,7 +137,7 @@ def importance_value(nb: np.ndarray, p: np.ndarray, n: int, L: np.ndarray | None
     ok = tot > 0
     post = (L[:, ok].T @ nb) / tot[ok, None]                  # E[NB | x], (n+1) x D
     px = tot[ok] / len(nb)
-    return float(px @ post.max(axis=1) - nb.mean(axis=0).max())
+    return max(float(px @ post.max(axis=1) - nb.mean(axis=0).max()), 0.0)   # >= 0 (Jensen); clip rounding
 
 
 def toy_evsi_exact(a: float, b: float, n: int, k: float, p_star: float) -> float:
