@@ -23,7 +23,7 @@ Usage::
     python bench/psa_memory.py                    # N = 200, S = 10, 50, 100, 200, 500, 1000
     python bench/psa_memory.py --quick            # N = 20,  S = 5, 20, 50
     python bench/psa_memory.py --n 500 --samples 10 50 100
-    python bench/psa_memory.py --n 10000 --samples 1000 --workers 2   # the issue-5 target size
+    python bench/psa_memory.py --n 10000 --samples 1000 --workers 2   # the target size
 """
 
 from __future__ import annotations

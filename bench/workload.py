@@ -1,4 +1,4 @@
-"""Benchmark: the canonical workload of ``/work/shared/bench/WORKLOAD.md`` run by this project.
+"""Benchmark: the canonical benchmark workload run by this project.
 
 The workload (model-independent, for comparing implementations on the same machine): each patient
 passes ``line1 -> line2 -> line3 -> BSC -> death``; sojourns (months) Weibull

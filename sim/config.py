@@ -10,9 +10,10 @@ from dataclasses import dataclass
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.errors import UserError, check, mapping, whole
+from sim.errors import UserError, check, mapping, sequence_of_str, whole
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
+from sim.runio import check_memory
 from sim.strategies import Strategy, build_strategies
 from sim.therapies import ModelRules, Therapy, build_therapies
 from sim.units import MONTHS_PER_YEAR, weeks
@@ -58,12 +59,37 @@ def _required(m: Mapping, group: str, name: str):
     return m[name]
 
 
+#: largest master seed (a 63-bit whole number)
+SEED_MAX = 2 ** 63 - 1
+#: longest model horizon: a lifetime from age 18 (the youngest patient) ends by the life table's last age
+HORIZON_MAX_YEARS = 100
+
+
+def check_seed(c: Mapping) -> int:
+    """The master ``seed``: a whole number in [0, 2**63 - 1] (:data:`SEED_MAX`)."""
+    seed = whole("seed", c.get("seed"), 0)
+    check(seed <= SEED_MAX, "seed", seed, f"must be a whole number in [0, {SEED_MAX}]")
+    return seed
+
+
+def check_strategy_names(exp: Mapping) -> list[str] | None:
+    """``experiment.strategies`` (when given) as a list of distinct names; a name listed twice
+    (``[switch, switch]``) would make a one-strategy comparison look like two."""
+    names = exp.get("strategies")
+    if names is None:
+        return None
+    names = sequence_of_str("experiment.strategies", names)
+    for i, n in enumerate(names):
+        check(n not in names[:i], "experiment.strategies", names, f"names {n!r} twice (each strategy once)")
+    return names
+
+
 def build_rules(m: Mapping) -> ModelRules:
     """:class:`ModelRules` from the ``model`` group.
 
     Checks: ``imaging_interval_weeks > 0``; ``0 <= frailty_rho < 1`` (a Gaussian-copula
     correlation; 1 would make every line's PFS uniform identical); every ``covariate_reference``
-    prevalence in ``[0, 1]``; ``horizon_years > 0``; ``clinical_detection_months > 0`` or null
+    prevalence in ``[0, 1]``; ``0 < horizon_years <= 100``; ``clinical_detection_months > 0`` or null
     (scans only); ``disease_death.rate_per_year >= 0`` with hazard ratios ``> 0`` on known
     covariates; ``line_effect.hr_per_prior_line > 0``.
     """
@@ -82,7 +108,7 @@ def build_rules(m: Mapping) -> ModelRules:
                                               _required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
         frailty_rho=_number("model.frailty_rho", _required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
         covariate_reference=ref,
-        horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0,
+        horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0, HORIZON_MAX_YEARS,
                                lo_open=True) * MONTHS_PER_YEAR,
         clinical_detection_months=_detection_delay(m.get("clinical_detection_months")),
         disease_death_rate=_number("model.disease_death.rate_per_year",
@@ -146,21 +172,27 @@ def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:
     the base case of a PSA, whose samples change parameters, not patients); it is used as is.
     """
     c = to_container(cfg)
-    seed = whole("seed", c.get("seed"), 0)
+    seed = check_seed(c)
     engine, chunk_size = check_run_settings(c)
     for group in ("cohort", "model", "therapies", "strategies", "experiment"):
         check(isinstance(c.get(group), Mapping), group, c.get(group), "must be a config group (mapping)")
     therapies = build_therapies(c["therapies"])
     exp = c["experiment"]
-    strategies = build_strategies(c["strategies"], therapies, exp.get("strategies"))
+    strategies = build_strategies(c["strategies"], therapies, check_strategy_names(exp))
     ref = exp.get("reference")
+    if ref is None:                              # null: the first compared strategy
+        ref = next(iter(strategies))
     check(isinstance(ref, str) and ref in strategies, "experiment.reference", ref,
           f"must be one of the compared strategies {list(strategies)}")
     m = c["model"]
     rules = build_rules(m)
     lifetable = build_lifetable(m)
     if cohort is None:
+        if not c["cohort"].get("source"):
+            n = CohortSpec.from_config(c["cohort"]).n
+            check_memory(n, len(strategies))          # before generating: a billion patients is refused here
         cohort = build_cohort(c["cohort"], seed)
+        check_memory(len(cohort), len(strategies), "cohort.source" if c["cohort"].get("source") else "cohort.n")
     check_prior_therapies(cohort, therapies, where=c["cohort"].get("source") or None)
     return Model(
         seed=seed,

@@ -14,7 +14,8 @@ from sim.comparisons import build_comparisons, comparison_table, format_comparis
 from sim.config import Model, build_model, to_container
 from sim.executors import simulate
 from sim.outcomes import paired_differences, summarise
-from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
+from sim.report.html import cohort_characteristics
+from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
 
 SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_months", "median_os_months",
                    "mean_os_months", "mean_time_on_treatment_months", "g34_ae_per_patient"]
@@ -87,6 +88,8 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     t0 = time.perf_counter()
     model = build_model(cfg)
     plain = to_container(cfg)
+    if plain["cohort"].get("source"):
+        plain["cohort"]["n"] = len(model.cohort)     # the file's rows are the cohort (manifest, report)
     spec = economics_spec_of(plain)            # validated before the (long) simulation
     comparisons = build_comparisons(plain["experiment"], list(model.strategies),
                                     note=lambda text: print(f"pnetsim: note: {text}", file=sys.stderr))
@@ -94,47 +97,62 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
         for st in model.strategies.values():
             for th in st.lines:
                 spec.drug_for(th)               # every therapy given must have a drug entry (or null)
+    warn_small_cohort(len(model.cohort))
     t1 = time.perf_counter()
-    patients, lines, events = simulate_model(model, plain["output"].get("progress", "auto"))
+    progress = plain["output"].get("progress", "auto")
+    patients, lines, events = simulate_model(model, progress)
     t2 = time.perf_counter()
     labels = {s: st.label for s, st in model.strategies.items()}
-    tables = {"summary": summarise(patients, lines, labels),
-              "differences": paired_differences(patients, model.reference, model.seed)}
-    econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
-    if comparisons:
-        tables["comparisons"] = comparison_table(comparisons, patients, econ.get("economics_patients"),
-                                                 spec.wtp if spec is not None else ())
-        if spec is not None:
-            tables["phases"] = phase_table(comparisons, patients, lines, events, spec, model.rules.horizon_months,
-                                           model.strategies)
-    t3 = time.perf_counter()
-    final = run_folder_name(plain, job)
-    with atomic_run_dir(final) as tmp:
-        patients.to_parquet(tmp / "patients.parquet", index=False)
-        lines.to_parquet(tmp / "lines.parquet", index=False)
-        events.to_parquet(tmp / "events.parquet", index=False)
-        for name in ("summary", "differences", "comparisons", "phases"):
-            if name in tables:
-                tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
-                tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
-        if econ:
-            econ["economics_patients"].to_parquet(tmp / "economics_patients.parquet", index=False)
-            for name in ("economics_summary", "incremental", "economics_differences", "economics_inputs"):
-                econ[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")   # costs > 1e5
-                econ[name].to_parquet(tmp / f"{name}.parquet", index=False)
-                tables[name] = econ[name]
-        figures = {}
-        if plain["output"].get("figures", True):
-            from sim.report.figures import km_figures
-            for path in km_figures(patients, lines, tmp, labels):
-                figures[Path(path).stem] = Path(path)
-        report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
-        t4 = time.perf_counter()
-        write_manifest(tmp, plain, model.seed,
-                       {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": t4 - t3, "total": t4 - t0},
-                       {"n_patients": len(model.cohort), "strategies": list(model.strategies),
-                        "patients_per_second": len(model.cohort) * len(model.strategies) / max(t2 - t1, 1e-9),
-                        "report": report})
+    figures_on = plain["output"].get("figures", True)
+    with Steps(progress, ["analysing outcomes", "costs and QALYs", "writing tables", "figures", "report"]) as step:
+        step.start("analysing outcomes")
+        tables = {"summary": summarise(patients, lines, labels),
+                  "differences": paired_differences(patients, model.reference, model.seed)}
+        step.start("costs and QALYs")
+        econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
+        if comparisons:
+            tables["comparisons"] = comparison_table(comparisons, patients, econ.get("economics_patients"),
+                                                     spec.wtp if spec is not None else ())
+            if spec is not None:
+                tables["phases"] = phase_table(comparisons, patients, lines, events, spec,
+                                               model.rules.horizon_months, model.strategies)
+        t3 = time.perf_counter()
+        final = run_folder_name(plain, job)
+        with atomic_run_dir(final) as tmp:
+            step.start("writing tables")
+            patients.to_parquet(tmp / "patients.parquet", index=False)
+            lines.to_parquet(tmp / "lines.parquet", index=False)
+            events.to_parquet(tmp / "events.parquet", index=False)
+            for name in ("summary", "differences", "comparisons", "phases"):
+                if name in tables:
+                    tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
+                    tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
+            if econ:
+                econ["economics_patients"].to_parquet(tmp / "economics_patients.parquet", index=False)
+                for name in ("economics_summary", "incremental", "economics_differences", "economics_inputs"):
+                    econ[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")   # costs > 1e5
+                    econ[name].to_parquet(tmp / f"{name}.parquet", index=False)
+                    tables[name] = econ[name]
+            step.start("figures")
+            figures = {}
+            if figures_on:
+                from sim.report.figures import ce_plane_paired, km_figures
+                for path in km_figures(patients, lines, tmp, labels):
+                    figures[Path(path).stem] = Path(path)
+                if econ and len(model.strategies) > 1:
+                    figures["ce_plane_paired"] = ce_plane_paired(
+                        econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,
+                        spec.wtp, currency=str(econ["economics_summary"]["currency"].iloc[0]), seed=model.seed)
+            step.start("report")
+            tables["cohort_characteristics"] = cohort_characteristics(model.cohort, plain["cohort"])
+            report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
+            t4 = time.perf_counter()
+            write_manifest(tmp, plain, model.seed,
+                           {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": t4 - t3,
+                            "total": t4 - t0},
+                           {"n_patients": len(model.cohort), "strategies": list(model.strategies),
+                            "patients_per_second": len(model.cohort) * len(model.strategies) / max(t2 - t1, 1e-9),
+                            "report": report})
     return final, tables
 
 
@@ -144,7 +162,8 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     folder, tables = run_compare(cfg, job)
     text = format_summary(tables["summary"])
     if "economics_summary" in tables:
-        text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"])
+        text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"],
+                                           tables.get("economics_differences"))
     if "phases" in tables:
         cur = tables["economics_summary"]["currency"].iloc[0] if "currency" in tables["economics_summary"] else ""
         text += "\n\n" + format_comparisons(tables["comparisons"], tables["phases"], cur)
@@ -152,31 +171,74 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
 
 
 def format_summary(summary: pd.DataFrame) -> str:
-    """Human-readable table: medians and means with 95 % CIs."""
-    out = pd.DataFrame({"strategy": summary["strategy"], "n": summary["n_patients"]})
+    """Titled table of clinical outcomes per strategy: medians and means in months with 95 % CIs,
+    grade 3/4 adverse events per patient."""
+    n = summary["n_patients"]
+    title = (f"Clinical outcomes ({int(n.iloc[0]):,} patients per strategy; months, estimate (95 % CI))"
+             if n.nunique() == 1 else "Clinical outcomes (months, estimate (95 % CI))")
+    out = pd.DataFrame({"strategy": summary["strategy"], "patients": [f"{int(x):,}" for x in n]})
+    heads = {"median_pfs1_months": "median PFS1", "median_pfs2_months": "median PFS2",
+             "median_os_months": "median OS", "mean_os_months": "mean OS",
+             "mean_time_on_treatment_months": "mean time on treatment",
+             "g34_ae_per_patient": "grade 3/4 AEs per patient"}
     for col in SUMMARY_COLUMNS[2:]:
-        out[col.replace("_months", "")] = [f"{m:.1f} ({lo:.1f}-{hi:.1f})" for m, lo, hi in
-                                           zip(summary[col], summary[f"{col}_lo"], summary[f"{col}_hi"])]
-    return out.to_string(index=False)
+        digits = 2 if col == "g34_ae_per_patient" else 1
+        out[heads.get(col, col)] = [f"{m:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})" for m, lo, hi in
+                                    zip(summary[col], summary[f"{col}_lo"], summary[f"{col}_hi"])]
+    return title + "\n" + out.to_string(index=False)
 
 
-def format_economics(econ: pd.DataFrame, inc: pd.DataFrame) -> str:
-    """Human-readable economics: discounted costs, LYs, QALYs (+- Monte Carlo SE) per strategy, and the
-    incremental analysis (status, ICER, NMB at each WTP)."""
+def _vs_reference(diff: pd.DataFrame, cur: str, labels: dict | None) -> str:
+    """Paired incremental costs and QALYs of each strategy against the reference, with the ICER or
+    the dominance in words."""
+    from sim.report.labels import short_label
+
+    ref = str(diff["reference"].iloc[0])
+    rows = []
+    for _, r in diff.iterrows():
+        dc, dq = float(r["cost_total_disc"]), float(r["qaly_disc"])
+        sc, sq = 1.96 * float(r["cost_total_disc_se"]), 1.96 * float(r["qaly_disc_se"])
+        if dc <= 0 and dq >= 0:
+            verdict = f"dominates {short_label(ref, labels)}"
+        elif dc >= 0 and dq <= 0:
+            verdict = f"dominated by {short_label(ref, labels)}"
+        elif dq > 0:
+            verdict = f"{dc / dq:,.0f} per QALY gained"
+        else:
+            verdict = f"{dc / dq:,.0f} saved per QALY lost"
+        rows.append({"strategy": r["strategy"], f"incremental cost ({cur})": f"{dc:,.0f} ({dc - sc:,.0f} to {dc + sc:,.0f})",
+                     "incremental QALYs": f"{dq:.3f} ({dq - sq:.3f} to {dq + sq:.3f})", f"ICER ({cur} per QALY)": verdict})
+    return (f"Incremental costs and QALYs vs {ref} (discounted, paired per patient; {cur}, estimate (95 % CI)):\n"
+            + pd.DataFrame(rows).to_string(index=False))
+
+
+def format_economics(econ: pd.DataFrame, inc: pd.DataFrame, diff: pd.DataFrame | None = None,
+                     labels: dict | None = None) -> str:
+    """Titled economics tables: discounted costs, life-years and QALYs per strategy (± Monte Carlo SE);
+    incremental costs and QALYs against the reference (``diff``, when given); and the full incremental
+    analysis with the dominance in words (``dominated by switch``) and the NMB at each WTP."""
+    from sim.report.labels import dominance_text, short_label
+
     cur = econ["currency"].iloc[0] if "currency" in econ else ""
     yr = econ["price_year"].iloc[0] if "price_year" in econ else ""
     t = pd.DataFrame({"strategy": econ["strategy"]})
-    for col, name, fmt in (("cost_total_disc", f"cost ({cur})", "{:,.0f} ± {:,.0f}"),
-                           ("cost_drug_disc", "drug", "{:,.0f} ± {:,.0f}"),
-                           ("ly_disc", "LYs", "{:.3f} ± {:.3f}"),
+    for col, name, fmt in (("cost_total_disc", f"total cost ({cur})", "{:,.0f} ± {:,.0f}"),
+                           ("cost_drug_disc", f"drug cost ({cur})", "{:,.0f} ± {:,.0f}"),
+                           ("ly_disc", "life-years", "{:.3f} ± {:.3f}"),
                            ("qaly_disc", "QALYs", "{:.3f} ± {:.3f}"),
-                           ("qaly", "QALYs undisc.", "{:.3f} ± {:.3f}")):
+                           ("qaly", "QALYs, undiscounted", "{:.3f} ± {:.3f}")):
         t[name] = [fmt.format(m, s) for m, s in zip(econ[col], econ[f"{col}_se"])]
     w = [c[4:] for c in inc.columns if c.startswith("nmb_") and not c.endswith("_se")]
-    i = pd.DataFrame({"strategy": inc["strategy"], "status": inc["status"],
-                      "vs": inc["comparator"].fillna("-"),
-                      "ICER": [("-" if pd.isna(x) else f"{x:,.0f}") for x in inc["icer"]]})
+    i = pd.DataFrame({"strategy": inc["strategy"], "status": dominance_text(inc, labels),
+                      "vs": [("" if pd.isna(x) else short_label(x, labels)) for x in inc["comparator"]],
+                      f"ICER ({cur} per QALY)": [("" if pd.isna(x) else f"{x:,.0f}") for x in inc["icer"]]})
     for tag in w:
-        i[f"NMB@{float(tag):,.0f}"] = [f"{m:,.0f} ± {s:,.0f}" for m, s in zip(inc[f"nmb_{tag}"], inc[f"nmb_{tag}_se"])]
-    return (f"Economics (discounted, {cur} {yr} prices; ± Monte Carlo SE):\n" + t.to_string(index=False)
-            + "\n\nIncremental analysis (ICER per QALY vs the previous frontier strategy):\n" + i.to_string(index=False))
+        i[f"NMB at {float(tag):,.0f} per QALY ({cur})"] = [f"{m:,.0f} ± {s:,.0f}"
+                                                          for m, s in zip(inc[f"nmb_{tag}"], inc[f"nmb_{tag}_se"])]
+    parts = [f"Costs and QALYs per patient (discounted; {cur}, {yr} prices; estimate ± Monte Carlo SE):\n"
+             + t.to_string(index=False)]
+    if diff is not None and len(diff):
+        parts.append(_vs_reference(diff, cur, labels))
+    parts.append(f"Full incremental analysis (ICER vs the previous strategy on the cost-effectiveness frontier; "
+                 f"NMB = net monetary benefit):\n" + i.to_string(index=False))
+    return "\n\n".join(parts)

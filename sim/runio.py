@@ -12,11 +12,13 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+from sim.errors import UserError, check, mapping
 from sim.sweep import active_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,12 +106,144 @@ def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: 
     return path
 
 
+#: values of ``output.progress``
+PROGRESS = ("auto", True, False)
+
+
+def check_output(plain: dict) -> dict:
+    """Validate the ``output`` group: ``root`` a non-empty path, ``figures`` a boolean
+    (``true`` / ``false``, nothing else), ``progress`` ``auto``, ``true`` or ``false``; unknown keys
+    are refused. Returns the group."""
+    out = mapping("output", plain.get("output"))
+    for k in out:
+        check(k in ("root", "figures", "progress"), f"output.{k}", out[k],
+              "is not a configuration key (known keys of output: root, figures, progress)")
+    root = out.get("root")
+    check(isinstance(root, str) and root.strip() != "", "output.root", root, "must be a folder path")
+    figures = out.get("figures", True)
+    check(isinstance(figures, bool), "output.figures", figures, "must be true or false")
+    progress = out.get("progress", "auto")
+    check(isinstance(progress, bool) or progress == "auto", "output.progress", progress,
+          "must be auto, true or false")
+    return out
+
+
+def check_writable(root, name: str | None = None) -> None:
+    """Raise a :class:`~sim.errors.UserError` unless run folders can be written under ``root``
+    (and ``root/name`` when that folder exists): an existing path must be a writable folder, a
+    missing one must have a writable folder as its nearest existing ancestor. A file is created
+    and removed to prove it (permission bits do not tell on a read-only file system or for root).
+    Nothing is left behind."""
+    root = Path(root)
+    for key, path in (("output.root", root), (f"output.root/{name}", root / name if name else None)):
+        if path is None or not path.exists():
+            continue
+        check(path.is_dir(), key, str(path), "must be a folder (it is a file)")
+        _probe(key, path)
+    if not root.exists():
+        parent = root.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        check(parent.is_dir(), "output.root", str(root), f"cannot be created ({parent} is not a folder)")
+        _probe("output.root", parent, shown=root)
+
+
+def _probe(key: str, folder: Path, shown: Path | None = None) -> None:
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UserError(f"{key} must be a writable folder ({exc.strerror or exc}), got {str(shown or folder)!r}") \
+            from None
+
+
+def memory_needed(n_patients: int, n_strategies: int) -> int:
+    """Bytes a comparison of ``n_strategies`` strategies on ``n_patients`` patients needs, roughly:
+    250 MB of libraries plus 16 kB per patient and strategy (the measured peak is about 12 kB on the
+    default model: event, line and patient records with their tables)."""
+    return 250 * 2 ** 20 + 16 * 1024 * int(n_patients) * max(int(n_strategies), 1)
+
+
+def memory_available() -> int | None:
+    """Bytes of memory available to a new run (``MemAvailable`` of ``/proc/meminfo``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(n_patients: int, n_strategies: int, key: str = "cohort.n") -> None:
+    """Refuse a run whose :func:`memory_needed` exceeds :func:`memory_available`."""
+    need, have = memory_needed(n_patients, n_strategies), memory_available()
+    if have is not None and need > have:
+        raise UserError(f"{key} needs about {need / 2 ** 30:,.1f} GB of memory for {n_strategies} strategies "
+                        f"({have / 2 ** 30:,.1f} GB available): use a smaller cohort, got {n_patients!r}")
+
+
+#: below this many patients, confidence intervals and ICERs are dominated by Monte Carlo noise
+MIN_PATIENTS = 100
+
+
+def warn_small_cohort(n: int) -> bool:
+    """Print one warning line on stderr when ``n`` < :data:`MIN_PATIENTS`; True when it warned."""
+    if n >= MIN_PATIENTS:
+        return False
+    print(f"pnetsim: warning: cohort of {n} patients (below {MIN_PATIENTS}): confidence intervals and ICERs "
+          f"are dominated by Monte Carlo noise", file=sys.stderr)
+    return True
+
+
 def progress_bar(setting, total: int, desc: str):
     """A tqdm bar on stderr (``auto``: only when stderr is a terminal)."""
     from tqdm import tqdm
 
     disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
     return tqdm(total=total, desc=desc, unit="patient", disable=disable, file=sys.stderr)
+
+
+class Steps:
+    """Progress through the stages after the simulation (analysis, figures, report, tables), as a
+    tqdm bar of steps on stderr shown under the same rule as :func:`progress_bar`.
+
+    Parameters
+    ----------
+    setting : {"auto", True, False}
+        ``output.progress``.
+    names : sequence of str
+        The stages, in order; :meth:`start` names the one beginning.
+    """
+
+    def __init__(self, setting, names):
+        from tqdm import tqdm
+
+        disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
+        self.bar = tqdm(total=len(names), desc=names[0] if names else "", unit="step", disable=disable,
+                        file=sys.stderr, bar_format="{desc:<22}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}]")
+        self.started = False
+
+    def start(self, name: str) -> None:
+        """Mark the previous stage done and show ``name`` as running."""
+        if self.started:
+            self.bar.update(1)
+        self.started = True
+        self.bar.set_description_str(name)
+
+    def close(self) -> None:
+        """Mark the last stage done and close the bar."""
+        if self.started:
+            self.bar.update(1)
+        self.bar.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def run_folder_name(cfg, job: int | None) -> Path:

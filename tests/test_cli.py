@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -95,15 +96,76 @@ def twin_runs(tmp_path_factory):
     return out
 
 
-def test_default_run_prints_the_summary_table(twin_runs):
-    """stdout shows one row per compared strategy under the outcome columns, then the folder."""
+def test_default_run_prints_titled_tables_with_units(twin_runs):
+    """stdout opens with a titled outcome table (units in the title), one row per compared strategy,
+    then titled economics tables: costs and QALYs, increments vs the reference, the full incremental
+    analysis with the dominance in words, and the folder."""
     proc, folder = twin_runs[0]
-    head = proc.stdout.splitlines()[0]
-    for col in ("strategy", "median_pfs1", "median_pfs2", "median_os", "mean_os", "g34_ae_per_patient"):
-        assert col in head, head
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Clinical outcomes (200 patients per strategy; months"), lines[0]
+    for col in ("strategy", "median PFS1", "median PFS2", "median OS", "mean OS", "grade 3/4 AEs per patient"):
+        assert col in lines[1], lines[1]
     for strategy in DEFAULT_STRATEGIES:
         assert re.search(rf"^\s*{strategy}\s+200\s", proc.stdout, flags=re.M), proc.stdout[:2000]
+    for title in ("Costs and QALYs per patient (discounted; GBP", f"Incremental costs and QALYs vs {DEFAULT_STRATEGIES[0]}",
+                  "Full incremental analysis"):
+        assert title in proc.stdout, proc.stdout[:3000]
+    inc = pd.read_csv(folder / "incremental.csv")
+    if (inc["status"] == "dominated").any():
+        assert re.search(r"dominated by \w+", proc.stdout), proc.stdout[-2000:]
+    assert " - " not in proc.stdout.split("Full incremental analysis")[1]
     assert folder.parent.name == "default" and folder.name.endswith("-seed7")
+
+
+class _Report(HTMLParser):
+    """Headings, table headers, images and text of an HTML report."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings, self.th, self.img, self.text, self._tag, self._pre = [], [], [], [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self._tag.append(tag)
+        self._pre += tag == "pre"
+        if tag == "img":
+            self.img.append(dict(attrs).get("src", ""))
+
+    def handle_endtag(self, tag):
+        self._pre -= tag == "pre"
+        if self._tag:
+            self._tag.pop()
+
+    def handle_data(self, data):
+        tag = self._tag[-1] if self._tag else ""
+        if tag in ("h1", "h2", "h3"):
+            self.headings.append((tag, data.strip()))
+        elif tag == "th":
+            self.th.append(data.strip())
+        if not self._pre:                     # the resolved configuration is shown verbatim
+            self.text.append(data)
+
+
+def test_default_report_opens_with_the_summary_and_has_no_raw_names(twin_runs):
+    """report.html: the first section is the summary; every figure of the run folder is embedded; no
+    table header or text holds a raw column name of the run's tables, a backtick or the word issue."""
+    _, folder = twin_runs[0]
+    page = _Report()
+    source = (folder / "report.html").read_text(encoding="utf-8")
+    page.feed(source)
+    sections = [h for tag, h in page.headings if tag == "h2"]
+    assert sections[0] == "Summary" and sections.index("Results") < sections.index("Methods"), sections
+    pngs = sorted(p.name for p in folder.glob("*.png"))
+    assert "ce_plane_paired.png" in pngs and len(page.img) == len(pngs)
+    assert all(src.startswith("data:image/png;base64,") for src in page.img)
+    text = " ".join(page.text)
+    raw = set()
+    for csv in folder.glob("*.csv"):
+        raw |= {c for c in pd.read_csv(csv, nrows=0).columns if "_" in c}
+    for name in sorted(raw):
+        assert not re.search(rf"(?<![\w.]){re.escape(name)}(?![\w.])", text), name
+    assert not any("_" in h for h in page.th), [h for h in page.th if "_" in h]
+    assert "`" not in text
+    assert not re.search(r"\bissues?\b", re.sub(r"base64,[^'\"]+", "", source), flags=re.I)
 
 
 def test_default_run_writes_every_documented_file(twin_runs):

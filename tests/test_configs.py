@@ -227,17 +227,23 @@ def test_trial_option_composes_and_its_arms_build(name):
     assert len(design.targets()) > 0
 
 
-LAUNCHERS = [("joblib", "hydra_plugins.hydra_joblib_launcher")] + [
-    (p.stem, "hydra_plugins.hydra_ray_launcher" if "ray" in p.stem else None)
-    for p in sorted((CONFIG_DIR / "hydra" / "launcher").glob("*.yaml"))]
+#: launcher config -> (plugin module, pip package); a config of configs/hydra/launcher/ without an
+#: entry here fails the test below (its plugin would not be checked)
+PLUGINS = {"joblib": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher"),
+           "ray_cluster": ("hydra_plugins.hydra_ray_launcher", "hydra-ray-launcher"),
+           "slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher")}
+LAUNCHERS = [("joblib", PLUGINS["joblib"])] + [
+    (p.stem, PLUGINS.get(p.stem)) for p in sorted((CONFIG_DIR / "hydra" / "launcher").glob("*.yaml"))]
 
 
 @pytest.mark.parametrize("name,plugin", LAUNCHERS, ids=[n for n, _ in LAUNCHERS])
 def test_hydra_launcher_composes_for_parallel_sweeps(name, plugin):
     """``hydra/launcher=<name>`` (README: sweeps on all cores or a cluster) composes with the
-    project config when its plugin is installed."""
-    if plugin is not None:
-        pytest.importorskip(plugin)
+    project config when its plugin is installed (skipped, with the package to install, when it is not)."""
+    assert plugin is not None, f"configs/hydra/launcher/{name}.yaml: add its plugin to PLUGINS"
+    module, package = plugin
+    pytest.importorskip(module, reason=f"the {name} launcher needs the Hydra plugin {package} "
+                                       f"(pip install -e '.[cluster]')")
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"hydra/launcher={name}"], return_hydra_config=True)
     assert "_target_" in OmegaConf.to_container(cfg.hydra.launcher)

@@ -72,8 +72,8 @@ def test_compare_run_writes_every_table_as_csv_and_parquet_and_an_economics_repo
 def test_printed_text_has_the_economics_table(compare_run):
     """The text printed by ``pnetsim`` includes the costs / QALYs table and the incremental analysis."""
     _, text = compare_run
-    assert "Economics (discounted, GBP 2016 prices" in text
-    assert "Incremental analysis" in text and "NMB@30,000" in text
+    assert "Costs and QALYs per patient (discounted; GBP, 2016 prices" in text
+    assert "Full incremental analysis" in text and "NMB at 30,000 per QALY (GBP)" in text
 
 
 def test_bad_economics_fails_before_simulating(tmp_path):

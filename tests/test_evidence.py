@@ -23,7 +23,7 @@ from sim.evidence import (
 REPO = Path(__file__).resolve().parents[1]
 CSV = REPO / "data" / "evidence" / "evidence.csv"
 README = REPO / "data" / "evidence" / "README.md"
-ISSUE_SOURCES = {"issue-2", "issue-4"}
+PUBLICATION_SOURCES = {"publication"}
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 
 
@@ -205,14 +205,19 @@ def test_hazard_ratios_positive(table):
 
 
 def test_sources_known(raw):
-    """Every source is a seed file name (000_...txt) or issue-2 / issue-4."""
-    bad = [s for s in raw["source"] if s not in ISSUE_SOURCES and not re.fullmatch(r"\d{3}_[0-9a-f]{16}\.txt", s)]
+    """Every source is a seed file name (000_...txt) or ``publication``."""
+    bad = [s for s in raw["source"] if s not in PUBLICATION_SOURCES and not re.fullmatch(r"\d{3}_[0-9a-f]{16}\.txt", s)]
     assert not bad, bad
 
 
-def test_issue_rows_have_issue_section(raw):
-    """Rows taken from issues use the section 'issue text'."""
-    assert (raw.loc[raw["source"].isin(ISSUE_SOURCES), "section"] == "issue text").all()
+def test_publication_rows_cite_a_publication_not_a_planning_note(raw):
+    """Rows of source ``publication`` name the part of the publication and carry a citation with a year;
+    no row's citation or section refers to an issue."""
+    pub = raw[raw["source"].isin(PUBLICATION_SOURCES)]
+    assert len(pub) and (pub["section"].str.len() > 0).all()
+    assert pub["citation"].str.contains(r"(?:19|20)\d\d").all(), pub["citation"].tolist()
+    for col in ("citation", "section", "source"):
+        assert not raw[col].astype(str).str.contains(r"\bissue", case=False).any(), col
 
 
 def test_every_quote_mentions_its_number(table):
@@ -247,7 +252,7 @@ def test_number_forms_helper():
 def test_seed_sources_exist(raw):
     """Every seed-file source names a file present in the seeds folder."""
     names = {p.name for p in SEEDS.iterdir()}
-    missing = sorted(set(raw.loc[~raw["source"].isin(ISSUE_SOURCES), "source"]) - names)
+    missing = sorted(set(raw.loc[~raw["source"].isin(PUBLICATION_SOURCES), "source"]) - names)
     assert not missing, missing
 
 
@@ -255,7 +260,7 @@ def test_seed_sources_exist(raw):
 def test_seed_quotes_verbatim(raw, seed_texts):
     """Every quote of a seed-sourced row occurs verbatim in its seed (whitespace collapsed)."""
     bad = []
-    for row in raw[~raw["source"].isin(ISSUE_SOURCES)].itertuples(index=False):
+    for row in raw[~raw["source"].isin(PUBLICATION_SOURCES)].itertuples(index=False):
         if _collapse(row.quote) not in seed_texts.get(row.source, ""):
             bad.append((row.id, row.quote))
     assert not bad, bad
@@ -264,7 +269,7 @@ def test_seed_quotes_verbatim(raw, seed_texts):
 @needs_seeds
 def test_seed_sections_present(raw, seed_texts):
     """Every section heading of a seed-sourced row occurs in its seed (parenthesised = untitled part)."""
-    rows = raw[~raw["source"].isin(ISSUE_SOURCES) & ~raw["section"].str.startswith("(")]
+    rows = raw[~raw["source"].isin(PUBLICATION_SOURCES) & ~raw["section"].str.startswith("(")]
     bad = [(r.id, r.section) for r in rows.itertuples(index=False) if _collapse(r.section) not in seed_texts[r.source]]
     assert not bad, bad
 

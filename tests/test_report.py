@@ -103,8 +103,8 @@ def test_compare_report_from_tables_combines_estimates_and_intervals(tmp_path):
                                        "hi": [2.0, 3.0]}), tmp_path / "km_overview.png")
     h, m = write_report(tmp_path, "compare", plain, _compare_tables(), {"km_overview": fig}, {"a": "A", "b": "B"})
     md = m.read_text()
-    assert "30 (25 to 36)" in md and "25,000 ± 800" in md and "30,000" in md
-    assert "Other tables" in md and "extra_table" in md
+    assert "30.0 (25.0 to 36.0)" in md and "25,000 ± 800" in md and "30,000" in md
+    assert "Other tables" in md and "extra table" in md
     assert "](km_overview.png)" in md and "data:image/png;base64," in h.read_text()
     assert "Git revision" in md
 
@@ -148,4 +148,28 @@ def test_pretty_drops_interval_columns_into_the_estimate():
     t = pd.DataFrame({"x": [1.5], "x_lo": [1.0], "x_hi": [2.0], "y": [1234.5], "y_se": [10.0], "z": [np.nan]})
     p = pretty(t)
     assert list(p.columns) == ["x", "y", "z"]
-    assert p.iloc[0].tolist() == ["1.5 (1 to 2)", "1,234 ± 10", "-"]
+    assert p.iloc[0].tolist() == ["1.50 (1.00 to 2.00)", "1,234 ± 10", "-"]
+
+
+def test_one_significant_digits_rule_for_estimates_and_their_intervals():
+    """Estimates show 3 significant digits (whole numbers from 100 up, with separators); an interval or
+    SE takes the estimate's decimals, so ``0.468 (0.4505 to 0.4855)`` cannot appear."""
+    from sim.report.html import fmt
+
+    t = pd.DataFrame({"x": [0.468], "x_lo": [0.4505], "x_hi": [0.4856], "c": [123456.7], "c_se": [1234.5],
+                      "m": [24.83], "m_lo": [22.1], "m_hi": [25.64]})
+    row = pretty(t).iloc[0].tolist()
+    assert row == ["0.468 (0.451 to 0.486)", "123,457 ± 1,234", "24.8 (22.1 to 25.6)"]
+    assert fmt(0.000123456) == "0.000123" and fmt(-0.0004, 0) == "0"
+
+
+def test_dominance_is_named_by_the_strategy_that_dominates():
+    """A dominated strategy reads ``dominated by <the cheapest strategy at least as effective>``; an
+    extendedly dominated one names the two frontier strategies around it."""
+    from sim.report.labels import dominance_text
+
+    inc = pd.DataFrame({"strategy": ["a", "b", "c", "d"], "cost": [100.0, 150.0, 200.0, 400.0],
+                        "effect": [1.0, 0.9, 1.2, 2.0],
+                        "status": ["frontier", "dominated", "extendedly dominated", "frontier"]})
+    assert dominance_text(inc, {"a": "A: x -> y"}) == ["frontier", "dominated by A", "extendedly dominated by A and d",
+                                                       "frontier"]

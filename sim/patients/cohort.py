@@ -38,6 +38,24 @@ LATENT = (
 )
 
 
+#: keys of the ``cohort`` group (docs/cohort.md); any other key is refused (a misspelt ``nn`` is not ``n``)
+KEYS = ("n", "source", "age", "male", "ecog", "grade", "ki67_range", "non_functioning", "functional_mix",
+        "sstr_positive", "hepatic_burden", "rapid_tempo", "symptomatic_bulk", "diabetes", "mgmt_low",
+        "prior_therapies", "correlations", "sources")
+AGE_KEYS = ("mean", "sd", "min", "max")
+
+
+def check_keys(cfg: Mapping) -> None:
+    """Refuse any key of the ``cohort`` group (or of ``cohort.age``) that is not a cohort parameter."""
+    _mapping("cohort", cfg)
+    for k in cfg:
+        check(k in KEYS, f"cohort.{k}", cfg[k], f"is not a cohort parameter (known: {', '.join(KEYS)})")
+    age = cfg.get("age")
+    if isinstance(age, Mapping):
+        for k in age:
+            check(k in AGE_KEYS, f"cohort.age.{k}", age[k], f"is not a cohort parameter (known: {', '.join(AGE_KEYS)})")
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
@@ -106,15 +124,17 @@ class CohortSpec:
     @classmethod
     def from_config(cls, cfg: Mapping) -> "CohortSpec":
         """Build from the ``cohort`` config group, naming any bad key and value."""
-        _mapping("cohort", cfg)
+        check_keys(cfg)
         n = _get(cfg, "cohort.n", "n")
         check(isinstance(n, int) and not isinstance(n, bool), "cohort.n", n, "must be an integer")
         check(n >= 1, "cohort.n", n, "must be >= 1 (an empty cohort cannot be simulated)")
         age = _mapping("cohort.age", _get(cfg, "cohort.age", "age"))
         for k in ("mean", "sd", "min", "max"):
             check(_is_number(_get(age, f"cohort.age.{k}", k)), f"cohort.age.{k}", age[k], "must be a number")
-        check(age["sd"] > 0, "cohort.age.sd", age["sd"], "must be > 0")
         check(18 <= age["min"] < age["max"] <= 100, "cohort.age", dict(age), "needs 18 <= min < max <= 100")
+        check(age["min"] <= age["mean"] <= age["max"], "cohort.age.mean", age["mean"],
+              f"must be within [cohort.age.min, cohort.age.max] = [{age['min']:g}, {age['max']:g}] years")
+        check(0 < age["sd"] <= 50, "cohort.age.sd", age["sd"], "must be in (0, 50] years")
         raw_ecog = _sequence("cohort.ecog", _get(cfg, "cohort.ecog", "ecog"))
         for i, x in enumerate(raw_ecog):
             _prob(f"cohort.ecog[{i}]", x)

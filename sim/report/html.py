@@ -2,14 +2,25 @@
 ``report.md`` (same content, figures linked relative to the run folder).
 
 :func:`write_report` builds one list of blocks (headings, paragraphs, tables, figures,
-preformatted text) and renders it twice, so the two files always say the same thing:
+preformatted text) and renders it twice, so the two files always say the same thing. In order:
 
+* **Summary**: the decision problem, the answer at the primary willingness to pay, the
+  cost-effectiveness table with dominance in words (``dominated by Switch``), the CE plane (of the
+  paired differences in a comparison, of the samples with the CEAC after a PSA) and the key
+  uncertainties.
+* **Results** (below).
 * **Methods** filled from the resolved configuration: decision problem, population,
   comparators, perspective, time horizon, discount rates, currency and price year, model
   structure, outcomes and their valuation, uncertainty analysis, and a CHEERS 2022 checklist
   (Husereau et al., BMJ 2022;376:e067975) stating where each item the model can fill is
-  reported and which items a simulation run cannot fill.
-* **Results**: the tables of the run (``docs/outputs.md``, ``docs/outputs_psa.md``) with
+  reported and which items a simulation run cannot fill; the simulated cohort's configured and
+  realised characteristics; the table of economic inputs as an appendix.
+
+Every number follows one rule (:func:`fmt`: 3 significant digits, an interval or SE at its
+estimate's decimals); every table header is a readable label (:func:`sim.report.labels.column_labels`,
+else :func:`humanise`); Markdown code spans become ``<code>`` in the HTML, which carries a print
+stylesheet (A4, no page break inside a figure or table).
+* **Results** (after the summary): the tables of the run (``docs/outputs.md``, ``docs/outputs_psa.md``) with
   estimates and intervals combined (``x (lo to hi)``, ``x ± se``), and its figures (Kaplan-Meier
   curves, cost-effectiveness plane, CEAC with the frontier, EVPPI bars, convergence, tornado).
 * **Provenance**: seed, creation time, git revision, package versions, timings (from
@@ -32,7 +43,8 @@ import pandas as pd
 
 from sim.economics.psa_analysis import ALL_GROUP
 from sim.errors import UserError
-from sim.report.labels import column_labels, param_label, short_label
+from sim.report.labels import column_labels, dominance_text, param_label, short_label
+from sim.runio import MIN_PATIENTS
 
 KINDS = ("compare", "psa", "dsa")
 #: tables too long to print in a report (they are in the run folder)
@@ -48,26 +60,40 @@ def _executor(plain: dict) -> str:
     from sim.executors import resolve_engine
     return resolve_engine(plain.get("engine", "auto"))
 
-def fmt(v) -> str:
-    """A cell as text: thousands separators for large numbers, 4 significant digits otherwise,
-    ``-`` for missing values."""
+#: significant digits of every estimate in a report (its interval or SE takes the estimate's decimals)
+SIG_DIGITS = 3
+
+
+def decimals(v) -> int:
+    """Decimal places that show ``v`` to :data:`SIG_DIGITS` significant digits (0 from 100 up, at
+    most 6)."""
+    a = abs(float(v))
+    if a < 1e-9 or not math.isfinite(a):
+        return 0
+    return int(min(6, max(0, SIG_DIGITS - 1 - math.floor(math.log10(a)))))
+
+
+def fmt(v, places: int | None = None) -> str:
+    """A cell as text, under one rule: numbers to :data:`SIG_DIGITS` significant digits (whole
+    numbers from 100 up, thousands separators), or to ``places`` decimals when given (an interval or
+    SE shown with its estimate); ``-`` for missing values, ``yes`` / ``no`` for booleans."""
     if v is None:
         return "-"
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, (int, np.integer)) and places is None:
         return f"{int(v):,}" if abs(int(v)) >= 10000 else str(int(v))
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(float(v)):
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        x = float(v)
+        if not math.isfinite(x):
             return "-"
-        a = abs(float(v))
-        if a < 1e-9:                      # rounding noise of a difference of equal sums
-            return "0"
-        if a >= 1000:
-            return f"{float(v):,.0f}"
-        if a == 0:
-            return "0"
-        return f"{float(v):.4g}"
+        if abs(x) < 1e-9:                      # rounding noise of a difference of equal sums
+            x = 0.0
+        d = decimals(x) if places is None else places
+        if places is None and abs(x) >= 100:
+            x = float(f"{x:.{SIG_DIGITS}g}") if abs(x) < 10 ** SIG_DIGITS else round(x)
+        text = f"{x:,.{d}f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.,") else text      # no "-0"
     return str(v)
 
 
@@ -75,10 +101,19 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(float(v)))
 
 
+def _places(v, *bounds) -> int:
+    """Decimals of an estimate and its interval: the estimate's (:func:`decimals`), or the widest
+    bound's when the estimate is zero."""
+    if not _missing(v) and abs(float(v)) > 1e-9:
+        return decimals(v)
+    return max([decimals(b) for b in bounds if not _missing(b)] or [0])
+
+
 def pretty(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Text table: each column ``x`` with ``x_lo`` / ``x_hi`` becomes ``x (lo to hi)``, with
-    ``x_se`` ``x ± se``; the interval and SE columns are dropped. ``columns`` selects (and
-    orders) the estimate columns to keep (missing ones are skipped)."""
+    ``x_se`` ``x ± se``, the bounds and SE at the estimate's decimals (:func:`fmt`); the interval and
+    SE columns are dropped. ``columns`` selects (and orders) the estimate columns to keep (missing
+    ones are skipped)."""
     cols = [c for c in (columns or list(table.columns)) if c in table.columns]
     extra = {f"{c}{s}" for c in cols for s in ("_lo", "_hi", "_se")}
     out = {}
@@ -87,13 +122,32 @@ def pretty(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFram
             continue
         x = table[c]
         if f"{c}_lo" in table.columns and f"{c}_hi" in table.columns:
-            out[c] = [fmt(v) if _missing(v) else f"{fmt(v)} ({fmt(lo)} to {fmt(hi)})"
-                      for v, lo, hi in zip(x, table[f"{c}_lo"], table[f"{c}_hi"])]
+            out[c] = [fmt(v) if _missing(v) else
+                      f"{fmt(v, d)} ({fmt(lo, d)} to {fmt(hi, d)})"
+                      for v, lo, hi in zip(x, table[f"{c}_lo"], table[f"{c}_hi"])
+                      for d in [_places(v, lo, hi)]]
         elif f"{c}_se" in table.columns:
-            out[c] = [fmt(v) if _missing(v) else f"{fmt(v)} ± {fmt(se)}" for v, se in zip(x, table[f"{c}_se"])]
+            out[c] = [fmt(v) if _missing(v) else f"{fmt(v, decimals(v))} ± {fmt(se, decimals(v))}"
+                      for v, se in zip(x, table[f"{c}_se"])]
         else:
             out[c] = [fmt(v) for v in x]
     return pd.DataFrame(out)
+
+
+def humanise(column: str) -> str:
+    """A readable header for a column without a label: ``diff_mean_os_months`` -> ``difference in
+    mean OS (months)``."""
+    text = str(column)
+    unit = ""
+    for suffix, u in (("_months", "months"), ("_years", "years"), ("_disc", "discounted")):
+        if text.endswith(suffix):
+            text, unit = text[: -len(suffix)], u
+    words = {"diff": "difference in", "os": "OS", "pfs1": "PFS1", "pfs2": "PFS2", "pfs": "PFS", "ae": "AE",
+             "g34": "grade 3/4", "ly": "life-years", "qaly": "QALYs", "n": "number of", "nmb": "NMB", "inb": "INB",
+             "inmb": "INMB", "evppi": "EVPPI", "evpi": "EVPI", "icer": "ICER", "se": "SE", "ci": "CI", "pf": "PF",
+             "pd": "PD", "wtp": "WTP", "lo": "lower", "hi": "upper", "pct": "%"}
+    text = " ".join(words.get(w, w) for w in text.split("_") if w)
+    return f"{text} ({unit})" if unit else text
 
 
 def _md_table(t: pd.DataFrame) -> str:
@@ -102,6 +156,14 @@ def _md_table(t: pd.DataFrame) -> str:
     sep = "|" + "|".join("---" for _ in t.columns) + "|"
     rows = ["| " + " | ".join(esc(v) for v in r) + " |" for r in t.itertuples(index=False)]
     return "\n".join([head, sep] + rows)
+
+
+def _inline(text) -> str:
+    """HTML of a line of report text: escaped, Markdown code spans as ``<code>`` (no raw backticks)."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:                   # an unpaired backtick: drop it
+        parts = str(text).replace("`", "").split("`")
+    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
 
 
 def _html_table(t: pd.DataFrame) -> str:
@@ -136,8 +198,8 @@ class Doc:
             return
         n = len(t)
         shown = pretty(t.head(max_rows), columns) if prettify else t.head(max_rows).map(fmt)
-        if headers:
-            shown = shown.rename(columns={c: headers[c] for c in shown.columns if c in headers})
+        labels = {**column_labels(), **(headers or {})}
+        shown = shown.rename(columns={c: labels.get(c, humanise(c)) for c in shown.columns})
         note = (f"first {max_rows} of {n} rows; " if n > max_rows else "") + \
             (f"all columns in `{file}.csv` / `{file}.parquet`" if file else "")
         self.blocks.append(("table", caption, shown, note))
@@ -174,7 +236,7 @@ class Doc:
         return "\n\n".join(out) + "\n"
 
     def html(self, title: str) -> str:
-        e = html.escape
+        e = _inline
         body = []
         for b in self.blocks:
             if b[0] == "h":
@@ -188,16 +250,21 @@ class Doc:
                 body.append(f"<figure class='tbl'><figcaption>{cap}</figcaption>{_html_table(b[2])}</figure>")
             elif b[0] == "figure":
                 data = base64.b64encode(b[2].read_bytes()).decode("ascii")
-                body.append(f"<figure><img alt='{e(b[1])}' src='data:image/png;base64,{data}'>"
+                body.append(f"<figure><img alt='{html.escape(b[1])}' src='data:image/png;base64,{data}'>"
                             f"<figcaption>{e(b[1])} <small>({e(self._rel(b[2]))})</small></figcaption></figure>")
             elif b[0] == "pre":
-                body.append(f"<details><summary>{e(b[1])}</summary><pre>{e(b[2])}</pre></details>")
+                body.append(f"<details><summary>{e(b[1])}</summary><pre>{html.escape(b[2])}</pre></details>")
         style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
                  "table{border-collapse:collapse;font-size:12px;margin:.5em 0}"
                  "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f0f0f0}"
                  "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
                  "figcaption{font-size:13px;color:#444;margin:.3em 0}pre{font-size:11px;background:#f7f7f7;"
-                 "padding:.5em;overflow-x:auto}")
+                 "padding:.5em;overflow-x:auto}code{background:#f3f3f3;padding:0 2px}"
+                 ".summary{border-left:4px solid #2a6;padding:.2em 1em;background:#f6fbf8}"
+                 "@media print{body{max-width:none;margin:0;font-size:10pt}h2{page-break-before:always}"
+                 "h2.first,.summary h2{page-break-before:avoid}figure,table,tr{page-break-inside:avoid}"
+                 "img{max-height:90vh}details>pre{display:block}a{color:inherit;text-decoration:none}}"
+                 "@page{size:A4;margin:15mm}")
         return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>"
                 f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
 
@@ -228,8 +295,12 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
     cohort = plain.get("cohort") or {}
     model = plain.get("model") or {}
     n = cohort.get("n")
+    real = tables.get("cohort_characteristics")
+    if real is not None and len(real):
+        n = int(str(real["simulated"].iloc[0]).replace(",", ""))
     if cohort.get("source"):
-        pop = f"{fmt(n) if n else ''} patients read from the cohort file `{cohort['source']}`".strip()
+        pop = (f"{fmt(n)} patients read from the cohort file `{cohort['source']}` (every row of the file; "
+               f"characteristics in the table below)")
     else:
         age = cohort.get("age") or {}
         grade = cohort.get("grade") or {}
@@ -295,10 +366,11 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
                   f"{model.get('clinical_detection_months') or 'inf'} months); background mortality from national life tables; every strategy meets the same "
                   f"random numbers per patient (common random numbers); master seed {plain.get('seed')}"),
     ])
+    if real is not None and len(real):
+        doc.table("Simulated cohort: configured and realised characteristics (shares unless stated)", real, None,
+                  prettify=False)
     doc.h(3, "Comparators")
     doc.items(comps)
-    doc.table(f"Economic inputs ({cur} at {year} prices; range = low / high used by the sensitivity analyses)",
-              tables.get("economics_inputs"), "economics_inputs", prettify=False, max_rows=500)
     rows = [("1", "Title", "report title"),
             ("2", "Abstract", "not filled by the model"),
             ("3", "Background and objectives", "Decision problem (Methods)"),
@@ -377,6 +449,134 @@ def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -
         doc.p("One-way sensitivity analysis: each parameter set to the low and the high end of its range, all others "
               "at base case, with common random numbers (the master seed) so that differences come from the "
               "parameter; incremental net monetary benefit (INB) at the primary WTP. Scenario analyses as listed.")
+
+
+# --------------------------------------------------------------------------- executive summary
+def _primary_wtp(plain: Mapping, kind: str):
+    if kind == "psa" and _get(plain, "psa.primary_wtp") is not None:
+        return float(_get(plain, "psa.primary_wtp"))
+    if kind == "dsa" and _get(plain, "experiment.primary_wtp") is not None:
+        return float(_get(plain, "experiment.primary_wtp"))
+    wtp = _get(plain, "economics.wtp") or []
+    return float(wtp[-1]) if wtp else None
+
+
+def _answer(inc: pd.DataFrame | None, wtp, cur: str, labels: Mapping) -> str:
+    """One paragraph: the strategy with the highest NMB at ``wtp`` and where each other one stands."""
+    if inc is None or not len(inc) or wtp is None:
+        return "No economic evaluation was configured, so no strategy is recommended on cost-effectiveness."
+    col = f"nmb_{wtp:g}" if f"nmb_{wtp:g}" in inc else next((c for c in inc.columns if c.startswith("nmb_")
+                                                             and not c.endswith("_se")), None)
+    status = dict(zip(inc["strategy"], dominance_text(inc, labels)))
+    if col is None:
+        return ""
+    best = inc.loc[inc[col].idxmax(), "strategy"]
+    w = float(col[4:])
+    c = f" {cur}" if cur else ""
+    text = (f"At a willingness to pay of {w:,.0f}{c} per QALY, {short_label(best, labels)} has the highest "
+            f"expected net monetary benefit ({fmt(float(inc[col].max()))}{c} per patient).")
+    others = []
+    for _, r in inc.iterrows():
+        s = r["strategy"]
+        if s == best:
+            continue
+        st = status[s]
+        if st.startswith(("dominated", "extendedly")):
+            others.append(f"{short_label(s, labels)} is {st}")
+        elif not _missing(r.get("icer")):
+            others.append(f"{short_label(s, labels)} costs {fmt(float(r['icer']))}{c} per QALY gained vs "
+                          f"{short_label(r['comparator'], labels)}")
+    return text + (" " + "; ".join(others) + "." if others else "")
+
+
+def _summary(doc: "Doc", kind: str, plain: Mapping, tables: Mapping, figures: Mapping, labels: Mapping) -> set:
+    """Executive summary: decision problem, answer, ICER table, CE plane (and CEAC after a PSA), and the
+    key uncertainties. Returns the figure names shown."""
+    cur = _currency(tables)
+    prefix = "base_" if kind == "psa" else ""
+    inc = tables.get("psa_full_incremental") if kind == "psa" else tables.get(f"{prefix}incremental")
+    if inc is None and kind == "psa":
+        inc = tables.get("base_incremental")
+    names = [short_label(s, labels) for s in (_get(plain, "experiment.strategies") or [])]
+    ref = _get(plain, "experiment.reference")
+    doc.h(2, "Summary")
+    doc.p(f"Decision problem: which treatment pathway for adults with metastatic pancreatic neuroendocrine "
+          f"tumour, among {', '.join(names) or 'the configured strategies'}"
+          + (f" (reference {short_label(ref, labels)})" if ref else "")
+          + f", gives the best value to the health service, over a lifetime and with costs in {cur or 'the configured currency'}?")
+    doc.p("Answer: " + _answer(inc, _primary_wtp(plain, kind), cur, labels))
+    shown = set()
+    if inc is not None and len(inc):
+        t = icer_text(inc).assign(status=dominance_text(inc, labels),
+                                  comparator=[("" if _missing(c) or c is None else short_label(c, labels))
+                                              for c in inc["comparator"]])
+        doc.table("Cost-effectiveness (discounted, per patient; ICER vs the previous strategy on the frontier)", t,
+                  None, headers=column_labels(cur),
+                  columns=["strategy", "cost", "effect", "status", "comparator", "icer"])
+    diff = tables.get("economics_differences")
+    if kind == "compare" and diff is not None and len(diff):
+        doc.table(f"Incremental costs and QALYs vs the reference (paired per patient; mean ± SE)", diff, None,
+                  headers=column_labels(cur), columns=["strategy", "reference", "cost_total_disc", "qaly_disc"])
+    for name, caption in (("ce_plane_paired", "Cost-effectiveness plane of the paired differences vs the reference "
+                                              "(each dot a bootstrap mean: Monte Carlo uncertainty of this cohort)"),
+                          ("ce_plane", "Cost-effectiveness plane of the PSA samples"),
+                          ("ceac", "Cost-effectiveness acceptability curves and frontier")):
+        if name in figures:
+            doc.figure(caption, figures[name])
+            shown.add(name)
+    unc = []
+    n = _get(plain, "cohort.n")
+    if isinstance(n, int):
+        unc.append(("Monte Carlo error", f"{n:,} simulated patients per strategy; 95 % intervals and SEs in the "
+                                          f"tables reflect it" + (f" (below {MIN_PATIENTS} patients: intervals and "
+                                                                  f"ICERs are unreliable)" if n < MIN_PATIENTS else "")))
+    unc.append(("Rechallenge efficacy", "no randomised evidence in pancreatic NET: the time and response ratios of "
+                                        "sunitinib given again rest on renal cell carcinoma data (Oudard et al. 2016, "
+                                        "RESUME) and labelled assumptions (data/evidence/assumptions.csv)"))
+    if kind == "compare":
+        unc.append(("Parameter uncertainty", "not varied in this run: the probabilistic (experiment=psa) and "
+                                             "deterministic (experiment=dsa) analyses vary every uncertain input"))
+    ev = tables.get("evppi")
+    if kind == "psa" and ev is not None and len(ev) and "group" in ev:
+        top = ev.sort_values("evppi", ascending=False).drop_duplicates("group").head(3)
+        unc.append(("Value of information", "largest EVPPI per person: " + ", ".join(
+            f"{str(g).replace('_', ' ')} {fmt(float(v))} {cur}" for g, v in zip(top["group"], top["evppi"]))))
+    tor = tables.get("tornado")
+    if kind == "dsa" and tor is not None and len(tor) and "swing" in tor:
+        top = tor.sort_values("swing", ascending=False).head(3)
+        unc.append(("Most influential inputs", ", ".join(param_label(x) for x in top["parameter"])))
+    doc.h(3, "Key uncertainties")
+    doc.items(unc)
+    return shown
+
+
+def cohort_characteristics(cohort: pd.DataFrame, c: Mapping) -> pd.DataFrame:
+    """The realised marginals of the simulated cohort beside the configured ones (a generated cohort;
+    ``configured`` is ``-`` for a cohort file)."""
+    gen = not c.get("source")
+    age = c.get("age") or {}
+    rows = [("patients", f"{int(c['n']):,}" if gen and isinstance(c.get("n"), int) else "-", f"{len(cohort):,}"),
+            ("age, mean (years)", fmt(age.get("mean")) if gen else "-", fmt(float(cohort["age"].mean()))),
+            ("age, SD (years)", fmt(age.get("sd")) if gen else "-", fmt(float(cohort["age"].std())))]
+
+    def share(label, realised, configured):
+        rows.append((label, fmt(configured) if gen and configured is not None else "-", fmt(float(realised))))
+    share("male", (cohort["sex"] == "male").mean(), c.get("male"))
+    for i in range(3):
+        share(f"ECOG {i}", (cohort["ecog"] == i).mean(), (c.get("ecog") or [None] * 3)[i]
+              if len(c.get("ecog") or []) > i else None)
+    for g in ("G1", "G2", "G3"):
+        share(f"grade {g}", (cohort["grade"] == g).mean(), (c.get("grade") or {}).get(g))
+    share("non-functioning", (cohort["functional_status"] == "non_functioning").mean(), c.get("non_functioning"))
+    for h, lab in (("le25", "hepatic burden <= 25 %"), ("25to50", "hepatic burden 25-50 %"),
+                   ("gt50", "hepatic burden > 50 %")):
+        share(lab, (cohort["hepatic_burden"] == h).mean(), (c.get("hepatic_burden") or {}).get(h))
+    share("rapid tempo", (cohort["tempo"] == "rapid").mean(), c.get("rapid_tempo"))
+    share("symptomatic bulk", cohort["symptomatic_bulk"].mean(), c.get("symptomatic_bulk"))
+    share("diabetes", cohort["diabetes"].mean(), c.get("diabetes"))
+    share("MGMT low", cohort["mgmt_low"].mean(), c.get("mgmt_low"))
+    share("SSTR positive", cohort["sstr_positive"].mean(), None)
+    return pd.DataFrame(rows, columns=["characteristic", "configured", "simulated"])
 
 
 # --------------------------------------------------------------------------- results
@@ -652,21 +852,30 @@ def write_report(folder, kind: str, plain_cfg: Mapping, tables: Mapping[str, pd.
     figures = {k: Path(v) for k, v in (figures or {}).items() if v is not None}
     tables = {k: v for k, v in (tables or {}).items() if isinstance(v, pd.DataFrame)}
     name = _get(plain_cfg, "experiment.name", kind)
-    title = f"pnetsim report: {name} ({kind})"
+    title = {"compare": "Treatment pathways in metastatic pancreatic NET: cost-effectiveness of the strategies",
+             "psa": "Treatment pathways in metastatic pancreatic NET: probabilistic sensitivity analysis",
+             "dsa": "Treatment pathways in metastatic pancreatic NET: deterministic sensitivity analysis"}[kind]
     doc = Doc(folder)
     doc.h(1, title)
-    doc.p(f"Seed {plain_cfg.get('seed')}; strategies "
+    cur = _currency(tables)
+    doc.p(f"pnetsim run {name}, seed {plain_cfg.get('seed')}; strategies "
           + ", ".join(labels.get(s, s) for s in (_get(plain_cfg, "experiment.strategies") or [])) + ".")
-    cheers = _methods(doc, kind, plain_cfg, tables, labels)
-    _uncertainty_methods(doc, kind, plain_cfg, tables)
-    shown = {"compare": lambda: _results_compare(doc, tables, figures, labels),
-             "psa": lambda: _results_psa(doc, tables, figures, labels),
-             "dsa": lambda: _results_dsa(doc, tables, figures, labels)}[kind]()
-    rest = [k for k in tables if k not in shown and k not in LONG_TABLES]
+    summary_figures = _summary(doc, kind, plain_cfg, tables, figures, labels)
+    figures_left = {k: v for k, v in figures.items() if k not in summary_figures}
+    shown = {"compare": lambda: _results_compare(doc, tables, figures_left, labels),
+             "psa": lambda: _results_psa(doc, tables, figures_left, labels),
+             "dsa": lambda: _results_dsa(doc, tables, figures_left, labels)}[kind]()
+    rest = [k for k in tables if k not in shown and k not in LONG_TABLES and k != "cohort_characteristics"]
     if rest:
         doc.h(3, "Other tables")
         for k in rest:
-            doc.table(k, tables[k], k)
+            doc.table(humanise(k), tables[k], k)
+    cheers = _methods(doc, kind, plain_cfg, tables, labels)
+    _uncertainty_methods(doc, kind, plain_cfg, tables)
+    doc.h(2, "Appendix: economic inputs")
+    doc.table(f"Economic inputs ({cur or _get(plain_cfg, 'economics.currency', '')} at "
+              f"{_get(plain_cfg, 'economics.price_year', '-')} prices; range = low / high used by the sensitivity "
+              f"analyses)", tables.get("economics_inputs"), "economics_inputs", prettify=False, max_rows=500)
     doc.h(2, "CHEERS 2022 checklist")
     doc.table("Where each CHEERS 2022 item is reported (Husereau et al., BMJ 2022;376:e067975)",
               pd.DataFrame(cheers, columns=["item", "topic", "reported in"]), prettify=False)

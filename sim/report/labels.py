@@ -74,3 +74,28 @@ def column_labels(currency: str = "") -> dict[str, str]:
         name = {"ae": "AE management", "bsc": "BSC", "end_of_life": "end of life"}.get(cat, cat)
         out[f"cost_{cat}_disc"] = out[f"cost_{cat}"] = f"{name}{c}"
     return out
+
+
+def dominance_text(inc, labels: Mapping | None = None) -> list[str]:
+    """The status of each row of an incremental table (columns ``strategy``, ``cost``, ``effect``,
+    ``status``) in words that say by what: ``dominated by switch`` (another strategy costs no more
+    and gives at least as many QALYs), ``extendedly dominated by switch and prrt`` (a mix of the
+    two frontier strategies around it does better), ``frontier`` otherwise."""
+    rows = list(zip(inc["strategy"], inc["cost"], inc["effect"], inc["status"]))
+    frontier = sorted(((e, s) for s, c, e, st in rows if str(st) not in ("dominated", "extendedly dominated")))
+    out = []
+    for s, c, e, st in rows:
+        st = str(st)
+        if st == "dominated":
+            by = [t for t, c2, e2, _ in rows if t != s and c2 <= c and e2 >= e]
+            best = min(by, key=lambda t: dict((r[0], r[1]) for r in rows)[t]) if by else None
+            out.append(f"dominated by {short_label(best, labels)}" if best else "dominated")
+        elif st == "extendedly dominated":
+            below = [t for e2, t in frontier if e2 <= e]
+            above = [t for e2, t in frontier if e2 > e]
+            pair = [x for x in (below[-1] if below else None, above[0] if above else None) if x]
+            out.append("extendedly dominated by " + " and ".join(short_label(t, labels) for t in pair)
+                       if pair else "extendedly dominated")
+        else:
+            out.append(st)
+    return out
