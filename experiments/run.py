@@ -77,6 +77,7 @@ KINDS = {
     "dsa": "sim.economics.dsa:run",
     "validation": "sim.validation:run",
     "emulation": "sim.emulation:run",
+    "evsi": "sim.economics.evsi:run",
     "optimise": "sim.optimise:run",
 }
 

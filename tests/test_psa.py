@@ -22,7 +22,8 @@ TINY = ["experiment=psa", "cohort.n=16", "experiment.strategies=[switch,rechalle
         "psa.samples=3", "psa.evppi.n_boot=20", "output.figures=false"]
 TINY_PARAMS = {
     "therapies.sunitinib_rechallenge.rechallenge.time_ratio":
-        {"dist": "loguniform", "range": "assumption:rechallenge_time_ratio", "low": 0.25, "high": 1.0},
+        {"dist": "loguniform", "range": "assumption:rechallenge_time_ratio", "low": 0.25, "high": 1.0,
+         "centre": "median"},
     "therapies.sunitinib.pfs.median": {"dist": "lognormal", "se_log": 0.1},
     "economics.utilities.sets.swinburn2012.progressed": {"dist": "beta", "range": "economics"},
 }
@@ -141,7 +142,11 @@ def test_sample_rows_identical_whatever_workers_and_block_split(tiny):
     split = pd.concat([psa.run_samples(cfg, ps, [0], workers=1),
                        psa.run_samples(cfg, ps, range(1, 3), workers=2)], ignore_index=True)
     pd.testing.assert_frame_equal(whole, split)
-    assert list(whole.columns) == psa.SAMPLE_COLUMNS + ps.paths
+    cols = list(whole.columns)
+    assert cols[:len(psa.SAMPLE_COLUMNS)] == psa.SAMPLE_COLUMNS and cols[-len(ps.paths):] == ps.paths
+    moments = {"n_patients", "cost_sd", "qaly_sd", "nmb_sd_30000"} | {
+        f"cov_{m}__{s}" for m in ("cost", "qaly", "cost_qaly") for s in ("switch", "rechallenge")}
+    assert moments <= set(cols)
     assert len(whole) == 3 * 2
     assert whole.groupby("sample")["therapies.sunitinib.pfs.median"].nunique().eq(1).all()
     assert whole["cost"].nunique() == 6
@@ -197,7 +202,7 @@ def test_analyse_returns_every_table_with_convergence_ending_at_the_mean():
                          workers=1, progress=False)
     t = psa.analyse(df, ["A", "B"], st, {"g": ["x"]})
     assert set(t) == {"psa_summary", "psa_full_incremental", "psa_incremental", "ce_plane", "ceac", "ceaf", "evppi",
-                      "convergence"}
+                      "convergence", "convergence_voi", "decision_thresholds"}
     assert t["convergence"]["mean_inb"].iloc[-1] == pytest.approx(30.0)
     assert 100.0 in set(t["ceac"]["wtp"])          # report WTPs are added to the grid
     ev = t["evppi"].set_index("group")

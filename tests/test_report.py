@@ -57,7 +57,10 @@ def test_psa_report_html_and_md_hold_the_same_tables(tiny_psa):
                        "CHEERS 2022", "ALL (EVPI)", "rechallenge_efficacy", "Provenance", "psa_incremental",
                        "Uncertain parameters"):
             assert needle in text, needle
-    assert html.count("data:image/png;base64,") == 4 + 3          # PSA figures + KM of the deterministic base case
+    # PSA figures (CE plane, CEAC, EVPPI, convergence, convergence of CEAC / EVPI, EVPI curve; no EVPPI diagnostics
+    # when every EVPPI is 0 by dominance) + KM of the deterministic base case
+    n_diag = int((folder / "evppi_diagnostics.png").exists())
+    assert html.count("data:image/png;base64,") == 6 + n_diag + 3
     assert "](ce_plane.png)" in md and "](ceac.png)" in md
     for needle in ("Deterministic base case", "Probabilistic results", "Expected discounted costs by category",
                    "Full incremental analysis of the expected costs and QALYs", "Economic inputs",

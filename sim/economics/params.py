@@ -11,7 +11,8 @@ the path's *current* (base-case) value and described in ``psa.parameters`` (see
     <path>: {dist: beta, range: economics}          # mean = base, SE = (high - low) / 3.92 from economics.ranges
     <path>: {dist: beta, se: 0.03}                  # method of moments from mean and SE
     <path>: {dist: gamma, range: economics}         # costs: method of moments
-    <path>: {dist: uniform | loguniform, range: "assumption:<id>", low: .., high: ..}
+    <path>: {dist: uniform | loguniform, range: "assumption:<id>", low: .., high: .., centre: median}
+    <name>: {dist: dirichlet, paths: [p1, p2, p3], concentration: 50}     # shares summing to one
     <name>: {dist: mvnormal, paths: [p1, p2], cov: [[..]], scale: log | identity}
     <pfs node>: {dist: fit, fit: <therapy>, file: data/fits/pfs_fits.yaml}   # Weibull fit covariance
 
@@ -20,10 +21,26 @@ the path's *current* (base-case) value and described in ``psa.parameters`` (see
 given in the entry are used and the source says so. ``range: economics`` reads
 ``economics.ranges.<path without 'economics.'>``.
 
+Centring. Every distribution states which of its summaries equals the base-case value
+(``centre``, the ``centred_on`` column of :meth:`ParamSet.table`): ``median`` for log-normal
+(default; ``centre: mean`` sets ``mu = log(base) - sigma^2 / 2``), ``mean`` for beta, gamma and
+normal, and for uniform / log-uniform either the plain distribution when the base case is its
+mean or median (the midpoint; the geometric midpoint for log-uniform), or ``centre: median``:
+a two-piece distribution with half its mass uniform (log-uniform) on ``[low, base]`` and half
+on ``[base, high]``, so the median is the base case and the range is kept; ``centre: none``
+states that the base case is neither (e.g. at the end of the range). In a PSA
+(:func:`build_paramset`) a uniform / log-uniform whose base case is neither its mean nor its
+median without ``centre`` is an error. Dirichlet shares: ``alpha_j = concentration x base_j``,
+so the mean of each share is its base value (the base values must sum to one).
+
 Draws are inverse transforms of uniforms from a named stream per parameter,
 ``"psa/<path>"`` at PSA sample ``s`` (:func:`sim.rng.uniforms` with ``sample=s``): adding
 a parameter never changes another's draws, and sample ``s`` is the same whatever the number
-of samples or the order in which samples are run.
+of samples or the order in which samples are run. With ``psa.sampling: sobol`` the uniforms
+of sample ``s`` are instead point ``s`` of a scrambled Sobol sequence (``scipy.stats.qmc.Sobol``,
+seeded by the master seed) over all parameters in their listed order (joint blocks last):
+still the same whatever the number of samples or block split, but adding a parameter changes
+the draws of those after it; use a power of two samples for the sequence's balance.
 """
 
 from __future__ import annotations
@@ -38,12 +55,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.special import ndtri
+from scipy.stats import qmc
 
 from sim.errors import UserError, check, sequence_of_str
 from sim.rng import column, uniforms
 
 Z95 = 1.959963984540054
-DISTS = ("lognormal", "normal", "beta", "gamma", "uniform", "loguniform", "mvnormal", "fit", "fixed")
+DISTS = ("lognormal", "normal", "beta", "gamma", "uniform", "loguniform", "mvnormal", "fit", "dirichlet", "fixed")
+CENTRES = ("mean", "median", "none")
 ASSUMPTIONS = Path(__file__).resolve().parents[2] / "data" / "evidence" / "assumptions.csv"
 MISSING = object()
 
@@ -107,10 +126,17 @@ class Param:
     low: float = math.nan     # DSA range (2.5 % / 97.5 % quantiles unless a range is given)
     high: float = math.nan
     source: str = ""
+    centre: str = ""          # which summary equals the base value: mean, median or none
+    split: bool = False       # uniform / log-uniform in two pieces with the median at the base value
 
     def ppf(self, u: np.ndarray | float):
         """Inverse CDF at ``u``."""
         u = np.asarray(u, float)
+        if self.split:                        # two pieces: [a, base] below u = 1/2, [base, b] above
+            f = (lambda v: v) if self.dist == "uniform" else np.log
+            inv = (lambda v: v) if self.dist == "uniform" else np.exp
+            lo, mid, hi = f(self.a), f(self.base), f(self.b)
+            return inv(np.where(u < 0.5, lo + (mid - lo) * 2 * u, mid + (hi - mid) * (2 * u - 1)))
         if self.dist == "lognormal":          # a = mu (log), b = sigma (log)
             return np.exp(self.a + self.b * ndtri(u))
         if self.dist == "normal":
@@ -135,6 +161,9 @@ class Param:
              "uniform": f"Uniform({self.a:.4g}, {self.b:.4g})",
              "loguniform": f"LogUniform({self.a:.4g}, {self.b:.4g})",
              "fixed": "fixed"}
+        if self.split:
+            name = "Uniform" if self.dist == "uniform" else "LogUniform"
+            return f"two-piece {name}({self.a:.4g}, {self.base:.4g}, {self.b:.4g})"
         return f.get(self.dist, self.dist)
 
 
@@ -165,7 +194,8 @@ class MvNormal:
             lo, hi = ((b * math.exp(-Z95 * s), b * math.exp(Z95 * s)) if self.scale == "log"
                       else (b - Z95 * s, b + Z95 * s))
             rows.append(dict(path=p, distribution=f"MvNormal[{self.name}] ({self.scale})", base=b, low=lo, high=hi,
-                             q025=lo, q975=hi, source=self.source))
+                             q025=lo, q975=hi, source=self.source,
+                             centred_on="median" if self.scale == "log" else "mean"))
         return rows
 
 
@@ -216,8 +246,53 @@ class WeibullFit:
                 shape if self.form == "shape" else np.exp(-(self.landmark / scale) ** shape)]
         base = self.values(np.asarray(self.theta0))
         return [dict(path=p, distribution=f"MvNormal[{self.name}] (Weibull log scale, log shape)",
-                     base=float(b), low=float(lo), high=float(hi), q025=float(lo), q975=float(hi), source=self.source)
+                     base=float(b), low=float(lo), high=float(hi), q025=float(lo), q975=float(hi), source=self.source,
+                     centred_on="mean of (log scale, log shape)")
                 for p, b, v in zip(self.paths, base, vals) for lo, hi in [np.quantile(v, [0.025, 0.975])]]
+
+
+@dataclass(frozen=True)
+class Dirichlet:
+    """Shares that sum to one (``paths``), Dirichlet with ``alpha_j = concentration x base_j``:
+    the mean of every share is its base value. A draw is ``g_j / sum_k g_k`` with ``g_j`` the
+    inverse gamma CDF (shape ``alpha_j``) at the path's uniform; each share is marginally
+    ``Beta(alpha_j, alpha_0 - alpha_j)``."""
+
+    name: str
+    paths: tuple[str, ...]
+    base: tuple[float, ...]
+    concentration: float
+    source: str = ""
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.concentration * np.asarray(self.base)
+
+    def draw(self, u: np.ndarray) -> np.ndarray:
+        g = stats.gamma.ppf(np.clip(np.asarray(u, float), 1e-15, 1 - 1e-15), self.alpha)
+        return g / g.sum()
+
+    def table_rows(self) -> list[dict]:
+        a0 = self.concentration
+        rows = []
+        for p, b, a in zip(self.paths, self.base, self.alpha):
+            lo, hi = stats.beta.ppf([0.025, 0.975], a, a0 - a)
+            rows.append(dict(path=p, distribution=f"Dirichlet[{self.name}] (alpha {a:.4g} of {a0:.4g})", base=b,
+                             low=float(lo), high=float(hi), q025=float(lo), q975=float(hi), source=self.source,
+                             centred_on="mean"))
+        return rows
+
+
+def make_dirichlet(name: str, spec: Mapping, cfg: Mapping) -> Dirichlet:
+    """:class:`Dirichlet` from ``{dist: dirichlet, paths: [...], concentration: c, source: ...}``."""
+    key = f"psa.parameters.{name}"
+    paths = tuple(spec.get("paths") or ())
+    check(len(paths) >= 2, f"{key}.paths", list(paths), "must list at least two config paths (shares summing to one)")
+    base = tuple(_num(p, get_path(cfg, p), 0, lo_open=True) for p in paths)
+    check(math.isclose(sum(base), 1.0, rel_tol=1e-6), f"{key}.paths", dict(zip(paths, base)),
+          "base-case shares must sum to 1")
+    conc = _num(f"{key}.concentration", spec.get("concentration"), 0, lo_open=True)
+    return Dirichlet(name, paths, base, conc, str(spec.get("source", "")))
 
 
 def _num(key, v, lo=None, lo_open=False) -> float:
@@ -249,28 +324,47 @@ def _range(key: str, path: str, spec: Mapping, cfg: Mapping, assumptions) -> tup
     return _num(f"{key}.low", spec["low"]), _num(f"{key}.high", spec["high"]), str(spec.get("source", "psa config range"))
 
 
-def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING) -> Param:
+def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING, require_centre: bool = False) -> Param:
     """Build one :class:`Param` from its ``psa.parameters`` entry and the base config
-    (``assumptions``: the table of :func:`load_assumptions`, read when not given)."""
+    (``assumptions``: the table of :func:`load_assumptions`, read when not given).
+    ``require_centre``: a uniform / log-uniform whose base case is neither its mean nor its
+    median must state ``centre`` (see the module docstring)."""
     if assumptions is MISSING:
         assumptions = load_assumptions()
     key = f"psa.parameters.{path}"
     check(isinstance(spec, Mapping), key, spec, "must be a mapping with 'dist'")
     dist = spec.get("dist")
-    check(dist in DISTS and dist not in ("mvnormal", "fit"), f"{key}.dist", dist, f"must be one of {list(DISTS)}")
+    check(dist in DISTS and dist not in ("mvnormal", "fit", "dirichlet"), f"{key}.dist", dist,
+          f"must be one of {list(DISTS)}")
+    centre = spec.get("centre")
+    check(centre is None or centre in CENTRES, f"{key}.centre", centre, f"must be one of {list(CENTRES)}")
     base = get_path(cfg, path, None)
     check(base is not None, key, path, "must name an existing configuration key")
     check(isinstance(base, (int, float)) and not isinstance(base, bool), path, base, "must be a number to be varied")
     base = float(base)
     src = str(spec.get("source", ""))
     if dist == "fixed":
-        return Param(path, dist, base, source=src)
+        return Param(path, dist, base, source=src, centre="fixed")
     if dist in ("uniform", "loguniform"):
         lo, hi, s = _range(key, path, spec, cfg, assumptions)
         check(lo < hi, f"{key}", (lo, hi), "range must have low < high")
         if dist == "loguniform":
             check(lo > 0, f"{key}.low", lo, "must be > 0 for a log-uniform distribution")
-        return Param(path, dist, base, lo, hi, lo, hi, src or s)
+        mid = (lo + hi) / 2 if dist == "uniform" else math.sqrt(lo * hi)
+        at_mid = math.isclose(base, mid, rel_tol=1e-9, abs_tol=1e-12)
+        if centre == "median" and not at_mid:
+            check(lo < base < hi, key, base, f"base case must lie inside ({lo:g}, {hi:g}) for centre: median")
+            return Param(path, dist, base, lo, hi, lo, hi, src or s, "median", split=True)
+        if centre is None:
+            what = "mean and median" if dist == "uniform" else "median"
+            check(at_mid or not require_centre, key, base,
+                  f"base case is not the {what} ({mid:.4g}) of {dist} [{lo:g}, {hi:g}]: state centre: median "
+                  f"(two-piece, median = base case) or centre: none")
+            centre = ("mean" if dist == "uniform" else "median") if at_mid else "none"
+        elif centre == "mean":
+            check(at_mid and dist == "uniform", f"{key}.centre", centre,
+                  f"needs a uniform with the base case {base:g} at the midpoint {mid:.4g}")
+        return Param(path, dist, base, lo, hi, lo, hi, src or s, centre)
     if dist == "lognormal":
         check(base > 0, path, base, "must be > 0 for a log-normal distribution")
         if "ci" in spec:
@@ -286,9 +380,12 @@ def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING) -> P
             sigma, src = (math.log(hi) - math.log(lo)) / (2 * Z95), src or s
         else:
             raise UserError(f"{key} needs ci, se_log or range for a log-normal distribution, got {dict(spec)!r}")
-        mu = math.log(base)  # median = base value
-        return Param(path, dist, base, mu, sigma, math.exp(mu - Z95 * sigma), math.exp(mu + Z95 * sigma), src)
+        check(centre in (None, "median", "mean"), f"{key}.centre", centre, "must be median or mean for a log-normal")
+        mu = math.log(base) - (sigma ** 2 / 2 if centre == "mean" else 0.0)   # median (default) or mean = base
+        return Param(path, dist, base, mu, sigma, math.exp(mu - Z95 * sigma), math.exp(mu + Z95 * sigma), src,
+                     centre or "median")
     # beta / gamma / normal: mean = base, SE given or from a range
+    check(centre in (None, "mean"), f"{key}.centre", centre, f"must be mean for a {dist} distribution")
     if "se" in spec:
         se = _num(f"{key}.se", spec["se"], 0, lo_open=True)
         lo, hi = base - Z95 * se, base + Z95 * se
@@ -297,15 +394,15 @@ def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING) -> P
         check(lo < hi, key, (lo, hi), "range must have low < high")
         se, src = (hi - lo) / (2 * Z95), src or s
     if dist == "normal":
-        return Param(path, dist, base, base, se, lo, hi, src)
+        return Param(path, dist, base, base, se, lo, hi, src, "mean")
     if dist == "beta":
         check(0 < base < 1, path, base, "must be in (0, 1) for a beta distribution")
         k = base * (1 - base) / se ** 2 - 1
         check(k > 0, f"{key}.se", se, f"is too large for a beta with mean {base} (need se^2 < mean(1-mean))")
-        return Param(path, dist, base, base * k, (1 - base) * k, lo, hi, src)
+        return Param(path, dist, base, base * k, (1 - base) * k, lo, hi, src, "mean")
     check(base > 0, path, base, "must be > 0 for a gamma distribution")
     shape = (base / se) ** 2
-    return Param(path, "gamma", base, shape, se ** 2 / base, lo, hi, src)
+    return Param(path, "gamma", base, shape, se ** 2 / base, lo, hi, src, "mean")
 
 
 def make_mvnormal(name: str, spec: Mapping, cfg: Mapping) -> MvNormal:
@@ -372,16 +469,35 @@ class ParamSet:
     """All uncertain parameters of a PSA, drawn by sample number."""
 
     params: tuple[Param, ...]
-    joint: tuple[MvNormal | WeibullFit, ...]
+    joint: tuple[MvNormal | WeibullFit | Dirichlet, ...]
     seed: int
+    sampling: str = "random"
 
     @property
     def paths(self) -> list[str]:
         return [p.path for p in self.params] + [p for j in self.joint for p in j.paths]
 
+    def sobol_point(self, s: int) -> np.ndarray:
+        """Point ``s`` of the scrambled Sobol sequence of this parameter set (one uniform per path,
+        params then joint blocks), clipped into the open unit interval."""
+        d = len(self.params) + sum(len(j.paths) for j in self.joint)
+        eng = qmc.Sobol(d=d, scramble=True, seed=self.seed)
+        if s:
+            eng.fast_forward(s)
+        return np.clip(eng.random(1)[0], 1e-12, 1 - 1e-12)
+
     def draw(self, s: int) -> dict[str, float]:
         """Overrides ``{path: value}`` of PSA sample ``s``."""
         out = {}
+        if self.sampling == "sobol":
+            u = self.sobol_point(s)
+            for i, p in enumerate(self.params):
+                out[p.path] = float(p.ppf(u[i]))
+            at = len(self.params)
+            for j in self.joint:
+                out.update(zip(j.paths, map(float, j.draw(u[at:at + len(j.paths)]))))
+                at += len(j.paths)
+            return out
         for p in self.params:
             out[p.path] = float(p.ppf(column(self.seed, f"psa/{p.path}", 0, 0, 1, sample=s)[0]))
         for j in self.joint:
@@ -391,18 +507,22 @@ class ParamSet:
 
     def table(self) -> pd.DataFrame:
         """One row per parameter: ``path, distribution, base`` (base-case value), ``low, high``
-        (the range that set the spread: the stated range, or base-case +- 1.96 SE), ``q025, q975``
+        (the range that set the spread: the stated range, or base-case +- 1.96 SE), ``centred_on``
+        (the summary of the distribution that equals the base value), ``q025, q975``
         (2.5 % and 97.5 % quantiles of the distribution actually sampled), ``source``."""
         rows = [dict(path=p.path, distribution=p.describe(), base=p.base, low=p.low, high=p.high,
-                     q025=float(p.ppf(0.025)), q975=float(p.ppf(0.975)), source=p.source)
+                     q025=float(p.ppf(0.025)), q975=float(p.ppf(0.975)), source=p.source, centred_on=p.centre)
                 for p in self.params]
         for j in self.joint:
             rows += j.table_rows()
-        return pd.DataFrame(rows, columns=["path", "distribution", "base", "low", "high", "q025", "q975", "source"])
+        return pd.DataFrame(rows, columns=["path", "distribution", "base", "centred_on", "low", "high", "q025", "q975",
+                                           "source"])
 
 
-def build_paramset(cfg: Mapping, spec: Mapping, seed: int, assumptions=MISSING) -> ParamSet:
-    """:class:`ParamSet` from ``psa.parameters`` (``spec``) and the plain base config."""
+def build_paramset(cfg: Mapping, spec: Mapping, seed: int, assumptions=MISSING, sampling: str = "random") -> ParamSet:
+    """:class:`ParamSet` from ``psa.parameters`` (``spec``) and the plain base config;
+    ``sampling``: ``random`` (named streams) or ``sobol`` (quasi-Monte Carlo outer loop)."""
+    check(sampling in ("random", "sobol"), "psa.sampling", sampling, "must be random or sobol")
     if assumptions is MISSING:
         assumptions = load_assumptions()
     check(isinstance(spec, Mapping) and len(spec) > 0, "psa.parameters", spec, "must map config paths to distributions")
@@ -412,9 +532,11 @@ def build_paramset(cfg: Mapping, spec: Mapping, seed: int, assumptions=MISSING) 
             joint.append(make_mvnormal(path, s, cfg))
         elif isinstance(s, Mapping) and s.get("dist") == "fit":
             joint.append(make_weibull_fit(path, s, cfg))
+        elif isinstance(s, Mapping) and s.get("dist") == "dirichlet":
+            joint.append(make_dirichlet(path, s, cfg))
         else:
-            params.append(make_param(path, s, cfg, assumptions))
-    ps = ParamSet(tuple(params), tuple(joint), int(seed))
+            params.append(make_param(path, s, cfg, assumptions, require_centre=True))
+    ps = ParamSet(tuple(params), tuple(joint), int(seed), sampling)
     dup = pd.Series(ps.paths)
     check(not dup.duplicated().any(), "psa.parameters", sorted(set(dup[dup.duplicated()])), "a path appears twice")
     return ps

@@ -35,10 +35,12 @@ import numpy as np
 import pandas as pd
 
 from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.economics.psa)
+from sim.economics.mc_variance import mc_variance_table
 from sim.economics.params import ParamSet, build_paramset, expand_groups
 from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
                                         format_psa, full_incremental, incremental_table, matrices, param_matrix,
-                                        summary_table)
+                                        population_factor, summary_table)
+from sim.economics.voi_figures import psa_voi_figures
 from sim.errors import UserError, check, mapping
 
 #: discounted cost categories kept per sample (``cost_<category>``, :data:`sim.economics.costs.COST_CATEGORIES`)
@@ -95,6 +97,41 @@ class PsaSettings:
     progress: object
     base_case: bool = True
     evppi_all: bool = True
+    noise_replicates: int = 20
+    incidence: float = 1.0
+    horizon_years: float = 1.0
+    population_discount: float = 0.0
+    patients_rule: str = "fixed"
+    target_share: float = 0.05
+    pilot_samples: int = 100
+    max_patients: int = 20000
+
+    @property
+    def population(self) -> float:
+        """Discounted number of people who benefit from the decision (:func:`population_factor`)."""
+        return population_factor(self.incidence, self.horizon_years, self.population_discount)
+
+
+def number(key, v, lo=0.0, lo_open=False) -> float:
+    """``v`` as a float, a UserError naming ``key`` unless it is a finite number >= ``lo`` (> with ``lo_open``)."""
+    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+          and (v > lo if lo_open else v >= lo), key, v, f"must be a number {'>' if lo_open else '>='} {lo:g}")
+    return float(v)
+
+
+def population_settings(plain: Mapping, spec=None) -> tuple[float, float, float]:
+    """(incidence a year, decision horizon in years, discount rate) of ``psa.population``
+    (labelled assumptions ``voi_incidence``, ``voi_horizon_years``; the discount rate defaults to
+    the economics discount rate of costs)."""
+    pop = mapping("psa.population", (plain.get("psa") or {}).get("population"), allow_none=True)
+    inc = number("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
+    hor = number("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
+    disc = pop.get("discount")
+    if disc is None:
+        disc = spec.discount_costs if spec is not None else 0.0
+    disc = number("psa.population.discount", disc)
+    check(disc < 1, "psa.population.discount", disc, "must be an annual rate in [0, 1)")
+    return inc, hor, float(disc)
 
 
 def _int(key, v, lo):
@@ -160,6 +197,14 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     if workers == "auto":
         workers = max(1, min(os.cpu_count() or 1, 8))
     progress = (plain.get("output") or {}).get("progress", "auto")
+    inc, hor, disc = population_settings(plain, spec)
+    pat = mapping("psa.patients", p.get("patients"), allow_none=True)
+    rule = pat.get("rule", "fixed")
+    check(rule in ("fixed", "anova"), "psa.patients.rule", rule, "must be fixed or anova")
+    target = number("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
+    check(target < 1, "psa.patients.target_share", target, "must be in (0, 1)")
+    check(p.get("sampling", "random") in ("random", "sobol"), "psa.sampling", p.get("sampling"),
+          "must be random or sobol")
     return PsaSettings(
         samples=_int("psa.samples", p.get("samples", 100), 2),
         first_sample=_int("psa.first_sample", p.get("first_sample", 0), 0),
@@ -171,6 +216,11 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         progress=progress,
         base_case=_bool("psa.base_case", p.get("base_case", True)),
         evppi_all=_bool("psa.evppi.all_parameters", ev.get("all_parameters", True)),
+        noise_replicates=_int("psa.evppi.noise_replicates", ev.get("noise_replicates", 20), 0),
+        incidence=inc, horizon_years=hor, population_discount=disc,
+        patients_rule=rule, target_share=target,
+        pilot_samples=_int("psa.patients.pilot_samples", pat.get("pilot_samples", 100), 2),
+        max_patients=_int("psa.patients.max_patients", pat.get("max_patients", 20000), 2),
     )
 
 
@@ -211,7 +261,8 @@ def default_evaluator(ra, spec, model) -> pd.DataFrame:
     """Per-strategy means of discounted and undiscounted costs, QALYs and LYs of one sample
     (:data:`SUMMARY_SOURCES`): :func:`sim.economics.evaluate.evaluate_arrays` on the sample's
     :class:`~sim.economics.records.RunArrays` (scan costs timed on the model's imaging interval),
-    averaged over each strategy's patients."""
+    averaged over each strategy's patients, and their within-sample spread
+    (:func:`within_sample_moments`)."""
     from sim.economics.evaluate import evaluate_arrays
 
     per = evaluate_arrays(ra, spec, model.rules.imaging_interval_months)
@@ -219,7 +270,48 @@ def default_evaluator(ra, spec, model) -> pd.DataFrame:
     out = {"strategy": list(ra.strategy_names)}
     for k, c in SUMMARY_SOURCES.items():
         out[k] = np.bincount(ra.strategy, per[c], minlength=len(n)) / n
+    out.update(within_sample_moments(ra.strategy, ra.patient_id, per["cost_total_disc"], per["qaly_disc"],
+                                     list(ra.strategy_names), tuple(float(w) for w in spec.wtp)))
     return pd.DataFrame(out)
+
+
+def within_sample_moments(strategy: np.ndarray, patient_id: np.ndarray, cost: np.ndarray, qaly: np.ndarray,
+                          names: list[str], wtps: tuple[float, ...] = ()) -> dict[str, np.ndarray]:
+    """Spread over the patients of one sample, per strategy (one value per strategy in ``names``).
+
+    ``n_patients``; ``cost_sd``, ``qaly_sd`` (discounted; ``ddof = 1``); ``nmb_sd_<w>``, the SD of
+    the per-patient net benefit ``w q - c`` at each ``w`` of ``wtps``; and, because every strategy
+    simulates the same patients with common random numbers, the covariances over patients with
+    every strategy ``e``: ``cov_cost__<e> = cov(c_d, c_e)``, ``cov_qaly__<e> = cov(q_d, q_e)``,
+    ``cov_cost_qaly__<e> = cov(c_d, q_e)``. The within-sample variance of the per-patient
+    incremental net benefit of ``d`` vs ``e`` at any WTP ``w`` follows exactly:
+    ``w^2 (Vq_dd + Vq_ee - 2 Vq_de) + (Vc_dd + Vc_ee - 2 Vc_de) - 2 w (Vcq_dd + Vcq_ee - Vcq_de - Vcq_ed)``
+    (:func:`sim.economics.mc_variance.inb_within_variance`). When the strategies do not hold the
+    same patients the cross-strategy covariances are NaN."""
+    D = len(names)
+    counts = np.bincount(strategy, minlength=D)
+    out: dict[str, np.ndarray] = {"n_patients": counts.astype(np.int64)}
+    order = np.lexsort((patient_id, strategy))
+    sd = lambda x: np.array([x[strategy == d].std(ddof=1) if counts[d] > 1 else np.nan for d in range(D)])  # noqa: E731
+    out["cost_sd"], out["qaly_sd"] = sd(cost), sd(qaly)
+    for w in wtps:
+        out[f"nmb_sd_{w:.0f}"] = sd(w * qaly - cost)
+    paired = counts.min() == counts.max() and counts[0] > 1
+    if paired:
+        pid = patient_id[order].reshape(D, -1)
+        paired = bool(np.all(pid == pid[:1]))
+    if paired:
+        C, Q = cost[order].reshape(D, -1), qaly[order].reshape(D, -1)
+        Cc, Qc = C - C.mean(axis=1, keepdims=True), Q - Q.mean(axis=1, keepdims=True)
+        m = C.shape[1] - 1
+        Vc, Vq, Vcq = Cc @ Cc.T / m, Qc @ Qc.T / m, Cc @ Qc.T / m
+    else:
+        Vc = Vq = Vcq = np.full((D, D), np.nan)
+    for e, name in enumerate(names):
+        out[f"cov_cost__{name}"] = Vc[:, e]
+        out[f"cov_qaly__{name}"] = Vq[:, e]
+        out[f"cov_cost_qaly__{name}"] = Vcq[:, e]
+    return out
 
 
 # --------------------------------------------------------------------------- one sample
@@ -343,7 +435,8 @@ def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], evaluator: Eval
     if not out:
         return pd.DataFrame(columns=SAMPLE_COLUMNS + paramset.paths)
     df = pd.concat(out, ignore_index=True)
-    return df[SAMPLE_COLUMNS + paramset.paths]
+    extra = [c for c in df.columns if c not in SAMPLE_COLUMNS and c not in paramset.paths]
+    return df[SAMPLE_COLUMNS + extra + paramset.paths]
 
 
 # --------------------------------------------------------------------------- the run
@@ -360,7 +453,8 @@ def prepare(cfg):
     for strategy in model.strategies.values():
         for therapy in strategy.lines:
             spec.drug_for(therapy)              # every therapy given must have a drug entry (or null)
-    paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed)
+    paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed,
+                              sampling=(plain["psa"] or {}).get("sampling", "random"))
     groups = expand_groups(st.groups, paramset.paths)
     return cfg, plain, model, st, paramset, groups
 
@@ -392,6 +486,10 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
 
     t0 = time.perf_counter()
     cfg, plain, model, st, paramset, groups = prepare(cfg)
+    pilot = None
+    if st.patients_rule == "anova":
+        cfg, pilot = choose_patients(cfg, plain, st, paramset, list(model.strategies), evaluator)
+        cfg, plain, model, st, paramset, groups = prepare(cfg)
     strategies = list(model.strategies)
     labels = {s: v.label for s, v in model.strategies.items()}
     t1 = time.perf_counter()
@@ -424,6 +522,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.html import psa_figures
             figs = psa_figures(tables, tmp, labels, st, currency=spec.currency)
+            figs.update(psa_voi_figures(tables, samples, strategies, groups, st, tmp, spec.currency, model.seed))
             if frames is not None:
                 from sim.report.figures import km_figures
                 figs.update({Path(f).stem: Path(f) for f in km_figures(*frames, tmp, labels)})
@@ -434,9 +533,41 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         extra = {"kind": "psa", "n_samples": st.samples, "first_sample": st.first_sample,
                  "n_patients": len(model.cohort), "strategies": strategies, "workers": st.workers,
                  "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
-                 "evppi_groups": groups, "samples_per_second": st.samples / max(t2 - t1, 1e-9), "report": True}
+                 "evppi_groups": groups, "samples_per_second": st.samples / max(t2 - t1, 1e-9), "report": True,
+                 "patients_rule": st.patients_rule, "patients_pilot": pilot}
         write_manifest(tmp, plain, model.seed, timings, extra)
     return final, tables
+
+
+def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, strategies: list[str],
+                    evaluator: Evaluator | None = None) -> tuple[object, dict]:
+    """Patients per PSA sample by the ANOVA method (``psa.patients.rule: anova``).
+
+    A pilot of ``psa.patients.pilot_samples`` samples at ``cohort.n`` patients estimates the
+    within- and between-sample variance of the INB of ``psa.intervention`` vs ``psa.comparator``
+    at ``psa.primary_wtp`` (:func:`sim.economics.mc_variance.anova`); the run then uses
+    ``n = min(max(cohort.n, n_target), psa.patients.max_patients)`` patients, ``n_target`` the
+    size at which the Monte Carlo share of the variance is below ``psa.patients.target_share``
+    with 90 % confidence (``n_for_target_upper`` of :func:`sim.economics.mc_variance.anova`:
+    the pilot's between-sample variance at its lower confidence bound). Returns
+    the config with ``cohort.n`` set and the pilot's figures (recorded in the manifest)."""
+    from omegaconf import OmegaConf
+
+    check(not (plain.get("cohort") or {}).get("source"), "psa.patients.rule", "anova",
+          "needs a generated cohort (cohort.source is a fixed file)")
+    n0 = int(plain["cohort"]["n"])
+    ids = range(st.first_sample, st.first_sample + min(st.pilot_samples, st.samples))
+    rows = run_samples(cfg, paramset, ids, evaluator, st.workers)
+    r = mc_variance_table(rows, strategies, st.comparator, [st.primary_wtp], st.target_share)
+    r = r[r["strategy"] == st.intervention].iloc[0]
+    need = r["n_for_target_upper"]
+    n = int(min(max(n0, need if math.isfinite(need) else st.max_patients), st.max_patients))
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    OmegaConf.update(cfg, "cohort.n", n, merge=False)
+    return cfg, {"pilot_samples": len(ids), "pilot_patients": n0, "pilot_mc_share": float(r["mc_share"]),
+                 "n_for_target_point": float(r["n_for_target"]), "n_for_target": float(need),
+                 "target_share": st.target_share, "patients": n,
+                 "capped": bool(math.isfinite(need) and need > st.max_patients) or not math.isfinite(need)}
 
 
 def write_tables(folder: Path, tables: Mapping[str, pd.DataFrame]) -> None:

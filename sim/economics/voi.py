@@ -11,23 +11,27 @@ All functions take net benefit (or costs and QALYs) as arrays with one row per P
   incremental net benefit ``INB_d = NB_d - NB_0`` is regressed on ``phi``; the fitted values
   ``g_d(phi)`` estimate ``E[INB_d | phi]`` and
   ``EVPPI = mean_s max(0, g_1(phi_s), ..., g_{D-1}(phi_s)) - max(0, mean_s g_1, ..., mean_s g_{D-1})``.
-  Regression: ``"gam"`` -- a penalised regression spline (P-spline: cubic B-spline basis with
-  a second-order difference penalty, smoothing parameter by generalised cross-validation;
-  a tensor-product basis for two parameters), the analogue of mgcv's ``s()``/``te()`` used
-  by Strong et al.; ``"gp"`` -- Gaussian-process regression (scikit-learn
-  ``GaussianProcessRegressor``, constant x anisotropic RBF + white-noise kernel, inputs
-  standardised, hyperparameters by maximum marginal likelihood), recommended by Strong et al.
-  for more than two parameters. ``"auto"`` picks ``gam`` for 1-2 parameters, ``gp`` above.
-  A GP fit is kept only when it predicts held-out samples better than their mean (5-fold
-  cross-validation, :func:`gp_is_predictive`); otherwise -- typically few samples and many
-  parameters, where the fit interpolates the Monte Carlo noise -- the fitted values are the mean
-  and that contrast contributes 0 (method ``"gp, not predictive in cross-validation"``).
-  Regression-based EVPPI needs many PSA samples (Strong et al. used 1,000 and more); with
-  fewer it is biased (upwards by overfitting, downwards by this guard).
+  Regression: ``"gam"`` -- a penalised regression spline (P-spline: cubic B-spline bases with
+  second-order difference penalties, one smoothing parameter per term chosen by generalised
+  cross-validation; one smooth, a tensor product for two parameters, an additive model
+  ``s(x1) + ... + s(xk)`` above), the analogue of mgcv's ``s()`` / ``te()`` used by Strong et
+  al.; ``"gp"`` -- Gaussian-process regression (scikit-learn ``GaussianProcessRegressor``,
+  constant x anisotropic RBF + white-noise kernel, inputs standardised, hyperparameters by
+  maximum marginal likelihood), recommended by Strong et al. for more than two parameters.
+  ``"auto"`` picks ``gam`` for 1-2 parameters, ``gp`` above. A GP fit is kept only when it
+  predicts held-out samples better than the additive P-spline (5-fold cross-validation,
+  :func:`gp_is_predictive`); otherwise -- typically few samples and many parameters, where the
+  GP interpolates the Monte Carlo noise -- the additive P-spline is used. The additive model
+  contains every one-parameter smooth of its members, so a group is not valued below its
+  members by a failed GP (the fault of a GP replaced by the mean).
+  Regression-based EVPPI needs many PSA samples (Strong et al. used 1,000 and more) and is
+  biased upwards by the noise it fits: :func:`noise_floor` is the EVPPI of dummy parameters of
+  pure noise, the level below which an EVPPI cannot be told from zero.
   When one strategy has the highest NB in every sample, EVPPI is 0 for every subset (the
   conditional expectations keep the order) and is returned as such (method ``"dominance"``).
-  Uncertainty: a bootstrap over PSA samples of the fitted values (the Monte Carlo error of the
-  outer expectation; the regression's own error is not propagated) -> SE and percentile CI.
+  Uncertainty: bootstrap resamples of the PSA samples combined with draws of the fitted values
+  from the regression's posterior -> SE and percentile interval. Diagnostics: R^2 and a
+  residual check (F test of the residuals on cubic polynomials of the inputs).
 * :func:`ceac` -- cost-effectiveness acceptability curves: at each willingness to pay (WTP)
   ``lambda``, the share of samples in which each strategy has the highest NMB
   ``lambda * QALY - cost`` (ties go to the first strategy, so columns sum to 1).
@@ -39,11 +43,19 @@ All functions take net benefit (or costs and QALYs) as arrays with one row per P
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.interpolate import BSpline
+from scipy.linalg import cho_factor, cho_solve
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from threadpoolctl import threadpool_limits
 
 from sim.errors import UserError
 
@@ -68,9 +80,11 @@ class VoiResult:
     lo: float
     hi: float
     method: str = ""
+    diagnostics: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"value": self.value, "se": self.se, "lo": self.lo, "hi": self.hi, "method": self.method}
+        return {"value": self.value, "se": self.se, "lo": self.lo, "hi": self.hi, "method": self.method,
+                **self.diagnostics}
 
 
 def evpi(nb) -> float:
@@ -91,6 +105,50 @@ def evpi_se(nb) -> VoiResult:
 
 
 # --------------------------------------------------------------------------- regressions
+def _one_blas_thread(f):
+    """Run ``f`` with one BLAS thread: its matrices are small, and threads only contend (ten times
+    slower on a loaded 2-core machine, with identical results)."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return f(*args, **kwargs)
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A fitted regression ``g(x) = E[y | x]`` of one incremental net benefit on the parameters.
+
+    Attributes
+    ----------
+    fitted : ndarray [S]
+        ``g`` at the samples.
+    factor : ndarray [S x r]
+        Posterior draws of the fitted values are ``fitted + factor @ z``, ``z ~ N(0, I_r)``
+        (P-spline: ``X chol(V_b)`` with ``V_b = sigma^2 (X'X + sum_j lambda_j S_j)^-1``, the
+        Bayesian covariance of Wood, Generalized Additive Models, 2nd ed. 2017, section 6.10;
+        GP: the Cholesky factor of the latent posterior covariance).
+    method : str
+        ``gam`` (one smooth, an additive model ``s(x1) + ... + s(xk)``, or a tensor product for
+        two parameters), ``gp`` or ``constant`` (``y`` constant).
+    edf : float
+        Effective degrees of freedom (``tr`` of the hat matrix; NaN for a GP).
+    r2 : float
+        In-sample ``1 - RSS / TSS``.
+    resid_p : float
+        Residual check: p-value of the F test of the residuals on cubic polynomials of each
+        input (plus the product for two inputs). A small value means structure the regression
+        missed (too few samples or too smooth a fit).
+    """
+
+    fitted: np.ndarray
+    factor: np.ndarray
+    method: str
+    edf: float
+    r2: float
+    resid_p: float
+
+
 def _standardise(x: np.ndarray) -> np.ndarray:
     sd = x.std(axis=0)
     sd[sd == 0] = 1.0
@@ -99,16 +157,13 @@ def _standardise(x: np.ndarray) -> np.ndarray:
 
 def _bspline_basis(x: np.ndarray, n_basis: int, degree: int = 3) -> np.ndarray:
     """Cubic B-spline basis on quantile-spaced knots (``n_basis`` columns)."""
-    from scipy.interpolate import BSpline
-
     n_inner = max(n_basis - degree + 1, 2)
     inner = np.unique(np.quantile(x, np.linspace(0, 1, n_inner)))
     if inner.size < 2:  # constant column
         return np.ones((x.size, 1))
     t = np.r_[[inner[0]] * degree, inner, [inner[-1]] * degree]
     xx = np.clip(x, inner[0], inner[-1])
-    B = BSpline.design_matrix(xx, t, degree).toarray()
-    return B
+    return BSpline.design_matrix(xx, t, degree).toarray()
 
 
 def _diff_penalty(m: int, order: int = 2) -> np.ndarray:
@@ -118,54 +173,131 @@ def _diff_penalty(m: int, order: int = 2) -> np.ndarray:
     return D.T @ D
 
 
-def fit_gam(x: np.ndarray, y: np.ndarray, n_basis: int | None = None) -> np.ndarray:
-    """Fitted values of a penalised regression spline of ``y`` on ``x`` (1 or 2 columns).
+def _design(x: np.ndarray, tensor: bool, n_basis: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """P-spline design ``X`` and penalty matrices ``S_j`` (each ``p x p``).
 
-    P-spline: cubic B-splines, second-order difference penalty (per margin for a tensor
-    product), one smoothing parameter chosen by GCV over a log grid. Returns ``E[y | x]`` at
-    the data points.
+    One parameter or an additive model: intercept plus, per parameter, a cubic B-spline basis
+    with the sum-to-zero identifiability constraint (``B Z``, ``Z`` spanning the null space of
+    ``1'B``, as mgcv absorbs it) and its second-order difference penalty ``Z' D'D Z``. Tensor
+    product of two parameters: the row-wise Kronecker product of the two margins' bases (it
+    contains the intercept and both main effects) with one penalty per margin."""
+    n, k = x.shape
+    if n_basis is None:
+        n_basis = int(min(20 if k == 1 else 8 if tensor else 6, max(4, n // (10 if k == 1 else 20))))
+    Bs = [_bspline_basis(x[:, j], n_basis) for j in range(k)]
+    if tensor:
+        B1, B2 = Bs
+        X = np.einsum("ni,nj->nij", B1, B2).reshape(n, -1)
+        m1, m2 = B1.shape[1], B2.shape[1]
+        return X, [np.kron(_diff_penalty(m1), np.eye(m2)), np.kron(np.eye(m1), _diff_penalty(m2))]
+    blocks, pens = [np.ones((n, 1))], []
+    for B in Bs:
+        if B.shape[1] < 2:
+            continue
+        q, _ = np.linalg.qr(B.sum(axis=0)[:, None], mode="complete")
+        Z = q[:, 1:]
+        blocks.append(B @ Z)
+        pens.append(Z.T @ _diff_penalty(B.shape[1]) @ Z)
+    X = np.hstack(blocks)
+    p = X.shape[1]
+    S, at = [], 1
+    for P in pens:
+        full = np.zeros((p, p))
+        full[at:at + len(P), at:at + len(P)] = P
+        S.append(full)
+        at += len(P)
+    return X, S
+
+
+def _penalised(XtX: np.ndarray, Xty: np.ndarray, yty: float, n: int, S: list[np.ndarray], lam: np.ndarray):
+    """(GCV score, coefficients, edf, rss, A^-1) of the penalised least squares with ``lam``."""
+    A = XtX + sum(l * Sj for l, Sj in zip(lam, S)) + 1e-9 * np.trace(XtX) / len(XtX) * np.eye(len(XtX))
+    try:
+        c = cho_factor(A)
+    except np.linalg.LinAlgError:
+        return math.inf, None, math.nan, math.nan, None
+    coef = cho_solve(c, Xty)
+    Ainv = cho_solve(c, np.eye(len(A)))
+    edf = float(np.sum(Ainv * XtX))                      # tr(A^-1 X'X)
+    rss = max(float(yty - 2 * coef @ Xty + coef @ XtX @ coef), 0.0)
+    return n * rss / max(n - edf, 1e-9) ** 2, coef, edf, rss, Ainv
+
+
+def _residual_p(x: np.ndarray, resid: np.ndarray, edf: float) -> float:
+    """p-value of the F test of ``resid`` on cubic polynomials of each (standardised) column of
+    ``x`` (and the product of two columns): the residual check of a regression."""
+    xs = _standardise(x)
+    cols = [xs ** d for d in (1, 2, 3)]
+    if x.shape[1] == 2:
+        cols.append((xs[:, 0] * xs[:, 1])[:, None])
+    F_ = np.column_stack([np.ones(len(resid))] + cols)
+    q = F_.shape[1] - 1
+    df2 = len(resid) - max(edf, 1.0) - q
+    if df2 < 1:
+        return math.nan
+    coef, *_ = np.linalg.lstsq(F_, resid, rcond=None)
+    rss1 = float(np.sum((resid - F_ @ coef) ** 2))
+    rss0 = float(np.sum((resid - resid.mean()) ** 2))
+    if rss0 <= 0:
+        return 1.0
+    stat = ((rss0 - rss1) / q) / max(rss1 / df2, 1e-300)
+    return float(stats.f.sf(stat, q, df2))
+
+
+@_one_blas_thread
+def gam_regression(x: np.ndarray, y: np.ndarray, tensor: bool | None = None, n_basis: int | None = None,
+                   grid: int = 21, sweeps: int = 3) -> Regression:
+    """Penalised regression spline (P-spline) of ``y`` on ``x`` with its Bayesian posterior.
+
+    ``g(x) = b0 + sum_j f_j(x_j)`` (one or more parameters, additive) or ``f(x1, x2)`` (tensor
+    product; the default for two parameters), cubic B-splines on quantile knots with
+    second-order difference penalties (Eilers & Marx, Stat Sci 1996;11:89-121). The smoothing
+    parameters ``lambda_j`` (one per term or margin) minimise the generalised cross-validation
+    score ``GCV = n RSS / (n - edf)^2`` over a log grid, coordinate by coordinate for several
+    terms. Posterior of the coefficients ``N(b_hat, sigma^2 (X'X + sum_j lambda_j S_j)^-1)`` with
+    ``sigma^2 = RSS / (n - edf)`` (the analogue of mgcv's ``Vp``).
     """
     x = np.asarray(x, float)
     if x.ndim == 1:
         x = x[:, None]
+    y = np.asarray(y, float)
     n, k = x.shape
-    if k > 2:
-        raise UserError(f"evppi method 'gam' handles 1 or 2 parameters, got {k}; use method='gp'")
-    if n_basis is None:
-        n_basis = int(min(20 if k == 1 else 8, max(4, n // (10 if k == 1 else 20))))
-    Bs = [_bspline_basis(x[:, j], n_basis) for j in range(k)]
-    if k == 1:
-        B = Bs[0]
-        P = _diff_penalty(B.shape[1])
-    else:
-        B = np.einsum("ni,nj->nij", Bs[0], Bs[1]).reshape(n, -1)
-        m1, m2 = Bs[0].shape[1], Bs[1].shape[1]
-        P = np.kron(_diff_penalty(m1), np.eye(m2)) + np.kron(np.eye(m1), _diff_penalty(m2))
-    BtB, Bty = B.T @ B, B.T @ y
-    scale = np.trace(BtB) / max(np.trace(P), 1e-12)
-    best = None
-    for lam in np.logspace(-6, 4, 41) * scale:
-        A = BtB + lam * P + 1e-10 * scale * np.eye(B.shape[1])
-        try:
-            coef = np.linalg.solve(A, Bty)
-            edf = float(np.trace(np.linalg.solve(A, BtB)))
-        except np.linalg.LinAlgError:
-            continue
-        rss = float(np.sum((y - B @ coef) ** 2))
-        gcv = n * rss / max(n - edf, 1e-9) ** 2
-        if best is None or gcv < best[0]:
-            best = (gcv, coef)
-    return B @ best[1]
+    if tensor is None:
+        tensor = k == 2
+    X, S = _design(x, tensor and k == 2, n_basis)
+    XtX, Xty, yty = X.T @ X, X.T @ y, float(y @ y)
+    scale = np.array([np.trace(XtX) / max(np.trace(Sj), 1e-12) for Sj in S])
+    steps = np.logspace(-6, 4, grid)
+    lam = scale * 1e-1
+    best = _penalised(XtX, Xty, yty, n, S, lam)
+    for _ in range(sweeps if len(S) > 1 else 1):
+        changed = False
+        for j in range(len(S)):
+            for v in steps * scale[j]:
+                trial = lam.copy()
+                trial[j] = v
+                r = _penalised(XtX, Xty, yty, n, S, trial)
+                if r[0] < best[0] - 1e-12 * abs(best[0]):
+                    best, lam, changed = r, trial, True
+        if not changed:
+            break
+    _, coef, edf, rss, Ainv = best
+    fitted = X @ coef
+    sigma2 = rss / max(n - edf, 1.0)
+    Vb = sigma2 * (Ainv + Ainv.T) / 2
+    w, V = np.linalg.eigh(Vb)
+    factor = X @ (V * np.sqrt(np.clip(w, 0, None)))
+    tss = float(np.sum((y - y.mean()) ** 2))
+    return Regression(fitted, factor, "gam", edf, 1 - rss / tss if tss > 0 else 1.0, _residual_p(x, y - fitted, edf))
+
+
+def fit_gam(x: np.ndarray, y: np.ndarray, n_basis: int | None = None) -> np.ndarray:
+    """Fitted values ``E[y | x]`` of :func:`gam_regression` at the data points."""
+    return gam_regression(x, y, n_basis=n_basis).fitted
 
 
 def _gp(xs: np.ndarray, yz: np.ndarray, seed: int):
     """A fitted scikit-learn GP (constant x anisotropic RBF + white noise) on standardised data."""
-    import warnings
-
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
-    from threadpoolctl import threadpool_limits
-
     k = xs.shape[1]
     kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(k), (1e-2, 1e3)) + WhiteKernel(0.5, (1e-6, 1e1))
     gp = GaussianProcessRegressor(kernel=kernel, normalize_y=False, n_restarts_optimizer=1, random_state=seed)
@@ -185,64 +317,116 @@ def _standardised_xy(x: np.ndarray, y: np.ndarray):
     return _standardise(x), (y - ym) / ysd, ym, ysd
 
 
-def fit_gp(x: np.ndarray, y: np.ndarray, seed: int = 0, max_fit: int = 1500) -> np.ndarray:
-    """Fitted posterior mean of a GP regression of ``y`` on ``x`` (any number of columns).
+def _fit_subset(n: int, max_fit: int, seed: int) -> np.ndarray:
+    if n <= max_fit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_fit, replace=False))
 
-    Kernel ``C * RBF(anisotropic) + White``, standardised inputs and outputs, hyperparameters by
-    maximum marginal likelihood. They are estimated on at most ``max_fit`` samples (a fixed
-    random subset) to bound the O(n^3) cost, and the posterior mean is conditioned on them.
-    """
+
+@_one_blas_thread
+def gp_regression(x: np.ndarray, y: np.ndarray, seed: int = 0, max_fit: int = 1500) -> Regression:
+    """Gaussian-process regression of ``y`` on ``x`` (any number of columns) with the latent
+    posterior covariance at the samples.
+
+    Kernel ``C * RBF(anisotropic) + White`` on standardised inputs and outputs, hyperparameters
+    by maximum marginal likelihood (Strong, Oakley & Brennan 2014, section 3.3), estimated on at
+    most ``max_fit`` samples (a fixed random subset) to bound the O(n^3) cost; the posterior is
+    conditioned on them. The white-noise variance is removed from the predictive covariance, so
+    draws are of ``E[y | x]``, not of ``y``."""
     xs, yz, ym, ysd = _standardised_xy(x, y)
-    idx = np.arange(len(y))
-    if len(y) > max_fit:
-        idx = np.sort(np.random.default_rng(seed).choice(len(y), max_fit, replace=False))
+    idx = _fit_subset(len(y), max_fit, seed)
+    gp = _gp(xs[idx], yz[idx], seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        mean, cov = gp.predict(xs, return_cov=True)
+    noise = float(gp.kernel_.k2.noise_level)
+    cov = cov - noise * np.eye(len(cov))
+    w, V = np.linalg.eigh((cov + cov.T) / 2)
+    factor = (V * np.sqrt(np.clip(w, 0, None))) * ysd
+    fitted = mean * ysd + ym
+    tss = float(np.sum((y - y.mean()) ** 2))
+    rss = float(np.sum((y - fitted) ** 2))
+    return Regression(fitted, factor, "gp", math.nan, 1 - rss / tss if tss > 0 else 1.0,
+                      _residual_p(np.asarray(x, float).reshape(len(y), -1), y - fitted, 1.0))
+
+
+def fit_gp(x: np.ndarray, y: np.ndarray, seed: int = 0, max_fit: int = 1500) -> np.ndarray:
+    """Fitted posterior mean ``E[y | x]`` of a GP regression (see :func:`gp_regression`)."""
+    xs, yz, ym, ysd = _standardised_xy(x, y)
+    idx = _fit_subset(len(y), max_fit, seed)
     return _gp(xs[idx], yz[idx], seed).predict(xs) * ysd + ym
 
 
-def gp_is_predictive(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, max_n: int = 500) -> bool:
-    """Whether a GP of ``y`` on ``x`` predicts held-out samples better than their mean.
-
-    ``folds``-fold cross-validation on at most ``max_n`` samples (a fixed random subset), the
-    hyperparameters re-estimated in every fold: True when the GP's mean squared prediction error
-    is below that of the training-fold mean. With few PSA samples and several parameters the
-    marginal-likelihood fit can interpolate the Monte Carlo noise of ``y`` (white noise at its
-    lower bound) and the EVPPI would then approach the EVPI for parameters unrelated to the net
-    benefit; a fit with no out-of-sample predictive value is replaced by the mean (EVPPI 0).
-    """
+@_one_blas_thread
+def cv_errors(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, max_n: int = 500) -> dict[str, float]:
+    """Mean squared prediction errors on held-out samples of the GP, the additive P-spline and
+    the training mean, by ``folds``-fold cross-validation on at most ``max_n`` samples (a fixed
+    random subset; hyperparameters and smoothing parameters re-estimated in every fold)."""
     xs, yz, _, _ = _standardised_xy(x, y)
     rng = np.random.default_rng(seed + 1)
     idx = np.arange(len(yz)) if len(yz) <= max_n else np.sort(rng.choice(len(yz), max_n, replace=False))
     xs, yz = xs[idx], yz[idx]
     fold = rng.permutation(len(yz)) % folds
-    err_gp = err_mean = 0.0
+    err = {"gp": 0.0, "gam": 0.0, "mean": 0.0}
     for f in range(folds):
         tr, te = fold != f, fold == f
         if tr.sum() < 3 or te.sum() == 0:
             continue
-        err_gp += float(np.sum((_gp(xs[tr], yz[tr], seed).predict(xs[te]) - yz[te]) ** 2))
-        err_mean += float(np.sum((yz[tr].mean() - yz[te]) ** 2))
-    return err_gp < err_mean
+        err["gp"] += float(np.sum((_gp(xs[tr], yz[tr], seed).predict(xs[te]) - yz[te]) ** 2))
+        err["gam"] += float(np.sum((_gam_predict(xs[tr], yz[tr], xs[te]) - yz[te]) ** 2))
+        err["mean"] += float(np.sum((yz[tr].mean() - yz[te]) ** 2))
+    return {k: v / len(yz) for k, v in err.items()}
 
 
-def _fit(method: str, x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, bool]:
-    """Fitted ``E[y | x]`` and whether it was replaced by the mean (GP without predictive value)."""
+def _gam_predict(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray) -> np.ndarray:
+    """Additive P-spline fitted on (``xtr``, ``ytr``) and evaluated at ``xte``: the basis is built on
+    the inputs of all rows (knots depend on ``x`` only, never on ``y``), the coefficients and the
+    smoothing parameter (one for all terms, by GCV) on the training rows."""
+    both = np.vstack([xtr, xte])
+    X, S = _design(both, False)
+    Xtr, Xte = X[:len(xtr)], X[len(xtr):]
+    XtX, Xty, yty = Xtr.T @ Xtr, Xtr.T @ ytr, float(ytr @ ytr)
+    scale = np.array([np.trace(XtX) / max(np.trace(Sj), 1e-12) for Sj in S])
+    best = None
+    for v in np.logspace(-6, 4, 11):
+        r = _penalised(XtX, Xty, yty, len(ytr), S, scale * v)
+        if best is None or r[0] < best[0]:
+            best = r
+    return Xte @ best[1]
+
+
+def gp_is_predictive(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, max_n: int = 500) -> bool:
+    """Whether a GP of ``y`` on ``x`` predicts held-out samples better than the additive P-spline
+    (and than the mean) in ``folds``-fold cross-validation (:func:`cv_errors`). With few PSA
+    samples and several parameters the marginal-likelihood fit can interpolate the Monte Carlo
+    noise of ``y`` (white noise at its lower bound), and the EVPPI would then approach the EVPI
+    for parameters unrelated to the net benefit."""
+    e = cv_errors(x, y, seed, folds, max_n)
+    return e["gp"] < min(e["gam"], e["mean"])
+
+
+def regression(method: str, x: np.ndarray, y: np.ndarray, seed: int = 0) -> Regression:
+    """``E[y | x]`` by ``method``: ``gam`` (:func:`gam_regression`) or ``gp``
+    (:func:`gp_regression`, kept only when it predicts held-out samples better than the
+    additive P-spline, :func:`gp_is_predictive`; otherwise the additive P-spline, method
+    ``"gam (gp not better in cross-validation)"``). A constant ``y`` gives its mean."""
     if np.ptp(y) == 0:
-        return np.full_like(y, y.mean()), False
+        return Regression(np.full_like(y, y.mean()), np.zeros((len(y), 1)), "constant", 1.0, 1.0, 1.0)
     if method == "gam":
-        return fit_gam(x, y), False
+        return gam_regression(x, y)
     if method == "gp":
-        if not gp_is_predictive(x, y, seed):
-            return np.full_like(y, y.mean()), True
-        return fit_gp(x, y, seed=seed), False
+        if gp_is_predictive(x, y, seed):
+            return gp_regression(x, y, seed=seed)
+        r = gam_regression(x, y, tensor=False)
+        return Regression(r.fitted, r.factor, "gam (gp not better in cross-validation)", r.edf, r.r2, r.resid_p)
     raise UserError(f"evppi method must be one of ['auto', 'gam', 'gp'], got {method!r}")
 
 
-def evppi(nb, params, method: str = "auto", n_boot: int = 500, seed: int = 0) -> VoiResult:
-    """EVPPI of the parameters ``params`` (array ``[S]`` or ``[S x k]``) by regression.
+def _evppi_of(g: np.ndarray) -> float:
+    """``mean_s max_d g[s, d] - max_d mean_s g[s, d]`` of fitted conditional INBs (column 0 = 0)."""
+    return float(g.max(axis=1).mean() - g.mean(axis=0).max())
 
-    See the module docstring for the method and its interval (bootstrap of the fitted values).
-    """
-    a = _nb_matrix(nb)
+
+def _params(a: np.ndarray, params) -> np.ndarray:
     x = np.asarray(params, float)
     if x.ndim == 1:
         x = x[:, None]
@@ -250,34 +434,87 @@ def evppi(nb, params, method: str = "auto", n_boot: int = 500, seed: int = 0) ->
         raise UserError(f"evppi params must have one row per sample ({a.shape[0]}), got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise UserError("evppi params must be finite")
+    return x
+
+
+def dominated(a: np.ndarray) -> bool:
+    """Whether one strategy has the highest NB in every sample (then every EVPPI is exactly 0:
+    ``NB_best >= NB_d`` for every theta implies ``E[NB_best | phi] >= E[NB_d | phi]``)."""
+    best = int(np.argmax(a.mean(axis=0)))
+    return bool(np.all(a[:, best] >= a.max(axis=1)))
+
+
+@_one_blas_thread
+def evppi(nb, params, method: str = "auto", n_boot: int = 500, seed: int = 0) -> VoiResult:
+    """EVPPI of the parameters ``params`` (array ``[S]`` or ``[S x k]``) by regression.
+
+    ``EVPPI = mean_s max_d g_d(phi_s) - max_d mean_s g_d(phi_s)`` with ``g_0 = 0`` and
+    ``g_d = E[NB_d - NB_0 | phi]`` fitted by :func:`regression` (Strong, Oakley & Brennan, Med
+    Decis Making 2014;34:311-326). ``method="auto"``: ``gam`` for 1-2 parameters, ``gp`` above.
+
+    Interval: ``n_boot`` draws, each a bootstrap resample of the samples combined with a draw of
+    the fitted values from the regression's posterior (so both the Monte Carlo error of the
+    outer expectation and the regression's own error enter); SE and 2.5 / 97.5 % percentiles.
+    An estimate by regression is biased upwards by the noise it fits: compare it with the
+    noise floor (:func:`noise_floor`). ``diagnostics`` holds the worst residual-check p-value
+    and the smallest R^2 over the ``D - 1`` contrasts, and the mean edf.
+    """
+    a = _nb_matrix(nb)
+    x = _params(a, params)
     if method == "auto":
         method = "gam" if x.shape[1] <= 2 else "gp"
-    if a.shape[1] == 1:
-        return VoiResult(0.0, 0.0, 0.0, 0.0, method)
-    best = int(np.argmax(a.mean(axis=0)))
-    if np.all(a[:, best] >= a.max(axis=1)):
-        # one strategy is optimal in every sample: NB_best >= NB_d for every theta, hence also
-        # E[NB_best | phi] >= E[NB_d | phi] for every phi, and EVPPI = 0 exactly (no regression)
-        return VoiResult(0.0, 0.0, 0.0, 0.0, "dominance")
+    if method not in ("gam", "gp"):
+        raise UserError(f"evppi method must be one of ['auto', 'gam', 'gp'], got {method!r}")
+    if a.shape[1] == 1 or dominated(a):
+        return VoiResult(0.0, 0.0, 0.0, 0.0, "dominance" if a.shape[1] > 1 else method)
     inb = a[:, 1:] - a[:, [0]]
-    fits = [_fit(method, x, inb[:, d], seed) for d in range(inb.shape[1])]
-    fitted = np.column_stack([f for f, _ in fits])
-    nulled = sum(n for _, n in fits)
-    if nulled:
-        method = f"{method}, not predictive in cross-validation" + (
-            "" if nulled == len(fits) else f" for {nulled} of {len(fits)} contrasts")
-    g = np.column_stack([np.zeros(len(fitted)), fitted])
-    value = float(g.max(axis=1).mean() - g.mean(axis=0).max())
-    value = max(value, 0.0)
+    fits = [regression(method, x, inb[:, d], seed) for d in range(inb.shape[1])]
+    S = len(a)
+    g = np.column_stack([np.zeros(S)] + [f.fitted for f in fits])
+    value = max(_evppi_of(g), 0.0)
+    methods = sorted({f.method for f in fits})
+    diag = {"r2": float(min(f.r2 for f in fits)),
+            "resid_p": float(np.nanmin([f.resid_p for f in fits])) if any(np.isfinite(f.resid_p) for f in fits)
+            else math.nan,
+            "edf": float(np.nanmean([f.edf for f in fits])) if any(np.isfinite(f.edf) for f in fits) else math.nan}
+    if n_boot < 2:
+        return VoiResult(value, math.nan, math.nan, math.nan, "; ".join(methods), diag)
     rng = np.random.default_rng(seed)
+    draws = [f.fitted[:, None] + f.factor @ rng.standard_normal((f.factor.shape[1], n_boot)) for f in fits]
     boots = np.empty(n_boot)
-    S = len(g)
     for b in range(n_boot):
-        gb = g[rng.integers(0, S, S)]
-        boots[b] = gb.max(axis=1).mean() - gb.mean(axis=0).max()
-    se = float(boots.std(ddof=1)) if n_boot > 1 else math.nan
-    lo, hi = (np.quantile(boots, [0.025, 0.975]) if n_boot > 1 else (math.nan, math.nan))
-    return VoiResult(value, se, float(max(lo, 0.0)), float(hi), method)
+        idx = rng.integers(0, S, S)
+        gb = np.column_stack([np.zeros(S)] + [d[idx, b] for d in draws])
+        boots[b] = _evppi_of(gb)
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return VoiResult(value, float(boots.std(ddof=1)), float(max(lo, 0.0)), float(max(hi, 0.0)), "; ".join(methods),
+                     diag)
+
+
+@_one_blas_thread
+def noise_floor(nb, k: int = 1, method: str = "gam", replicates: int = 20, seed: int = 0,
+                quantile: float = 0.95) -> tuple[float, float]:
+    """The EVPPI of pure noise: (``quantile`` and mean over ``replicates``) of the EVPPI, by
+    ``method``, of ``k`` dummy parameters drawn independently of everything (uniform columns
+    from ``numpy.random.default_rng((seed, k, r))``).
+
+    A regression estimate of EVPPI is positive even for a parameter that the net benefit does
+    not depend on (the fit follows the Monte Carlo noise); an EVPPI at or below the noise floor
+    of a group of the same size cannot be told apart from zero. For ``method="gp"`` the floor is
+    that of the additive P-spline: on pure noise the GP does not predict held-out samples better
+    and :func:`regression` falls back to it.
+    """
+    a = _nb_matrix(nb)
+    if a.shape[1] == 1 or dominated(a) or replicates < 1:
+        return 0.0, 0.0
+    inb = a[:, 1:] - a[:, [0]]
+    vals = []
+    for r in range(replicates):
+        x = np.random.default_rng((seed, k, r)).uniform(size=(len(a), k))
+        fits = [gam_regression(x, inb[:, d], tensor=(k == 2 and method == "gam")).fitted
+                for d in range(inb.shape[1])]
+        vals.append(max(_evppi_of(np.column_stack([np.zeros(len(a))] + fits)), 0.0))
+    return float(np.quantile(vals, quantile)), float(np.mean(vals))
 
 
 # --------------------------------------------------------------------------- CEAC / CEAF

@@ -733,7 +733,10 @@ def _results_psa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -
     for name, cap in (("ce_plane", "Cost-effectiveness plane (each point one PSA sample; crosses: means)"),
                       ("ceac", "Cost-effectiveness acceptability curves and frontier"),
                       ("evppi", "EVPI and EVPPI by parameter group"),
-                      ("convergence", "Convergence of the mean incremental net benefit with the number of samples")):
+                      ("convergence", "Convergence of the mean incremental net benefit with the number of samples"),
+                      ("convergence_voi", "Convergence of the mean INB, the CEAC and the EVPI with the number of samples"),
+                      ("evpi_curve", "EVPI per person and for the population over willingness to pay"),
+                      ("evppi_diagnostics", "EVPPI regressions: residuals against fitted values")):
         if name in figures:
             doc.figure(cap, figures[name])
     return shown | {"psa_summary", "psa_full_incremental", "psa_incremental", "ceac", "ceaf", "evppi",
