@@ -92,7 +92,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                                     note=lambda text: print(f"pnetsim: note: {text}", file=sys.stderr))
     if spec is not None:
         for st in model.strategies.values():
-            for th in st.lines:
+            for th in st.therapy_names:
                 spec.drug_for(th)               # every therapy given must have a drug entry (or null)
     t1 = time.perf_counter()
     patients, lines, events = simulate_model(model, plain["output"].get("progress", "auto"))

@@ -74,7 +74,7 @@ def test_economics_option_composes_and_prices_every_therapy_given(name):
     spec = economics_spec_of(to_container(cfg))
     assert spec is not None
     for strategy in model.strategies.values():
-        for therapy in strategy.lines:
+        for therapy in strategy.therapy_names:
             spec.drug_for(therapy)
 
 
