@@ -1,4 +1,21 @@
-"""Strategies are data: an ordered list of lines (therapy names) plus rules.
+"""Strategies are data: an ordered list of lines plus rules.
+
+A line is a therapy name or a **choice line** chosen by patient, as clinicians do::
+
+    - name: first_line
+      choose:
+        - {give: captem, when: {grade: G3}, source: {document: ..., section: ..., quote: ...}}
+        - {give: ssa, when: {sstr_positive: true, ki67: {lt: 10}}, source: {...}}
+        - {give: everolimus, source: {...}}          # no ``when``: otherwise
+
+The patient gets the first rule whose conditions all hold and whose therapy they are eligible
+for; when none fits the line is skipped (``<name>:no_option``). Conditions (:func:`parse_condition`)
+test cohort columns -- a category value or list of values, ``{not: [values]}``, ``true``/``false``,
+numeric ``{lt|le|gt|ge: x}`` -- and the treatment history, prior therapy included: ``given``,
+``not_given``, ``progressed_on`` (therapy names), ``given_class``, ``not_given_class`` (exposure
+classes) and ``active_lines`` (numeric). Every rule cites its document, section and an exact quote.
+Everything is validated when the config is read. The shipped ``guideline`` strategy
+(``configs/strategy/guideline.yaml``) encodes the sources' algorithm.
 
 Rules (``configs/strategy/<name>.yaml``):
 
@@ -18,7 +35,7 @@ Rules (``configs/strategy/<name>.yaml``):
 
 The last line must be a ``terminal`` therapy (best supportive care until death).
 
-Stepping through a strategy is written once, over arrays (:class:`Pathways`, :func:`gate`,
+Stepping through a strategy is written once, over arrays (:class:`Pathways`, :func:`pick`, :func:`gate`,
 :func:`holiday`, :func:`after_line`, :func:`outcomes`), and shared by both executors: the
 vectorised executor applies each step to every patient at a strategy position at once, the
 SimPy engine to one patient when its process reaches the step. A patient's position in the
