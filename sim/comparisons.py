@@ -176,7 +176,7 @@ def phase_table(comparisons: list[Comparison], patients: pd.DataFrame, lines: pd
     for c in comparisons:
         (ia, va, na), (ib, vb, nb) = per[c.intervention], per[c.comparator]
         check(np.array_equal(ia, ib), "experiment.comparisons", c.name, "needs the same patients in both strategies")
-        la, lb = strategies[c.intervention].lines, strategies[c.comparator].lines
+        la, lb = strategies[c.intervention].therapy_names, strategies[c.comparator].therapy_names
         phases = [t for t in la[:-1]] + [t for t in lb[:-1] if t not in la[:-1]]
         phases = list(dict.fromkeys(phases)) + [la[-1]] + ([lb[-1]] if lb[-1] != la[-1] else [])
         for ph in phases:

@@ -138,8 +138,8 @@ class Emulator:
         check_run_settings(plain)
         st = Strategy.from_config(self.strategy, strategies[self.strategy],
                                   build_therapies(mapping("therapies", plain.get("therapies"))))
-        check(isinstance(self.therapy, str) and self.therapy in st.lines, "experiment.therapy", self.therapy,
-              f"must be a line of strategy {self.strategy} {list(st.lines)}")
+        check(isinstance(self.therapy, str) and self.therapy in st.therapy_names, "experiment.therapy",
+              self.therapy, f"must be a line of strategy {self.strategy} {list(st.therapy_names)}")
         build_rules(mapping("model", plain.get("model")))
         build_lifetable(plain["model"])
         self.cohort = build_cohort(mapping("cohort", plain.get("cohort")), plain["seed"])

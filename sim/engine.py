@@ -28,7 +28,7 @@ import simpy
 from sim.events import EVENT_DTYPES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB, typed_frame
 from sim.lifetable import LifeTable
 from sim.rng import Draws
-from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
+from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes, pick
 from sim.therapies.definition import Therapy
 from sim.therapies.line import CAUSES, ModelRules, Patients, frailty_z, plan_lines
 
@@ -89,7 +89,11 @@ def patient_process(env: simpy.Environment, j: int, strategy: Strategy, therapie
     events, lines = rec.events, rec.lines
     terminal = therapies[strategy.lines[-1]]
     while True:
-        th = therapies[strategy.lines[st.pos[j]]]
+        p, = pick(strategy, int(st.pos[j]), therapies, pat, rows, st)
+        if p.therapy is None:
+            events.append((pid, sname, env.now, int(st.line[j]), "line_skipped", VOCAB.string(p.detail), math.nan))
+            continue
+        th = p.therapy
         if th.kind != "terminal":
             g = gate(strategy, th, pat, rows, st, draws)
             if g.skip[0]:

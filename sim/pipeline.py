@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pandas as pd
 from sim.comparisons import build_comparisons, comparison_table, format_comparisons, phase_table
 from sim.config import Model, build_model, to_container
 from sim.executors import simulate
+from sim.flow import flow_figure, flow_labels, never_given_notes, subgroup_table, treatment_flow
 from sim.outcomes import paired_differences, summarise
 from sim.report.html import cohort_characteristics
 from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
@@ -95,7 +97,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                                     note=lambda text: print(f"pnetsim: note: {text}", file=sys.stderr))
     if spec is not None:
         for st in model.strategies.values():
-            for th in st.lines:
+            for th in st.therapy_names:
                 spec.drug_for(th)               # every therapy given must have a drug entry (or null)
     warn_small_cohort(len(model.cohort))
     t1 = time.perf_counter()
@@ -110,6 +112,13 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                   "differences": paired_differences(patients, model.reference, model.seed)}
         step.start("costs and QALYs")
         econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
+        flow = treatment_flow(lines, events, patients.groupby("strategy", observed=True).size().to_dict(),
+                              list(model.strategies))
+        tables["treatment_flow"] = flow
+        for text in never_given_notes(flow, events, model.strategies):
+            print(f"pnetsim: note: {text}", file=sys.stderr)
+        tables["subgroups"] = subgroup_table(patients, econ.get("economics_patients"),
+                                             spec.wtp[0] if spec is not None else None, list(model.strategies))
         if comparisons:
             tables["comparisons"] = comparison_table(comparisons, patients, econ.get("economics_patients"),
                                                      spec.wtp if spec is not None else ())
@@ -123,7 +132,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
             patients.to_parquet(tmp / "patients.parquet", index=False)
             lines.to_parquet(tmp / "lines.parquet", index=False)
             events.to_parquet(tmp / "events.parquet", index=False)
-            for name in ("summary", "differences", "comparisons", "phases"):
+            for name in ("summary", "differences", "comparisons", "phases", "treatment_flow", "subgroups"):
                 if name in tables:
                     tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
                     tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
@@ -139,6 +148,9 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                 from sim.report.figures import ce_plane_paired, km_figures
                 for path in km_figures(patients, lines, tmp, labels):
                     figures[Path(path).stem] = Path(path)
+                figures["treatment_flow"] = flow_figure(
+                    flow, tmp / "treatment_flow.png",
+                    {s: textwrap.fill(f"{s}: {t}", 140) for s, t in flow_labels(flow, 1).items()})
                 if econ and len(model.strategies) > 1:
                     figures["ce_plane_paired"] = ce_plane_paired(
                         econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,
@@ -164,10 +176,39 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     if "economics_summary" in tables:
         text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"],
                                            tables.get("economics_differences"))
+    text += "\n\n" + format_flow(tables["treatment_flow"]) + "\n\n" + format_subgroups(tables["subgroups"])
     if "phases" in tables:
         cur = tables["economics_summary"]["currency"].iloc[0] if "currency" in tables["economics_summary"] else ""
         text += "\n\n" + format_comparisons(tables["comparisons"], tables["phases"], cur)
     return folder, text
+
+
+def format_flow(flow: pd.DataFrame) -> str:
+    """Human-readable treatment flow: per strategy and line, the therapies given (share of the
+    cohort) and the reasons lines were skipped before it."""
+    out = ["Treatment flow (therapy given at each line, share of the strategy's patients; skipped before it):"]
+    for s, g in flow.groupby("strategy", sort=False):
+        out.append(f"  {s}")
+        for ln, h in g.groupby("line"):
+            given = ", ".join(f"{t} {100 * x:.0f} %" for t, x in zip(h["therapy"], h["share"]) if t)
+            skip = h["skipped_before"].iloc[0]
+            out.append(f"    line {ln}: {given or '-'}" + (f"  [skipped: {skip}]" if skip else ""))
+    return "\n".join(out)
+
+
+def format_subgroups(sub: pd.DataFrame) -> str:
+    """Human-readable subgroup table: per subgroup the best strategy and each strategy's mean OS
+    (and NMB when economics is configured)."""
+    econ = "nmb" in sub.columns
+    head = "Subgroups (mean OS months" + (f"; NMB at {sub['wtp'].iloc[0]:,.0f} per QALY" if econ else "") + "):"
+    out = [head]
+    for (var, val), g in sub.groupby(["subgroup", "value"], sort=False):
+        cells = [f"{r.strategy} {r.mean_os_months:.1f}" + (f" / {r.nmb:,.0f}" if econ else "")
+                 for r in g.itertuples()]
+        b = g.iloc[0]
+        out.append(f"  {var}={val} (n={int(b['n_patients'])}): best {b['best_strategy']} "
+                   f"(margin {b['margin']:,.1f} ± {b['margin_se']:,.1f}); " + "; ".join(cells))
+    return "\n".join(out)
 
 
 def format_summary(summary: pd.DataFrame) -> str:

@@ -28,7 +28,7 @@ import pandas as pd
 from sim.engine import prepare_chunk
 from sim.events import EVENT_CODE, EVENT_DTYPES, EVENT_NAMES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB
 from sim.lifetable import LifeTable
-from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes
+from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes, pick
 from sim.therapies.definition import Therapy
 from sim.therapies.line import CAUSES, REASONS, ModelRules, plan_lines
 
@@ -143,24 +143,38 @@ def _run_tree(members: list, i: int, st: Pathways, therapies, rules, pat, draws,
 
 def _step(grp: list, i: int, st: Pathways, terminal: int, therapies, rules, pat, draws, order, bufs) -> None:
     """Position ``i`` for every patient of the chunk still at it, under the equivalent
-    strategies ``grp``; its records are added once per strategy of ``grp``."""
+    strategies ``grp``; its records are added once per strategy of ``grp``. On a choice line
+    the patients are split by the therapy :func:`~sim.strategies.pick` offers them."""
+    strategy = grp[0][1]
+    rows = np.flatnonzero((st.pos == i) & ~st.done)
+    if rows.size == 0:
+        return
+    for p in pick(strategy, i, therapies, pat, rows, st, terminal):
+        if p.therapy is None:
+            _skips(grp, i, st, pat, order, bufs, p.rows, np.full(p.rows.size, p.detail))
+        else:
+            _give(grp, i, st, terminal, p.therapy, p.rows, therapies, rules, pat, draws, order, bufs)
+
+
+def _skips(grp, i, st, pat, order, bufs, r, detail) -> None:
+    """``line_skipped`` events of the patients ``r`` at position ``i`` (one set per strategy of ``grp``)."""
+    for si, _ in grp:
+        bufs[2].add(pid=pat.patient_id[r], time=st.now[r], line=st.line[r],
+                    code=np.full(r.size, EVENT_CODE["line_skipped"]), detail=detail, value=np.full(r.size, np.nan),
+                    rank=np.full(r.size, si), key=_key(si, order[r], i * _SEQ))
+
+
+def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, bufs) -> None:
+    """Therapy ``th`` at position ``i`` for the patients ``rows``: gate, holiday, the line, booking."""
     buf_l, buf_e = bufs[1], bufs[2]
     strategy = grp[0][1]
     horizon = rules.horizon_months
     pid = pat.patient_id
     ranks = [si for si, _ in grp]
-    rows = np.flatnonzero((st.pos == i) & ~st.done)
-    if rows.size == 0:
-        return
-    th = therapies[strategy.lines[i]]
     if th.kind != "terminal":
         g = gate(strategy, th, pat, rows, st, draws, terminal)
         if g.skip.any():
-            r = rows[g.skip]
-            for si in ranks:
-                buf_e.add(pid=pid[r], time=st.now[r], line=st.line[r], code=np.full(r.size, EVENT_CODE["line_skipped"]),
-                          detail=g.detail[g.skip], value=np.full(r.size, np.nan), rank=np.full(r.size, si),
-                          key=_key(si, order[r], i * _SEQ))
+            _skips(grp, i, st, pat, order, bufs, rows[g.skip], g.detail[g.skip])
         rows = rows[g.go]
         if rows.size == 0:
             return

@@ -123,6 +123,25 @@ CONFIG_CASES = {
     "cohort_sstr_not_mapping": (["cohort.sstr_positive=0.5"], "cohort.sstr_positive", "0.5"),
     "unknown_prior_therapy": (["cohort.prior_therapies=suntinib"], "cohort.prior_therapies", "'suntinib'"),
     "cohort_source_missing": (["cohort.source=/nonexistent/cohort.csv"], "cohort.source", "/nonexistent/cohort.csv"),
+    # choice lines (policies as data), checked when the config is read
+    "choice_unknown_therapy": (["experiment.strategies=[guideline]", "strategies.guideline.lines.0.choose.0.give=nosuch"],
+                               "strategies.guideline.lines[0].choose[0].give", "'nosuch'"),
+    "choice_unknown_column": (["experiment.strategies=[guideline]", "strategies.guideline.lines.0.choose.1.when={colour: red}"],
+                              "strategies.guideline.lines[0].choose[1].when.colour", "'colour'"),
+    "choice_bad_category": (["experiment.strategies=[guideline]", "strategies.guideline.lines.0.choose.1.when={grade: G4}"],
+                            "strategies.guideline.lines[0].choose[1].when.grade", "'G4'"),
+    "choice_threshold_out_of_range": (["experiment.strategies=[guideline]",
+                                       "strategies.guideline.lines.0.choose.6.when.ki67={lt: 150}"],
+                                      "strategies.guideline.lines[0].choose[6].when.ki67.lt", "150"),
+    "choice_bad_operator": (["experiment.strategies=[guideline]", "strategies.guideline.lines.0.choose.6.when.ki67={below: 10}"],
+                            "strategies.guideline.lines[0].choose[6].when.ki67", "'below'"),
+    "choice_uncited_rule": (["experiment.strategies=[guideline]", "~strategies.guideline.lines.0.choose.0.source"],
+                            "strategies.guideline.lines[0].choose[0].source", "None"),
+    "choice_unknown_class": (["experiment.strategies=[guideline]",
+                              "strategies.guideline.lines.1.choose.1.when={not_given_class: [alkylator]}"],
+                             "strategies.guideline.lines[1].choose[1].when.not_given_class", "'alkylator'"),
+    "choice_as_last_line": (["experiment.strategies=[guideline]", "strategies.guideline.lines=[{choose: [{give: ssa}]}]"],
+                            "strategies.guideline.lines[0]", "'choose'"),
 }
 
 

@@ -74,7 +74,7 @@ def test_economics_option_composes_and_prices_every_therapy_given(name):
     spec = economics_spec_of(to_container(cfg))
     assert spec is not None
     for strategy in model.strategies.values():
-        for therapy in strategy.lines:
+        for therapy in strategy.therapy_names:
             spec.drug_for(therapy)
 
 
@@ -202,12 +202,17 @@ def test_strategy_lines_name_existing_therapy_files_and_build(name):
     """Each strategy's lines are therapy files of configs/therapy/, and the strategy builds with the
     default therapies (composed under its own name and compared alone)."""
     lines = yaml.safe_load((CONFIG_DIR / "strategy" / f"{name}.yaml").read_text())["lines"]
-    missing = [t for t in lines if not (CONFIG_DIR / "therapy" / f"{t}.yaml").is_file()]
+    named = [r["give"] for ln in lines if isinstance(ln, dict) for r in ln["choose"]]
+    named += [t for t in lines if isinstance(t, str)]
+    missing = [t for t in named if not (CONFIG_DIR / "therapy" / f"{t}.yaml").is_file()]
     assert not missing, f"configs/strategy/{name}.yaml names therapies without a file: {missing}"
     key = f"{name}_under_test"
     model = build_model(compose_config([SMALL, f"+strategy@strategies.{key}={name}",
                                         f"experiment.strategies=[{key}]", f"experiment.reference={key}"]))
-    assert model.strategies[key].lines == tuple(lines)
+    built = model.strategies[key].lines
+    assert [ln if isinstance(ln, str) else ln.name for ln in built] == [
+        ln if isinstance(ln, str) else ln["name"] for ln in lines]
+    assert set(model.strategies[key].therapy_names) == set(named)
 
 
 @pytest.mark.parametrize("name", options("trial"))

@@ -6,7 +6,7 @@ configurations.
 
 The generated configurations start from the composed project config (every shipped therapy,
 ``configs/therapy/*.yaml``, included) and vary, within the ranges the config validation accepts:
-strategies (ordered lists of shipped therapies ending with the terminal line, and every strategy
+strategies (ordered lists of shipped therapies and choice lines ending with the terminal line, and every strategy
 rule), model rules, PFS families and parameters (every family of
 :data:`sim.distributions.FAMILIES`), adverse events and their consequences, response,
 covariate hazard ratios, courses, eligibility, rechallenge parameters, the cohort (generated
@@ -202,13 +202,45 @@ def _perturb_therapy(draw, name: str, t: dict, active: list[str]) -> None:
             "reference_pfs_first": draw(st.floats(0.5, 40.0)), "reference_time_off": draw(st.floats(0.5, 40.0))}
 
 
+#: conditions a generated choice rule may test (cohort columns and treatment history)
+CONDITIONS = (
+    {"grade": "G3"}, {"grade": ["G1", "G2"]}, {"hepatic_burden": {"not": ["le25"]}}, {"tempo": "rapid"},
+    {"sstr_positive": True}, {"symptomatic_bulk": False}, {"functional_status": "insulinoma"},
+    {"ki67": {"lt": 10}}, {"ki67": {"ge": 3, "le": 20}}, {"ecog": {"ge": 1}}, {"age": {"gt": 60}},
+    {"mgmt_low": True}, {"active_lines": {"lt": 1}}, {"active_lines": {"ge": 2}},
+)
+SOURCE = {"document": "generated", "section": "generated", "quote": "generated"}
+
+
+@st.composite
+def choice_specs(draw, nonterminal: list[str]):
+    """A valid choice line: 1-3 rules, each a shipped non-terminal therapy with 0-2 conditions drawn
+    from :data:`CONDITIONS` and history tests (given / not given / progressed on / class)."""
+    rules = []
+    for _ in range(draw(st.integers(1, 3))):
+        when = {}
+        for c in draw(st.lists(st.sampled_from(CONDITIONS), max_size=2)):
+            when.update(c)
+        hist = draw(st.sampled_from([None, "given", "not_given", "progressed_on", "not_given_class"]))
+        if hist == "not_given_class":
+            when[hist] = [draw(st.sampled_from(["ssa", "mtor", "tki", "chemotherapy", "prrt"]))]
+        elif hist is not None:
+            when[hist] = [draw(st.sampled_from(nonterminal))]
+        rules.append({"give": draw(st.sampled_from(nonterminal)), "when": when, "source": SOURCE})
+    return {"choose": rules}
+
+
 @st.composite
 def strategy_specs(draw, nonterminal: list[str], terminal: list[str], min_lines: int = 0):
-    """A valid strategy: ``min_lines``-5 shipped non-terminal therapies (repeats allowed), a terminal
-    last line, random rules."""
-    lines = (draw(st.lists(st.sampled_from(nonterminal), min_size=min_lines, max_size=5))
+    """A valid strategy: ``min_lines``-5 lines, each a shipped non-terminal therapy (repeats allowed)
+    or a choice line (:func:`choice_specs`), a terminal last line, random rules."""
+    lines = (draw(st.lists(st.one_of(st.sampled_from(nonterminal), choice_specs(nonterminal)), min_size=min_lines,
+                           max_size=5))
              + [draw(st.sampled_from(terminal))])
-    named = sorted(set(lines))
+    for i, ln in enumerate(lines):
+        if isinstance(ln, dict):
+            ln["name"] = f"choice{i}"
+    named = sorted({t for ln in lines for t in ([r["give"] for r in ln["choose"]] if isinstance(ln, dict) else [ln])})
     rules = {"skip_ineligible": draw(st.booleans()),
              "after_toxicity": draw(st.sampled_from(["next_line", "terminal"])),
              "max_active_lines": draw(st.one_of(st.none(), st.integers(0, 4))),

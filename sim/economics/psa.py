@@ -451,7 +451,7 @@ def prepare(cfg):
     spec = economics_spec(plain)
     st = psa_settings(plain, spec)
     for strategy in model.strategies.values():
-        for therapy in strategy.lines:
+        for therapy in strategy.therapy_names:
             spec.drug_for(therapy)              # every therapy given must have a drug entry (or null)
     paramset = build_paramset(plain, (plain["psa"] or {}).get("parameters") or {}, model.seed,
                               sampling=(plain["psa"] or {}).get("sampling", "random"))

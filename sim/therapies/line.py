@@ -188,6 +188,8 @@ class Patients:
         for c, h in rules.disease_death_hr.items():
             log_hr = log_hr + math.log(h) * (self.cov[c].astype(float) - rules.covariate_reference.get(c, 0.0))
         self.disease_rate = np.broadcast_to(rules.disease_death_rate * np.exp(log_hr), (n,)).astype(float)
+        self._cohort = cohort
+        self._columns: dict[str, np.ndarray] = {}
         self.death_bg = np.full(n, math.inf)
         self.z = np.zeros(n)
         self.disease_clock = np.full(n, math.inf)
@@ -202,6 +204,13 @@ class Patients:
         cols["patient_id"] = [patient.get("patient_id", 0)]
         cols["prior_therapies"] = [patient.get("prior_therapies", "")]
         return cls(cols, rules)
+
+    def column(self, name: str) -> np.ndarray:
+        """The baseline cohort column ``name`` as an array over the chunk (choice-line conditions)."""
+        v = self._columns.get(name)
+        if v is None:
+            v = self._columns[name] = np.asarray(self._cohort[name]).reshape(self.n)
+        return v
 
     def hr(self, therapy: Therapy) -> np.ndarray:
         """PFS hazard multiplier of every patient on ``therapy``."""
