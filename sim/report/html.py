@@ -505,6 +505,20 @@ def _summary(doc: "Doc", kind: str, plain: Mapping, tables: Mapping, figures: Ma
           + (f" (reference {short_label(ref, labels)})" if ref else "")
           + f", gives the best value to the health service, over a lifetime and with costs in {cur or 'the configured currency'}?")
     doc.p("Answer: " + _answer(inc, _primary_wtp(plain, kind), cur, labels))
+    comp = tables.get("comparisons")
+    if kind == "compare" and comp is not None and len(comp):
+        from sim.comparisons import icer_wording
+        rows = []
+        for r in comp.to_dict("records"):
+            text = (f"{r['isolates']} Mean OS {r['delta_os_months']:+.1f} months "
+                    f"({r['delta_os_months_lo']:+.1f} to {r['delta_os_months_hi']:+.1f})")
+            if "delta_qaly" in r:
+                text += (f", QALYs {r['delta_qaly']:+.3f}, costs {cur} {r['delta_cost']:+,.0f}: "
+                         f"{icer_wording(r).replace('_', ' ')}")
+            rows.append((f"{short_label(r['intervention'], labels)} vs {short_label(r['comparator'], labels)}",
+                         text + "."))
+        doc.h(3, "What each comparison isolates")
+        doc.items(rows)
     shown = set()
     if inc is not None and len(inc):
         t = icer_text(inc).assign(status=dominance_text(inc, labels),
@@ -658,8 +672,28 @@ def _results_compare(doc: Doc, tables: Mapping, figures: Mapping, labels: Mappin
     doc.table("Paired differences in costs, life-years and QALYs vs the reference (discounted; mean ± paired SE)",
               tables.get("economics_differences"), "economics_differences", headers=column_labels(cur),
               columns=["strategy", "reference", "n_pairs", "cost_total_disc", "ly_disc", "qaly_disc"])
+    phases = tables.get("phases")
+    if phases is not None and len(phases):
+        for name, g in phases.groupby("comparison", sort=False):
+            doc.table(f"Where the difference comes from ({str(name).replace('_', ' ')}): months and discounted "
+                      f"QALYs per patient on each therapy's line and after the last active line, and their paired "
+                      f"differences (95 % CI); the phases add up to the totals", g, "phases",
+                      columns=["phase", "intervention_months", "comparator_months", "delta_months",
+                               "intervention_qaly_disc", "comparator_qaly_disc", "delta_qaly_disc"])
+    flow = tables.get("treatment_flow")
+    if flow is not None and len(flow):
+        doc.table("Treatment flow: the therapy patients actually receive at each line (share of the strategy's "
+                  "patients) and the lines skipped before it", flow, "treatment_flow",
+                  columns=["strategy", "line", "therapy", "n_patients", "share", "skipped_before"])
+        if "treatment_flow" in figures:
+            doc.figure("Treatment flow by strategy", figures["treatment_flow"])
+    subgroups = tables.get("subgroups")
+    if subgroups is not None and len(subgroups):
+        doc.table("Subgroups: mean OS, costs, QALYs and net monetary benefit by subgroup, with the best strategy",
+                  subgroups, "subgroups", max_rows=200)
     _km(doc, figures)
-    return shown | {"summary", "differences", "economics_differences", "economics_inputs"}
+    return shown | {"summary", "differences", "economics_differences", "economics_inputs", "phases",
+                    "treatment_flow", "subgroups", "comparisons"}
 
 
 def _results_psa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -> set:
