@@ -16,6 +16,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import DATA, compose_config
+from smoke import SMOKE
 from sim.config import build_model
 from sim.errors import UserError
 from sim.patients import load_cohort
@@ -371,7 +372,7 @@ def test_successful_block_renames_to_the_final_folder(tmp_path):
 
 # ------------------------------------------------------------------ other experiment kinds
 #: (experiment kind, overrides, key that must be named, value as shown); each kind runs with its
-#: ``experiment.smoke`` overrides first, so a case that is not refused would finish in seconds
+#: smoke overrides (tests/smoke.py) first, so a case that is not refused would finish in seconds
 KIND_CASES = {
     # run settings and model keys read by every kind
     "validation_chunk_size_text": ("validation", ["chunk_size=abc"], "chunk_size", "'abc'"),
@@ -442,7 +443,7 @@ def kind_cfg():
 
     def cfg(kind):
         if kind not in cache:
-            smoke = list(compose_config([f"experiment={kind}"]).experiment.smoke)
+            smoke = list(SMOKE[kind])
             cache[kind] = compose_config([f"experiment={kind}", *smoke, "output.progress=false"])
         return cache[kind]
     return cfg

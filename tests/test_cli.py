@@ -2,7 +2,7 @@
 
 * a default run prints the summary table and writes every file of docs/outputs.md;
 * the same seed twice gives a byte-identical ``summary.csv``;
-* every experiment of ``configs/experiment/`` runs with its ``experiment.smoke`` overrides;
+* every experiment of ``configs/experiment/`` runs with its smoke overrides (tests/smoke.py);
 * bad input exits with status 2 and exactly one stderr line ``pnetsim: error: ...`` naming the
   key (or column) and the value, without a traceback and without a complete-looking run folder.
 
@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from smoke import SMOKE
 import yaml
 
 from conftest import CONFIG_DIR, DATA, REPO
@@ -237,13 +239,11 @@ EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
 
 def smoke_overrides(name: str) -> list[str]:
-    """``experiment.smoke`` of configs/experiment/<name>.yaml (a clear failure when absent)."""
-    cfg = yaml.safe_load((CONFIG_DIR / "experiment" / f"{name}.yaml").read_text()) or {}
-    smoke = (cfg.get("experiment") or {}).get("smoke")
-    if not (isinstance(smoke, list) and smoke and all(isinstance(s, str) for s in smoke)):
-        pytest.fail(f"configs/experiment/{name}.yaml has no `experiment.smoke` list of Hydra override strings "
-                    f"(overrides that make the experiment finish in a few seconds), got {smoke!r}")
-    return smoke
+    """The test-only overrides of tests/smoke.py for configs/experiment/<name>.yaml (a clear failure when absent)."""
+    if name not in SMOKE:
+        pytest.fail(f"tests/smoke.py has no overrides for configs/experiment/{name}.yaml (overrides that make the "
+                    f"experiment finish in a few seconds)")
+    return SMOKE[name]
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import CONFIG_DIR, compose_config
+from smoke import SMOKE
 from sim.config import build_model, to_container
 from sim.strategies import build_strategies
 from sim.therapies import build_therapies
@@ -80,18 +81,19 @@ def test_economics_option_composes_and_prices_every_therapy_given(name):
 
 @pytest.mark.parametrize("name", options("experiment"))
 def test_experiment_option_composes_builds_and_has_smoke_overrides(name):
-    """``experiment=<name>`` composes, names a dispatched kind, lists ``experiment.smoke`` override
-    strings that themselves compose (used by tests/test_cli.py) and, for the kinds simulating the
-    compared strategies, builds the model."""
+    """``experiment=<name>`` composes, names a dispatched kind, has smoke override strings in
+    tests/smoke.py that themselves compose (used by tests/test_cli.py) and, for the kinds simulating the
+    compared strategies, builds the model; the shipped config holds no test-only key."""
     from experiments.run import KINDS
 
     cfg = compose_config([f"experiment={name}", SMALL])
     exp = to_container(cfg)["experiment"]
     assert exp.get("kind", "compare") in KINDS
-    smoke = exp.get("smoke")
+    assert "smoke" not in exp
+    smoke = SMOKE.get(name)
     assert isinstance(smoke, list) and smoke and all(isinstance(s, str) for s in smoke), (
-        f"configs/experiment/{name}.yaml needs `experiment.smoke`: a list of Hydra overrides that make the "
-        f"experiment finish in a few seconds, got {smoke!r}")
+        f"tests/smoke.py needs overrides for configs/experiment/{name}.yaml: a list of Hydra overrides that make "
+        f"the experiment finish in a few seconds, got {smoke!r}")
     smoked = compose_config([f"experiment={name}", *smoke, SMALL])
     if exp.get("kind", "compare") in MODEL_KINDS:
         build_model(smoked)

@@ -10,10 +10,11 @@ from sim.economics.psa_analysis import decision_thresholds, population_factor
 from sim.errors import UserError
 
 from conftest import compose_config
+from smoke import SMOKE
 
 
 def _cfg(kind, *extra, root):
-    smoke = list(compose_config([f"experiment={kind}"]).experiment.smoke)
+    smoke = list(SMOKE[kind])
     return compose_config([f"experiment={kind}", *smoke, "output.progress=false", f"output.root='{root}'", *extra])
 
 

@@ -23,13 +23,14 @@ from sim.errors import UserError
 from sim.optimise import (eligible_sequences, evaluate_sequences, fit_metamodel, optimise_settings, p_optimal,
                           run_optimise, sequence_features, with_sequences)
 from sim.pipeline import simulate_model
+from tests.smoke import SMOKE
 from tests.conftest import compose_config, make_cohort
 
 AGENTS = ["ssa", "everolimus", "sunitinib", "sunitinib_rechallenge", "captem", "lu177_dotatate"]
 
 
 def _cfg(*overrides):
-    base = list(compose_config(["experiment=optimise"]).experiment.smoke)
+    base = list(SMOKE["optimise"])
     return compose_config(["experiment=optimise", *base, "output.progress=false", *overrides])
 
 
