@@ -202,12 +202,15 @@ def check_arms(cfg, st: DsaSettings) -> None:
 class ArmRunner:
     """Simulates and evaluates arms of one base configuration with common random numbers.
 
-    The simulation of an arm is reused when its resolved configuration differs from the base
-    case only in ``economics`` (costs, utilities, discounting, horizon, WTP).
+    The simulation of an arm is reused when its resolved configuration differs from a simulated
+    one only in ``economics`` (costs, utilities, discounting, horizon, WTP). ``keep`` distinct
+    simulations are kept (the base case always; 1 for one-way arms, which rarely share a model;
+    more for a two-way grid, whose cells share each value of a model parameter).
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, keep: int = 1):
         self.cfg = cfg
+        self.keep = keep
         self._cache: dict[str, tuple] = {}
         self.n_simulations = 0
 
@@ -233,7 +236,9 @@ class ArmRunner:
             frames = simulate_model(model, progress=False)
             self.n_simulations += 1
             hit = (model.rules.imaging_interval_months, frames)
-            if not self._cache:                     # keep the base case only (arms rarely share a model)
+            if len(self._cache) >= self.keep and len(self._cache) > 1:
+                self._cache.pop(list(self._cache)[1])         # keep the base case (first entry)
+            if len(self._cache) < self.keep:
                 self._cache[key] = hit
         dt, (patients, lines, events) = hit
         return evaluate(patients, lines, events, spec, imaging_interval_months=dt), spec
@@ -341,10 +346,10 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
     check_arms(cfg, st)                              # every arm validated before the first simulation
-    from sim.economics.dsa_twoway import CachingArmRunner, run_extra, two_way_figure, twoway_settings
+    from sim.economics.dsa_twoway import run_extra, two_way_figure, twoway_settings
     tw = twoway_settings(plain, st)                  # two-way grid and thresholds (sim/economics/dsa_twoway.py)
     labels = {s: v.label for s, v in model.strategies.items()}
-    runner = CachingArmRunner(cfg) if (tw.x is not None or tw.thresholds) else ArmRunner(cfg)
+    runner = ArmRunner(cfg, keep=16 if (tw.x is not None or tw.thresholds) else 1)
     n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios
     rows, scen_rows, scen_inc = [], [], []
     with progress_bar(st.progress, n_arms, "DSA arms") as bar:
