@@ -336,7 +336,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     from sim.economics.incremental import incremental
     from sim.economics.psa import with_economics
     from sim.pipeline import write_report_if_available
-    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
+    from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     cfg = with_economics(cfg)
@@ -380,8 +380,11 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
             inc.insert(0, "scenario", name)
             inc.insert(4, "ly", inc["strategy"].map(means["ly_disc"]))
             scen_inc.append(inc)
+    steps = Steps(st.progress, ["two-way and thresholds", "tables", "figures", "report"])
+    steps.start("two-way and thresholds")
     extra = run_extra(runner, st, tw)
     t1 = time.perf_counter()
+    steps.start("tables")
     from sim.economics.evaluate import economics_summary, incremental_with_se
     from sim.economics.inputs import inputs_table
     from sim.outcomes import summarise
@@ -400,6 +403,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
         for name, t in tables.items():
             t.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
             t.to_parquet(tmp / f"{name}.parquet", index=False)
+        steps.start("figures")
         figures = {}
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.labels import short_label
@@ -413,11 +417,13 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
                                                     tw.x.base, tw.y.base, spec0.currency)
             from sim.report.figures import km_figures
             figures.update({Path(f).stem: Path(f) for f in km_figures(frames[0], frames[1], tmp, labels)})
+        steps.start("report")
         report = write_report_if_available(tmp, "dsa", plain, tables, figures, labels)
         write_manifest(tmp, plain, model.seed, {"arms": t1 - t0, "total": time.perf_counter() - t0},
                        {"kind": "dsa", "n_patients": len(model.cohort), "strategies": list(model.strategies),
                         "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
                         "n_arms": n_arms, "n_simulations": runner.n_simulations, "report": report})
+    steps.close()
     return final, tables
 
 
