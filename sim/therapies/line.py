@@ -36,7 +36,10 @@ therapy's fitted cumulative hazard, ``TR`` the rechallenge time ratio (1 otherwi
 ``HR_i = prod_c hr_c^(x_ic - ref_c) * h_line^(n_i - n_ref) * prod_k hr_k^[prior class k]``:
 
 covariate effects centred on the reference population of the fit (a cohort like the trials'
-keeps the fitted PFS on average), a line effect per active line given beyond the typical
+keeps the fitted PFS on average; ``hr_c`` is the product of the prognostic hazard ratio of every
+non-terminal line, ``model.prognostic_hr``, and the therapy's own ``covariate_hr``; ``ref_c`` is
+``model.covariate_reference`` unless the therapy's ``covariate_reference`` gives its source
+population's), a line effect per active line given beyond the typical
 number ``n_ref`` of the therapy's source trial (``model.line_effect.hr_per_prior_line``), and
 hazard ratios for prior exposure classes (``prior_exposure_hr``). Death without progression
 depends on the patient and the disease, never on the line's drug: a disease-death hazard
@@ -100,6 +103,8 @@ class ModelRules:
     disease_death_hr_per_line: float = 1.0
     #: progression hazard ratio per active line given beyond a therapy's reference number
     line_hr_per_prior_line: float = 1.0
+    #: prognostic progression hazard ratios by binary covariate on every non-terminal line (centred)
+    prognostic_hr: Mapping = field(default_factory=dict)
 
 
 @dataclass
@@ -137,15 +142,17 @@ def covariates(p) -> dict:
         "ki67_ge10": np.asarray(p["ki67"], dtype=float) >= 10.0,
         "hepatic_gt25": np.asarray(p["hepatic_burden"]) != "le25",
         "hepatic_gt50": np.asarray(p["hepatic_burden"]) == "gt50",
+        "grade_ge2": np.asarray(p["grade"]) != "G1",
         "grade_g3": np.asarray(p["grade"]) == "G3",
         "ecog_ge2": np.asarray(p["ecog"], dtype=float) >= 2,
         "mgmt_low": np.asarray(p["mgmt_low"]).astype(bool),
     }
 
 
-def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict):
-    """``prod_c hr_c^(x_c - ref_c)`` over the therapy's covariate hazard ratios."""
-    return np.exp(therapy.log_hazard_multiplier(cov, reference))
+def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict, prognostic: Mapping | None = None):
+    """``prod_c hr_c^(x_c - ref_c)`` over the therapy's covariate hazard ratios times the prognostic
+    ones of every non-terminal line (:meth:`~sim.therapies.definition.Therapy.log_hazard_multiplier`)."""
+    return np.exp(therapy.log_hazard_multiplier(cov, reference, prognostic))
 
 
 def response_probability(therapy: Therapy, cov: dict, n: int) -> np.ndarray:
@@ -217,7 +224,8 @@ class Patients:
         v = self._hr.get(therapy.name)
         if v is None:
             v = self._hr[therapy.name] = np.broadcast_to(
-                hazard_multiplier(therapy, self.cov, self.rules.covariate_reference), (self.n,)).astype(float)
+                hazard_multiplier(therapy, self.cov, self.rules.covariate_reference, self.rules.prognostic_hr),
+                (self.n,)).astype(float)
         return v
 
     def response(self, therapy: Therapy) -> np.ndarray:
@@ -485,6 +493,7 @@ class _TherapyArrays:
     ae_reduced: np.ndarray
     ae_interrupt: np.ndarray      # months
     ae_names: tuple[str, ...]
+    ae_functional: np.ndarray     # vocabulary code of the functional status an AE is restricted to (-1: none)
     ae_types_memo: dict = field(default_factory=dict)   # AE-set code -> vocabulary code of "a;b;..."
 
     def ae_types(self, code: np.ndarray) -> np.ndarray:
@@ -540,6 +549,7 @@ def _arrays(therapy: Therapy) -> _TherapyArrays:
         ae_reduced=np.array([ae.reduced_intensity for ae in aes], dtype=float),
         ae_interrupt=np.array([weeks(ae.interruption_weeks) for ae in aes], dtype=float),
         ae_names=tuple(ae.name for ae in aes),
+        ae_functional=np.array([VOCAB.code(ae.functional) if ae.functional else -1 for ae in aes], dtype=np.int64),
     )
     _CACHE[key] = (therapy, arr)
     return arr
@@ -785,7 +795,10 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
     occ = np.empty((m, a), bool)
     diab = pat.diabetes[rows]
     for i, ae in enumerate(therapy.adverse_events):
-        occ[:, i] = draws[stream(ae.stream, therapy.name)][rows, 2 * k] < np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
+        p = np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
+        if ta.ae_functional[i] >= 0:                  # e.g. hypoglycaemia: insulinoma only
+            p = np.where(pat.functional[rows] == ta.ae_functional[i], p, 0.0)
+        occ[:, i] = draws[stream(ae.stream, therapy.name)][rows, 2 * k] < p
     tox_stop = np.full(m, math.inf)
     treat_end = stop.copy()
     rdi = np.where(stop - start > 0, 1.0, math.nan)
