@@ -220,6 +220,9 @@ class Therapy:
     #: covariate prevalences of this therapy's source population where they differ from
     #: ``model.covariate_reference`` (its fit describes that population; effects are centred on it)
     covariate_reference: Mapping[str, float] = field(default_factory=dict)
+    #: probability that a line of this therapy controls a functional syndrome, by functional status
+    #: (statuses not listed: never controlled; the patient's syndrome is uncontrolled on other lines)
+    symptom_control: Mapping[str, float] = field(default_factory=dict)
 
     def reference(self, model_reference: Mapping) -> dict:
         """The prevalences the therapy's covariate effects are centred on: ``model_reference``
@@ -316,6 +319,10 @@ class Therapy:
         for c, v in mapping(f"{key}.covariate_reference", cfg.get("covariate_reference"), allow_none=True).items():
             check(c in COVARIATES, f"{key}.covariate_reference", c, f"must name one of {list(COVARIATES)}")
             cov_ref[c] = _prob(f"{key}.covariate_reference.{c}", v)
+        control = {}
+        for f, v in mapping(f"{key}.symptom_control", cfg.get("symptom_control"), allow_none=True).items():
+            check(f in FUNCTIONAL[1:], f"{key}.symptom_control", f, f"must name one of {list(FUNCTIONAL[1:])}")
+            control[f] = _prob(f"{key}.symptom_control.{f}", v)
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
@@ -337,4 +344,5 @@ class Therapy:
             prior_exposure_hr=prior_hr,
             reference_prior_lines=ref_lines,
             covariate_reference=cov_ref,
+            symptom_control=control,
         )

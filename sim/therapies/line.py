@@ -26,6 +26,8 @@ numbers for, say, CAPTEM whether CAPTEM is the third or the fifth line of a stra
   ``c`` is infinite); it is detected at ``min(next scheduled scan, T + D)`` (an off-schedule
   detection is one unscheduled scan);
 * ``response@<therapy>``: objective response when ``u < p_response``;
+* ``symptom_control@<therapy>``: a functional syndrome is controlled on the line when
+  ``u < symptom_control[functional status]`` (drawn only on therapies with ``symptom_control``);
 * ``ae/<name>@<therapy>``: occurrence (slot ``2e``, ``u < p``) and onset (slot ``2e + 1``);
   ``ae_consequence/<name>@<therapy>`` (slot e): the consequence.
 
@@ -76,6 +78,10 @@ from sim.units import weeks
 #: line end reasons (codes are indices)
 REASONS = ("progression", "death", "toxicity", "horizon")
 PROGRESSION, DEATH, TOXICITY, HORIZON = range(4)
+#: functional syndrome on a line (``lines.parquet`` column ``syndrome``): none (non-functioning tumour),
+#: controlled by the line's therapy, uncontrolled
+SYNDROME = ("none", "controlled", "uncontrolled")
+NO_SYNDROME, CONTROLLED, UNCONTROLLED = range(3)
 #: cause of death codes (0: alive)
 CAUSES = ("", "disease", "other")
 NO_DEATH, DISEASE, OTHER = range(3)
@@ -447,6 +453,7 @@ class LineBatch:
     unscheduled_scans: np.ndarray
     time_ratio: np.ndarray
     disease_hazard: np.ndarray     # disease-death hazard accumulated on the line (rate x duration)
+    syndrome: np.ndarray           # code into SYNDROME: functional syndrome none / controlled / uncontrolled
     ev_row: np.ndarray
     ev_pos: np.ndarray
     ev_time: np.ndarray
@@ -464,7 +471,7 @@ class LineBatch:
             on_treatment_months=float(self.on_treatment_months[j]), dose_intensity=float(self.dose_intensity[j]),
             response=bool(self.response[j]), n_ae=int(self.n_ae[j]), ae_types=VOCAB.string(int(self.ae_types[j])),
             n_scans=int(self.n_scans[j]), unscheduled_scans=int(self.unscheduled_scans[j]),
-            time_ratio=float(self.time_ratio[j]))
+            time_ratio=float(self.time_ratio[j]), syndrome=int(self.syndrome[j]))
 
     def row_events(self, j: int) -> list[tuple[float, str, str, float]]:
         """Events ``(time, event, detail, value)`` of batch row ``j``, in output order."""
@@ -614,6 +621,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         tr = time_ratio(rc, pfs_first, time_off, resp_first)
         p_resp = np.minimum(1.0, pat.response(therapies[rc.of])[rows] * rc.response_ratio)
     t_prog = tr * np.asarray(therapy.pfs.sample(u_pfs, hr), dtype=float).reshape(m)
+    syndrome = syndrome_state(therapy, pat, rows, e, draws)
     horizon = rules.horizon_months
     nan = np.full(m, math.nan)
     zeros = np.zeros(m)
@@ -634,7 +642,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         return LineBatch(
             therapy.name, line, start, end, np.where(dies, DEATH, HORIZON), np.where(dies, death, math.inf), cause,
             nan, nan, nan, nan, zeros, nan, np.zeros(m, bool), np.zeros(m, np.int64),
-            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, *ev)
+            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, syndrome, *ev)
 
     # death without progression: the patient's disease-death clock (threshold E, hazard used so far)
     rate = pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
@@ -721,7 +729,41 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         np.where(is_prog | is_death, end - start, math.nan), tot if on_drug else np.zeros(m),
         rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
         tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr,
-        rate * (end - start), *ev)
+        rate * (end - start), syndrome, *ev)
+
+
+def syndrome_state(therapy: Therapy, pat: Patients, rows: np.ndarray, slot: np.ndarray, draws) -> np.ndarray:
+    """Functional syndrome of each patient ``rows`` on a line of ``therapy`` (codes into :data:`SYNDROME`).
+
+    Parameters
+    ----------
+    therapy : Therapy
+        The line's therapy; ``therapy.symptom_control`` maps functional statuses to the probability
+        that the line controls the syndrome.
+    pat : Patients
+        The chunk's baselines (``pat.functional``: vocabulary codes of the functional status).
+    rows, slot : int arrays (m,)
+        Chunk rows and the exposure slot of the therapy's streams.
+    draws
+        The chunk's uniforms; stream ``symptom_control@<therapy>`` is read only when the therapy
+        controls some syndrome.
+
+    Returns
+    -------
+    ndarray of int64 (m,)
+        ``NO_SYNDROME`` for a non-functioning tumour; ``CONTROLLED`` when ``u < symptom_control[status]``;
+        ``UNCONTROLLED`` otherwise (every line of a therapy without ``symptom_control``, the terminal one
+        included).
+    """
+    func = pat.functional[rows]
+    out = np.where(func == VOCAB.code("non_functioning"), NO_SYNDROME, UNCONTROLLED).astype(np.int64)
+    if therapy.symptom_control:
+        p = np.zeros(rows.size)
+        for status, q in therapy.symptom_control.items():
+            p = np.where(func == VOCAB.code(status), q, p)
+        u = draws[stream("symptom_control", therapy.name)][rows, slot]
+        out = np.where((out == UNCONTROLLED) & (u < p), CONTROLLED, out)
+    return out
 
 
 def _CAUSE_CODES() -> np.ndarray:
