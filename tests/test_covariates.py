@@ -1,17 +1,23 @@
 """Covariates where the evidence gives an effect: prognostic hazard ratios on every non-terminal line,
-MGMT on temozolomide-based PFS, a therapy's own reference population, and hypoglycaemia in insulinoma."""
+MGMT on temozolomide-based PFS, a therapy's own reference population, hypoglycaemia in insulinoma,
+symptom control of functional syndromes on SSA and the utility of an uncontrolled syndrome."""
 
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from conftest import Z, FixedU, binom_z, compose_config, make_cohort, make_rules, plan
 from sim.config import build_rules
+from sim.economics import load_spec
+from sim.economics.qalys import effect_accruals
+from sim.economics.records import RunArrays
 from sim.rng import Draws
 from sim.therapies import LineHistory, Therapy
-from sim.therapies.line import History, Patients, plan_lines, progression_hr
+from sim.therapies.line import (CONTROLLED, NO_SYNDROME, UNCONTROLLED, History, Patients, plan_lines,
+                                progression_hr)
 
 CFG = compose_config(["experiment=validation"])       # with the trials' therapies (temozolomide, placebo arms)
 CONFIG_THERAPIES = OmegaConf.to_container(CFG.therapies, resolve=True)
@@ -155,3 +161,61 @@ def test_hypoglycaemia_occurs_only_in_insulinoma_at_its_labelled_rate(name):
 def test_ssa_stays_excluded_in_insulinoma_by_default():
     """The seeds advise SSA 'with extreme caution' in insulinoma: the default keeps the exclusion."""
     assert therapy("ssa").exclude_functional == ("insulinoma",)
+
+
+# ------------------------------------------------------------------ functional syndromes
+@pytest.mark.parametrize("status", ["vipoma", "glucagonoma", "gastrinoma", "insulinoma"])
+def test_ssa_controls_a_functional_syndrome_at_its_configured_probability(status):
+    """On an SSA line a functioning tumour's syndrome is controlled with ``symptom_control[status]``
+    (seed 002: 80-90 % in VIPoma and glucagonoma) within Monte Carlo error; a non-functioning tumour
+    has no syndrome; on sunitinib and best supportive care the syndrome is uncontrolled."""
+    rules = make_rules()
+    n = 4000
+    pat = Patients(make_cohort(2 * n, functional_status=[status] * n + ["non_functioning"] * n), rules)
+    d = Draws(31, 0, 2 * n)
+    rows = np.arange(2 * n)
+    ssa = therapy("ssa", eligibility={})
+    lb = plan_lines(ssa, {}, pat, rows, np.ones(2 * n, np.int64), np.zeros(2 * n), History(2 * n), d,
+                    d["pfs"][:, 0], rules)
+    controlled = int((lb.syndrome[:n] == CONTROLLED).sum())
+    assert abs(binom_z(controlled, n, ssa.symptom_control[status])) < Z, controlled / n
+    assert set(lb.syndrome[:n].tolist()) <= {CONTROLLED, UNCONTROLLED}
+    assert (lb.syndrome[n:] == NO_SYNDROME).all()
+    for name in ("sunitinib", "bsc"):
+        other = plan_lines(therapy(name), {}, pat, rows, np.ones(2 * n, np.int64), np.zeros(2 * n), History(2 * n),
+                           d, d["pfs"][:, 0], rules)
+        assert (other.syndrome[:n] == UNCONTROLLED).all() and (other.syndrome[n:] == NO_SYNDROME).all()
+
+
+def _run_frames(syndromes):
+    """A hand-made run of one patient: observation [0, 2), SSA [2, 14), best supportive care [14, 20),
+    death at 20 months, with the given ``syndrome`` code of each line."""
+    patients = pd.DataFrame({"strategy": ["s"], "patient_id": [0], "os_months": [20.0], "death": [True],
+                             "death_cause": ["disease"]})
+    lines = pd.DataFrame({
+        "strategy": ["s"] * 3, "patient_id": [0] * 3, "line": [1, 2, 3], "therapy": ["observation", "ssa", "bsc"],
+        "start": [2.0, 4.0, 14.0], "end": [4.0, 14.0, 20.0], "pfs_true": [2.0, 10.0, np.nan],
+        "progression_true": [4.0, 14.0, np.nan], "progression_detected": [4.0, 14.0, np.nan],
+        "on_treatment_months": [0.0, 10.0, 0.0], "dose_intensity": [np.nan, 1.0, np.nan], "n_scans": [0, 0, 0],
+        "unscheduled_scans": [0, 0, 0], "syndrome": syndromes})
+    events = pd.DataFrame({"strategy": pd.Series([], dtype=object), "patient_id": pd.Series([], dtype="int64"),
+                           "time": pd.Series([], dtype=float), "line": pd.Series([], dtype="int64"),
+                           "event": pd.Series([], dtype=object), "detail": pd.Series([], dtype=object),
+                           "value": pd.Series([], dtype=float)})
+    return RunArrays.from_frames(patients, lines, events)
+
+
+@pytest.mark.parametrize("syndromes,uncontrolled_months", [
+    ([UNCONTROLLED, CONTROLLED, UNCONTROLLED], 2.0 + 2.0 + 6.0),   # before line 1, observation, BSC
+    ([UNCONTROLLED, UNCONTROLLED, UNCONTROLLED], 20.0),
+    ([NO_SYNDROME, NO_SYNDROME, NO_SYNDROME], 0.0),
+])
+def test_uncontrolled_syndrome_loses_its_utility_decrement_over_the_uncontrolled_time(syndromes, uncontrolled_months):
+    """``qaly_syndrome_loss = delta_S x (months uncontrolled) / 12`` undiscounted: a functioning tumour
+    loses the decrement before the first line and on every line that does not control it; a
+    non-functioning one loses nothing."""
+    spec = load_spec("uk_nhs")
+    acc = effect_accruals(_run_frames(syndromes), spec)
+    got = float(acc["qaly_syndrome_loss"].value(0.0)[0])
+    assert got == pytest.approx(spec.uncontrolled_syndrome * uncontrolled_months / 12, rel=1e-12)
+    assert spec.uncontrolled_syndrome == pytest.approx(0.10)
