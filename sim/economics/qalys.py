@@ -68,6 +68,19 @@ def state_segments(ra: RunArrays, with_line: bool = False) -> tuple[np.ndarray, 
     return tuple(x[keep] for x in seg[:5 if with_line else 4])
 
 
+def uncontrolled_segments(ra: RunArrays, p: np.ndarray, seg_line: np.ndarray) -> np.ndarray:
+    """Whether each segment of :func:`state_segments` (patient rows ``p``, line rows ``seg_line``, -1
+    before the first line) is lived with an uncontrolled functional syndrome: the patient has a
+    functioning tumour (some line records a syndrome) and the segment's line did not control it (the
+    time before the first line is uncontrolled)."""
+    if ra.syndrome.size == 0:
+        return np.zeros(p.size, bool)
+    functional = np.zeros(ra.n, bool)
+    functional[ra.line_patient[ra.syndrome != NO_SYNDROME]] = True
+    state = np.where(seg_line >= 0, ra.syndrome[np.maximum(seg_line, 0)], UNCONTROLLED)
+    return functional[p] & (state == UNCONTROLLED)
+
+
 def effect_accruals(ra: RunArrays, spec: EconomicsSpec) -> dict[str, Accruals]:
     """``ly``, ``pf_ly``, ``pd_ly`` (years lived, progression-free, progressed) and
     ``qaly_ae_loss`` and ``qaly_syndrome_loss`` as accruals per patient (module docstring);
@@ -78,11 +91,8 @@ def effect_accruals(ra: RunArrays, spec: EconomicsSpec) -> dict[str, Accruals]:
     acc["ly"].flow(np.arange(ra.n), 0.0, np.minimum(ra.os_months, H), per_year)
     p, a, b, progressed, seg_line = state_segments(ra, with_line=True)
     a, b = np.minimum(a, H), np.minimum(b, H)
-    if spec.uncontrolled_syndrome > 0 and ra.syndrome.size:
-        functional = np.zeros(ra.n, bool)
-        functional[ra.line_patient[ra.syndrome != NO_SYNDROME]] = True
-        state = np.where(seg_line >= 0, ra.syndrome[np.maximum(seg_line, 0)], UNCONTROLLED)
-        off = functional[p] & (state == UNCONTROLLED)
+    if spec.uncontrolled_syndrome > 0:
+        off = uncontrolled_segments(ra, p, seg_line)
         acc["qaly_syndrome_loss"].flow(p[off], a[off], b[off], spec.uncontrolled_syndrome * per_year)
     acc["pf_ly"].flow(p[~progressed], a[~progressed], b[~progressed], per_year)
     acc["pd_ly"].flow(p[progressed], a[progressed], b[progressed], per_year)
