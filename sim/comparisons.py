@@ -20,7 +20,8 @@ that phase. A patient's phases add up to their OS (censored at the horizon) and 
 so the phase differences add up to the OS and QALY differences. QALYs per phase use the run's health-state
 convention (:func:`sim.economics.qalys.state_segments`): ``u_PF`` and ``u_PD`` per year of
 progression-free and progressed time, discounted continuously at the effects rate, minus the
-grade 3/4 AE decrements of the events on that line.
+grade 3/4 AE decrements of the events on that line and the decrement of an uncontrolled functional
+syndrome over its time (:func:`sim.economics.qalys.uncontrolled_segments`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sim.economics.discount import interval_factor
-from sim.economics.qalys import state_segments
+from sim.economics.qalys import state_segments, uncontrolled_segments
 from sim.economics.records import RunArrays
 from sim.errors import check, mapping
 from sim.events import EVENT_CODE
@@ -136,12 +137,13 @@ def _phase_arrays(ra: RunArrays, spec, horizon: float) -> tuple[np.ndarray, np.n
     (months, discounted QALYs)."""
     p, a, b, progressed, row = state_segments(ra, with_line=True)
     a, b = np.minimum(a, horizon), np.minimum(b, horizon)
+    syndrome_off = uncontrolled_segments(ra, p, row)
     first_line = np.full(ra.n, -1)
     first_line[ra.line_patient[::-1]] = np.arange(ra.line_patient.size)[::-1]
     row = np.where(row >= 0, row, first_line[p])
     code = ra.therapy[np.maximum(row, 0)]
     r = spec.discount_effects
-    u = np.where(progressed, spec.utility_pd, spec.utility_pf)
+    u = np.where(progressed, spec.utility_pd, spec.utility_pf) - np.where(syndrome_off, spec.uncontrolled_syndrome, 0.0)
     val = np.column_stack([b - a, u * interval_factor(a, b, r) / MONTHS_PER_YEAR])
     is_ae = ra.ev_event == EVENT_CODE["adverse_event"]
     if is_ae.any():                                   # AE decrements on the line of their event

@@ -91,7 +91,7 @@ def build_rules(m: Mapping) -> ModelRules:
     correlation; 1 would make every line's PFS uniform identical); every ``covariate_reference``
     prevalence in ``[0, 1]``; ``0 < horizon_years <= 100``; ``clinical_detection_months > 0`` or null
     (scans only); ``disease_death.rate_per_year >= 0`` with hazard ratios ``> 0`` on known
-    covariates; ``line_effect.hr_per_prior_line > 0``.
+    covariates; ``line_effect.hr_per_prior_line > 0``; ``prognostic_hr`` ratios ``> 0`` on known covariates.
     """
     from sim.therapies.definition import COVARIATES
     ref = {}
@@ -102,6 +102,10 @@ def build_rules(m: Mapping) -> ModelRules:
     for c, v in mapping("model.disease_death.hr", dd.get("hr"), allow_none=True).items():
         check(c in COVARIATES, "model.disease_death.hr", c, f"must name one of {list(COVARIATES)}")
         dd_hr[c] = _number(f"model.disease_death.hr.{c}", v, 0, lo_open=True)
+    prog = {}
+    for c, v in mapping("model.prognostic_hr", m.get("prognostic_hr"), allow_none=True).items():
+        check(c in COVARIATES, "model.prognostic_hr", c, f"must name one of {list(COVARIATES)}")
+        prog[c] = _number(f"model.prognostic_hr.{c}", v, 0, lo_open=True)
     le = mapping("model.line_effect", m.get("line_effect"), allow_none=True)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
@@ -118,6 +122,7 @@ def build_rules(m: Mapping) -> ModelRules:
                                           lo_open=True),
         line_hr_per_prior_line=_number("model.line_effect.hr_per_prior_line", le.get("hr_per_prior_line", 1.0), 0,
                                        lo_open=True),
+        prognostic_hr=prog,
     )
 
 

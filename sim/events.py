@@ -68,7 +68,7 @@ LINE_COLUMNS: dict[str, str] = {
     "pfs_true": "float64", "progression_true": "float64", "progression_detected": "float64",
     "pfs_months": "float64", "on_treatment_months": "float64", "dose_intensity": "float64",
     "response": "bool", "n_ae": "int64", "ae_types": "object", "n_scans": "int64", "unscheduled_scans": "int64",
-    "time_ratio": "float64",
+    "time_ratio": "float64", "syndrome": "int64",
     "patient_id": "int64", "strategy": "object",
 }
 

@@ -206,7 +206,8 @@ def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, b
                   progression_detected=lb.progression_detected, pfs_months=lb.pfs_months,
                   on_treatment_months=lb.on_treatment_months, dose_intensity=lb.dose_intensity,
                   response=lb.response, n_ae=lb.n_ae, ae_types=lb.ae_types, n_scans=lb.n_scans,
-                  unscheduled_scans=lb.unscheduled_scans, time_ratio=lb.time_ratio, patient_id=pid[rows],
+                  unscheduled_scans=lb.unscheduled_scans, time_ratio=lb.time_ratio, syndrome=lb.syndrome,
+                  patient_id=pid[rows],
                   rank=np.full(m, si), key=_key(si, order[rows], line))
         buf_e.add(pid=pid[rows][rr], time=lb.ev_time, line=line[rr], code=lb.ev_code, detail=lb.ev_detail,
                   value=lb.ev_value, rank=np.full(rr.size, si), key=_key(si, order[rows][rr], i * _SEQ + 3 + lb.ev_pos))

@@ -150,7 +150,8 @@ THERAPY_NUMBERS = {
     "beta_prior_pfs": ("real", None, None), "beta_time_off": ("real", None, None),
     "response_time_ratio": POSITIVE, "reference_response_share": PROBABILITY,
     "reference_intervening_lines": ("whole", 0, None), "reference_prior_lines": ("whole", 0, None),
-    "prior_exposure_hr.*": POSITIVE,
+    "prior_exposure_hr.*": POSITIVE, "covariate_reference.*": PROBABILITY,
+    "symptom_control.*": PROBABILITY,
     "doses": ("whole", 1, None),
 }
 

@@ -100,6 +100,7 @@ def test_summary_fit_with_detection_reproduces_its_median_through_the_simulator(
     det = Detection(DT, 3.0, 0.03)         # 0.36 a year = 0.03 a month (background deaths negligible at age 20)
     fit = fit_summary("weibull", median=Median(4.6), fixed={"shape": 1.0}, detection=det)
     cfg.therapies.observation.pfs = {"family": "weibull", "median": float(fit.distribution.median()), "shape": 1.0}
+    cfg.model.prognostic_hr = {}                    # the plain patient (grade 2) at the fit's hazard
     m = build_model(cfg)
     cohort = make_cohort(20_000, age=20.0)          # (almost) no background deaths; reference covariates
     patients, _, _ = simulate(cohort, m.strategies, m.therapies, m.rules, m.lifetable, m.seed,

@@ -21,7 +21,7 @@ from sim.errors import UserError
 from sim.events import EVENT_CODE
 
 KEYS = ["strategy", "patient_id"]
-EFFECT_COLUMNS = ("ly", "pf_ly", "pd_ly", "qaly_pf", "qaly_pd", "qaly_ae_loss", "qaly")
+EFFECT_COLUMNS = ("ly", "pf_ly", "pd_ly", "qaly_pf", "qaly_pd", "qaly_ae_loss", "qaly_syndrome_loss", "qaly")
 COST_COLUMNS = tuple(f"cost_{c}" for c in COST_CATEGORIES) + ("cost_total",)
 #: outcome columns of the per-patient table, undiscounted; each also has a ``_disc`` twin
 MEASURES = EFFECT_COLUMNS + COST_COLUMNS
@@ -62,11 +62,12 @@ def evaluate_arrays(ra: RunArrays, spec: EconomicsSpec, imaging_interval_months:
     eff = effect_accruals(ra, spec)
     cost = cost_accruals(ra, spec, imaging_interval_months)
     for suffix, r_eff, r_cost in (("", 0.0, 0.0), ("_disc", spec.discount_effects, spec.discount_costs)):
-        for m in ("ly", "pf_ly", "pd_ly", "qaly_ae_loss"):
+        for m in ("ly", "pf_ly", "pd_ly", "qaly_ae_loss", "qaly_syndrome_loss"):
             cols[m + suffix] = eff[m].value(r_eff)
         cols["qaly_pf" + suffix] = spec.utility_pf * cols["pf_ly" + suffix]
         cols["qaly_pd" + suffix] = spec.utility_pd * cols["pd_ly" + suffix]
-        cols["qaly" + suffix] = cols["qaly_pf" + suffix] + cols["qaly_pd" + suffix] - cols["qaly_ae_loss" + suffix]
+        cols["qaly" + suffix] = (cols["qaly_pf" + suffix] + cols["qaly_pd" + suffix] - cols["qaly_ae_loss" + suffix]
+                                 - cols["qaly_syndrome_loss" + suffix])
         total = np.zeros(ra.n)
         for c in COST_CATEGORIES:
             cols[f"cost_{c}{suffix}"] = cost[c].value(r_cost)

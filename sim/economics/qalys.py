@@ -18,7 +18,11 @@ With utilities ``u_PF``, ``u_PD`` per year, AE decrements ``delta_a`` over the A
     QALY = [u_PF * sum_PF D(a, b) + u_PD * sum_PD D(a, b)
             - sum_AE delta_a * D(t_a, min(t_a + w_a, OS, H))] / 12
 
-with ``D(a, b) = integral_a^b exp(-r t) dt`` over segments clipped to ``[0, H]``. Each term is an
+with ``D(a, b) = integral_a^b exp(-r t) dt`` over segments clipped to ``[0, H]``. A patient with a
+functioning tumour loses ``delta_S`` (``utilities.uncontrolled_syndrome``, per year) over every segment
+whose syndrome is uncontrolled (``qaly_syndrome_loss``, subtracted like the AE loss): the segments of
+lines on which the line's therapy did not control it (``syndrome`` column of the lines; the gap after a
+line keeps its state, as for progression) and the time before the first line. Each term is an
 :class:`~sim.economics.discount.Accruals` (flows per patient), valued at any discount rate.
 """
 
@@ -30,6 +34,7 @@ from sim.economics.discount import Accruals
 from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
 from sim.events import EVENT_CODE
+from sim.therapies.line import NO_SYNDROME, UNCONTROLLED
 from sim.units import MONTHS_PER_YEAR, weeks
 
 _AE = EVENT_CODE["adverse_event"]
@@ -63,16 +68,32 @@ def state_segments(ra: RunArrays, with_line: bool = False) -> tuple[np.ndarray, 
     return tuple(x[keep] for x in seg[:5 if with_line else 4])
 
 
+def uncontrolled_segments(ra: RunArrays, p: np.ndarray, seg_line: np.ndarray) -> np.ndarray:
+    """Whether each segment of :func:`state_segments` (patient rows ``p``, line rows ``seg_line``, -1
+    before the first line) is lived with an uncontrolled functional syndrome: the patient has a
+    functioning tumour (some line records a syndrome) and the segment's line did not control it (the
+    time before the first line is uncontrolled)."""
+    if ra.syndrome.size == 0:
+        return np.zeros(p.size, bool)
+    functional = np.zeros(ra.n, bool)
+    functional[ra.line_patient[ra.syndrome != NO_SYNDROME]] = True
+    state = np.where(seg_line >= 0, ra.syndrome[np.maximum(seg_line, 0)], UNCONTROLLED)
+    return functional[p] & (state == UNCONTROLLED)
+
+
 def effect_accruals(ra: RunArrays, spec: EconomicsSpec) -> dict[str, Accruals]:
     """``ly``, ``pf_ly``, ``pd_ly`` (years lived, progression-free, progressed) and
-    ``qaly_ae_loss`` as accruals per patient (module docstring); ``qaly_pf = u_PF pf_ly`` and
-    ``qaly_pd = u_PD pd_ly`` follow by scaling."""
+    ``qaly_ae_loss`` and ``qaly_syndrome_loss`` as accruals per patient (module docstring);
+    ``qaly_pf = u_PF pf_ly`` and ``qaly_pd = u_PD pd_ly`` follow by scaling."""
     H = spec.horizon_months
-    acc = {c: Accruals(ra.n) for c in ("ly", "pf_ly", "pd_ly", "qaly_ae_loss")}
+    acc = {c: Accruals(ra.n) for c in ("ly", "pf_ly", "pd_ly", "qaly_ae_loss", "qaly_syndrome_loss")}
     per_year = 1.0 / MONTHS_PER_YEAR
     acc["ly"].flow(np.arange(ra.n), 0.0, np.minimum(ra.os_months, H), per_year)
-    p, a, b, progressed = state_segments(ra)
+    p, a, b, progressed, seg_line = state_segments(ra, with_line=True)
     a, b = np.minimum(a, H), np.minimum(b, H)
+    if spec.uncontrolled_syndrome > 0:
+        off = uncontrolled_segments(ra, p, seg_line)
+        acc["qaly_syndrome_loss"].flow(p[off], a[off], b[off], spec.uncontrolled_syndrome * per_year)
     acc["pf_ly"].flow(p[~progressed], a[~progressed], b[~progressed], per_year)
     acc["pd_ly"].flow(p[progressed], a[progressed], b[progressed], per_year)
     ae = np.flatnonzero(ra.ev_event == _AE)

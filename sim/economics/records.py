@@ -33,7 +33,8 @@ class RunArrays:
     ``os_months``, ``death``, ``disease_death`` (death from the disease). Line arrays: ``line_patient``, ``line``, ``therapy`` (code into ``therapy_names``),
     ``start``, ``end``, ``pfs_true`` (NaN on a terminal line), ``progression_true``,
     ``on_treatment``, ``dose_intensity``, ``n_scans``, ``unscheduled_scans`` (0 or 1: a
-    progression seen between scans), ``progression_detected``; lines are sorted by (patient, line).
+    progression seen between scans), ``progression_detected``, ``syndrome`` (functional syndrome
+    none / controlled / uncontrolled on the line); lines are sorted by (patient, line).
     Event arrays: ``ev_patient``, ``ev_line``, ``ev_time``, ``ev_event`` (:data:`sim.events.EVENT_CODE`),
     ``ev_detail`` (code into ``detail_names``), ``ev_value``.
     """
@@ -57,6 +58,8 @@ class RunArrays:
     n_scans: np.ndarray
     unscheduled_scans: np.ndarray
     progression_detected: np.ndarray
+    #: functional syndrome on each line (codes of :data:`sim.therapies.line.SYNDROME`; 0 when not recorded)
+    syndrome: np.ndarray
     ev_patient: np.ndarray
     ev_line: np.ndarray
     ev_time: np.ndarray
@@ -132,6 +135,7 @@ class RunArrays:
             dose_intensity=f(li, "dose_intensity"), n_scans=f(li, "n_scans"),
             unscheduled_scans=(f(li, "unscheduled_scans") if "unscheduled_scans" in li else np.zeros(len(li))),
             progression_detected=f(li, "progression_detected"),
+            syndrome=(li["syndrome"].to_numpy(np.int64) if "syndrome" in li else np.zeros(len(li), np.int64)),
             ev_patient=patient_row(events), ev_line=events["line"].to_numpy(np.int64), ev_time=f(events, "time"),
             ev_event=np.array([EVENT_CODE[e] for e in ev_names], dtype=np.int64)[ev_code],
             ev_detail=det_code, detail_names=list(det_names), ev_value=f(events, "value"))
@@ -153,7 +157,8 @@ class RunArrays:
         lp = lp[order]
         lt = {c: np.asarray(lines[c])[order] for c in ("line", "therapy", "start", "end", "pfs_true", "progression_true",
                                                       "progression_detected", "on_treatment_months",
-                                                      "dose_intensity", "n_scans", "unscheduled_scans")}
+                                                      "dose_intensity", "n_scans", "unscheduled_scans",
+                                                      "syndrome")}
         names = list(vocabulary.strings(np.arange(len(vocabulary))))
         cause = patients["death_cause"][po].astype(np.int64)
         return cls(
@@ -166,6 +171,7 @@ class RunArrays:
             progression_true=lt["progression_true"], on_treatment=lt["on_treatment_months"],
             dose_intensity=lt["dose_intensity"], n_scans=lt["n_scans"].astype(float),
             unscheduled_scans=lt["unscheduled_scans"].astype(float), progression_detected=lt["progression_detected"],
+            syndrome=lt["syndrome"].astype(np.int64),
             ev_patient=np.searchsorted(pkey, events["key"] & mask), ev_line=events["line"].astype(np.int64),
             ev_time=events["time"], ev_event=events["code"].astype(np.int64),
             ev_detail=events["detail"].astype(np.int64), detail_names=names, ev_value=events["value"])

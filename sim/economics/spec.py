@@ -147,6 +147,9 @@ class EconomicsSpec:
         stomatitis 0.56). For these AE types the decrement is ``utility_pf - u_AE``.
     ae_disutility : mapping AE type -> utility decrement over the AE duration, for AE types the
         set has no state for; ``ae_disutility_default`` for any other type.
+    uncontrolled_syndrome : float
+        Utility decrement of a patient with a functioning tumour while the syndrome is not
+        controlled (:func:`sim.economics.qalys.effect_accruals`).
     discount_costs, discount_effects : float
         Annual rates ``d``; continuous monthly rate ``r = ln(1 + d) / 12``.
     horizon_months : float
@@ -189,6 +192,8 @@ class EconomicsSpec:
     ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict, compare=False)
     rationale: Mapping[str, str] = field(default_factory=dict, compare=False)
     config: Mapping = field(default_factory=dict, compare=False, repr=False)
+    #: utility decrement (per year) while a functional syndrome is uncontrolled (``utilities.uncontrolled_syndrome``)
+    uncontrolled_syndrome: float = 0.0
 
     def __post_init__(self):
         k = KEY
@@ -371,6 +376,8 @@ class EconomicsSpec:
             ranges=ranges,
             rationale=why,
             config=cfg,
+            uncontrolled_syndrome=_num(f"{k}.utilities.uncontrolled_syndrome", ut.get("uncontrolled_syndrome", 0.0),
+                                       0.0, 1.0),
         )
 
 

@@ -16,6 +16,8 @@ closes the gap. The individual probabilities ``p_i`` are the evidence rows the t
 config cites for its modelled types. Where ``prod_i (1 - p_i) < 1 - p_any`` (the modelled
 types alone already exceed the any-rate, e.g. 177Lu: lymphopenia 50 % from the Dutch series vs
 OCLURANDOM's 44 % any), no residual is added (it would double count) and the record says so.
+An AE type restricted to a functional subgroup (``functional:``, e.g. hypoglycaemia in insulinoma,
+a labelled rate) is not one of the trial's reported types and takes no part in the residual.
 
 Specification ``configs/fit/ae.yaml`` (therapy -> ``{any: <evidence id>, residual: <AE name> |
 null}``); :func:`residual_all` computes, :func:`write_ae_fits` writes ``data/fits/ae_fits.yaml``,
@@ -91,9 +93,9 @@ def residual_all(spec: Mapping, therapy_dir: str | Path = THERAPY_DIR, evidence:
         residual = entry.get("residual")
         sources = cfg.get("sources") or {}
         types = []
-        for ae in (cfg.get("adverse_events") or {}):
-            if ae == residual:
-                continue
+        for ae, ae_cfg in (cfg.get("adverse_events") or {}).items():
+            if ae == residual or (isinstance(ae_cfg, Mapping) and ae_cfg.get("functional")):
+                continue    # a subgroup-only AE (e.g. hypoglycaemia in insulinoma) is not in the trial's any-rate
             src = str(sources.get(f"adverse_events.{ae}.probability", ""))
             if not src.startswith("evidence:"):
                 raise UserError(f"{name}: adverse_events.{ae}.probability must be traced to an evidence row "

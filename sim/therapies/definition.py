@@ -24,7 +24,8 @@ KINDS = ("active", "observation", "terminal")
 _AE_STREAMS: dict[str, tuple[str, str]] = {}
 CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
 #: binary covariates that can modify PFS hazards (see :func:`sim.therapies.line.covariates`)
-COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade_g3", "ecog_ge2")
+COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade_ge2", "grade_g3", "ecog_ge2",
+              "mgmt_low")
 #: exposure classes (prior-exposure hazard ratios name them)
 EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt")
 #: covariates that can modify response probability
@@ -57,7 +58,8 @@ class AdverseEvent:
     """A grade 3/4 adverse event type of a therapy.
 
     It occurs on the line with probability ``probability`` (``probability_diabetes`` for
-    patients with diabetes / baseline hyperglycaemia, when given) at an onset time drawn
+    patients with diabetes / baseline hyperglycaemia, when given; only in patients whose functional
+    status is ``functional`` when that is given, e.g. hypoglycaemia in insulinoma) at an onset time drawn
     from an exponential distribution with median ``onset_median_weeks``, provided the
     patient is still on treatment then. Its consequence is drawn from ``consequence``
     (probabilities over none / dose_reduction / interruption / discontinuation): a dose
@@ -74,6 +76,8 @@ class AdverseEvent:
     reduced_intensity: float
     interruption_weeks: float
     duration_weeks: float
+    #: functional status (:data:`~sim.patients.schema.FUNCTIONAL`) the AE is restricted to (None: every patient)
+    functional: str | None = None
 
     @property
     def stream(self) -> str:
@@ -97,6 +101,8 @@ class AdverseEvent:
             _prob(f"{key}.consequence.{c}", p)
         check(abs(sum(cons.values()) - 1) < 1e-6, f"{key}.consequence", cons, "probabilities must sum to 1")
         pd_ = cfg.get("probability_diabetes")
+        func = cfg.get("functional")
+        check(func is None or func in FUNCTIONAL, f"{key}.functional", func, f"must be null or one of {list(FUNCTIONAL)}")
         return cls(
             name=name,
             probability=_prob(f"{key}.probability", _required(cfg, key, "probability")),
@@ -107,6 +113,7 @@ class AdverseEvent:
             reduced_intensity=_prob(f"{key}.reduced_intensity", cfg.get("reduced_intensity", 1.0)),
             interruption_weeks=_num(f"{key}.interruption_weeks", cfg.get("interruption_weeks", 0.0), 0),
             duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
+            functional=func,
         )
 
 
@@ -198,13 +205,46 @@ class Therapy:
     prior_exposure_hr: Mapping[str, float] = field(default_factory=dict)
     #: typical number of active lines before this therapy in its source trial (line effect)
     reference_prior_lines: float = 0.0
+    #: covariate prevalences of this therapy's source population where they differ from
+    #: ``model.covariate_reference`` (its fit describes that population; effects are centred on it)
+    covariate_reference: Mapping[str, float] = field(default_factory=dict)
+    #: probability that a line of this therapy controls a functional syndrome, by functional status
+    #: (statuses not listed: never controlled; the patient's syndrome is uncontrolled on other lines)
+    symptom_control: Mapping[str, float] = field(default_factory=dict)
 
-    def log_hazard_multiplier(self, x: Mapping, reference: Mapping) -> "np.ndarray | float":
+    def reference(self, model_reference: Mapping) -> dict:
+        """The prevalences the therapy's covariate effects are centred on: ``model_reference``
+        updated with the therapy's own ``covariate_reference``."""
+        return {**model_reference, **self.covariate_reference}
+
+    def log_hazard_multiplier(self, x: Mapping, reference: Mapping,
+                              prognostic: Mapping | None = None) -> "np.ndarray | float":
         """``sum_c log(hr_c) (x_c - ref_c)``: covariate effect on the PFS hazard, centred on
-        the reference population (``x_c`` indicator values or arrays of them)."""
+        the reference population (``x_c`` indicator values or arrays of them).
+
+        Parameters
+        ----------
+        x : mapping
+            Covariate indicators (booleans or boolean arrays) by name.
+        reference : mapping
+            ``model.covariate_reference``; the therapy's own ``covariate_reference`` overrides it.
+        prognostic : mapping, optional
+            ``model.prognostic_hr``: hazard ratios of every non-terminal line, multiplied with the
+            therapy's ``covariate_hr`` (ignored on a terminal line).
+
+        Returns
+        -------
+        float or ndarray
+            The log hazard multiplier per patient.
+        """
+        ref = self.reference(reference)
+        hrs = dict(self.covariate_hr)
+        if prognostic and self.kind != "terminal":
+            for c, h in prognostic.items():
+                hrs[c] = hrs.get(c, 1.0) * h
         out = 0.0
-        for c, hr in self.covariate_hr.items():
-            out = out + math.log(hr) * (np.asarray(x[c], dtype=float) - reference.get(c, 0.0))
+        for c, hr in hrs.items():
+            out = out + math.log(hr) * (np.asarray(x[c], dtype=float) - ref.get(c, 0.0))
         return out
 
     @classmethod
@@ -257,6 +297,14 @@ class Therapy:
             prior_hr[c] = _num(f"{key}.prior_exposure_hr.{c}", h, 0, lo_open=True)
         le = mapping(f"{key}.line_effect", cfg.get("line_effect"), allow_none=True)
         ref_lines = _num(f"{key}.line_effect.reference_prior_lines", le.get("reference_prior_lines", 0.0), 0)
+        cov_ref = {}
+        for c, v in mapping(f"{key}.covariate_reference", cfg.get("covariate_reference"), allow_none=True).items():
+            check(c in COVARIATES, f"{key}.covariate_reference", c, f"must name one of {list(COVARIATES)}")
+            cov_ref[c] = _prob(f"{key}.covariate_reference.{c}", v)
+        control = {}
+        for f, v in mapping(f"{key}.symptom_control", cfg.get("symptom_control"), allow_none=True).items():
+            check(f in FUNCTIONAL[1:], f"{key}.symptom_control", f, f"must name one of {list(FUNCTIONAL[1:])}")
+            control[f] = _prob(f"{key}.symptom_control.{f}", v)
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
@@ -277,4 +325,6 @@ class Therapy:
             exposure_class=klass,
             prior_exposure_hr=prior_hr,
             reference_prior_lines=ref_lines,
+            covariate_reference=cov_ref,
+            symptom_control=control,
         )

@@ -26,6 +26,8 @@ numbers for, say, CAPTEM whether CAPTEM is the third or the fifth line of a stra
   ``c`` is infinite); it is detected at ``min(next scheduled scan, T + D)`` (an off-schedule
   detection is one unscheduled scan);
 * ``response@<therapy>``: objective response when ``u < p_response``;
+* ``symptom_control@<therapy>``: a functional syndrome is controlled on the line when
+  ``u < symptom_control[functional status]`` (drawn only on therapies with ``symptom_control``);
 * ``ae/<name>@<therapy>``: occurrence (slot ``2e``, ``u < p``) and onset (slot ``2e + 1``);
   ``ae_consequence/<name>@<therapy>`` (slot e): the consequence.
 
@@ -36,7 +38,10 @@ therapy's fitted cumulative hazard, ``TR`` the rechallenge time ratio (1 otherwi
 ``HR_i = prod_c hr_c^(x_ic - ref_c) * h_line^(n_i - n_ref) * prod_k hr_k^[prior class k]``:
 
 covariate effects centred on the reference population of the fit (a cohort like the trials'
-keeps the fitted PFS on average), a line effect per active line given beyond the typical
+keeps the fitted PFS on average; ``hr_c`` is the product of the prognostic hazard ratio of every
+non-terminal line, ``model.prognostic_hr``, and the therapy's own ``covariate_hr``; ``ref_c`` is
+``model.covariate_reference`` unless the therapy's ``covariate_reference`` gives its source
+population's), a line effect per active line given beyond the typical
 number ``n_ref`` of the therapy's source trial (``model.line_effect.hr_per_prior_line``), and
 hazard ratios for prior exposure classes (``prior_exposure_hr``). Death without progression
 depends on the patient and the disease, never on the line's drug: a disease-death hazard
@@ -73,6 +78,10 @@ from sim.units import weeks
 #: line end reasons (codes are indices)
 REASONS = ("progression", "death", "toxicity", "horizon")
 PROGRESSION, DEATH, TOXICITY, HORIZON = range(4)
+#: functional syndrome on a line (``lines.parquet`` column ``syndrome``): none (non-functioning tumour),
+#: controlled by the line's therapy, uncontrolled
+SYNDROME = ("none", "controlled", "uncontrolled")
+NO_SYNDROME, CONTROLLED, UNCONTROLLED = range(3)
 #: cause of death codes (0: alive)
 CAUSES = ("", "disease", "other")
 NO_DEATH, DISEASE, OTHER = range(3)
@@ -100,6 +109,8 @@ class ModelRules:
     disease_death_hr_per_line: float = 1.0
     #: progression hazard ratio per active line given beyond a therapy's reference number
     line_hr_per_prior_line: float = 1.0
+    #: prognostic progression hazard ratios by binary covariate on every non-terminal line (centred)
+    prognostic_hr: Mapping = field(default_factory=dict)
 
 
 @dataclass
@@ -137,15 +148,17 @@ def covariates(p) -> dict:
         "ki67_ge10": np.asarray(p["ki67"], dtype=float) >= 10.0,
         "hepatic_gt25": np.asarray(p["hepatic_burden"]) != "le25",
         "hepatic_gt50": np.asarray(p["hepatic_burden"]) == "gt50",
+        "grade_ge2": np.asarray(p["grade"]) != "G1",
         "grade_g3": np.asarray(p["grade"]) == "G3",
         "ecog_ge2": np.asarray(p["ecog"], dtype=float) >= 2,
         "mgmt_low": np.asarray(p["mgmt_low"]).astype(bool),
     }
 
 
-def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict):
-    """``prod_c hr_c^(x_c - ref_c)`` over the therapy's covariate hazard ratios."""
-    return np.exp(therapy.log_hazard_multiplier(cov, reference))
+def hazard_multiplier(therapy: Therapy, cov: dict, reference: dict, prognostic: Mapping | None = None):
+    """``prod_c hr_c^(x_c - ref_c)`` over the therapy's covariate hazard ratios times the prognostic
+    ones of every non-terminal line (:meth:`~sim.therapies.definition.Therapy.log_hazard_multiplier`)."""
+    return np.exp(therapy.log_hazard_multiplier(cov, reference, prognostic))
 
 
 def response_probability(therapy: Therapy, cov: dict, n: int) -> np.ndarray:
@@ -217,7 +230,8 @@ class Patients:
         v = self._hr.get(therapy.name)
         if v is None:
             v = self._hr[therapy.name] = np.broadcast_to(
-                hazard_multiplier(therapy, self.cov, self.rules.covariate_reference), (self.n,)).astype(float)
+                hazard_multiplier(therapy, self.cov, self.rules.covariate_reference, self.rules.prognostic_hr),
+                (self.n,)).astype(float)
         return v
 
     def response(self, therapy: Therapy) -> np.ndarray:
@@ -439,6 +453,7 @@ class LineBatch:
     unscheduled_scans: np.ndarray
     time_ratio: np.ndarray
     disease_hazard: np.ndarray     # disease-death hazard accumulated on the line (rate x duration)
+    syndrome: np.ndarray           # code into SYNDROME: functional syndrome none / controlled / uncontrolled
     ev_row: np.ndarray
     ev_pos: np.ndarray
     ev_time: np.ndarray
@@ -456,7 +471,7 @@ class LineBatch:
             on_treatment_months=float(self.on_treatment_months[j]), dose_intensity=float(self.dose_intensity[j]),
             response=bool(self.response[j]), n_ae=int(self.n_ae[j]), ae_types=VOCAB.string(int(self.ae_types[j])),
             n_scans=int(self.n_scans[j]), unscheduled_scans=int(self.unscheduled_scans[j]),
-            time_ratio=float(self.time_ratio[j]))
+            time_ratio=float(self.time_ratio[j]), syndrome=int(self.syndrome[j]))
 
     def row_events(self, j: int) -> list[tuple[float, str, str, float]]:
         """Events ``(time, event, detail, value)`` of batch row ``j``, in output order."""
@@ -485,6 +500,7 @@ class _TherapyArrays:
     ae_reduced: np.ndarray
     ae_interrupt: np.ndarray      # months
     ae_names: tuple[str, ...]
+    ae_functional: np.ndarray     # vocabulary code of the functional status an AE is restricted to (-1: none)
     ae_types_memo: dict = field(default_factory=dict)   # AE-set code -> vocabulary code of "a;b;..."
 
     def ae_types(self, code: np.ndarray) -> np.ndarray:
@@ -540,6 +556,7 @@ def _arrays(therapy: Therapy) -> _TherapyArrays:
         ae_reduced=np.array([ae.reduced_intensity for ae in aes], dtype=float),
         ae_interrupt=np.array([weeks(ae.interruption_weeks) for ae in aes], dtype=float),
         ae_names=tuple(ae.name for ae in aes),
+        ae_functional=np.array([VOCAB.code(ae.functional) if ae.functional else -1 for ae in aes], dtype=np.int64),
     )
     _CACHE[key] = (therapy, arr)
     return arr
@@ -604,6 +621,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         tr = time_ratio(rc, pfs_first, time_off, resp_first)
         p_resp = np.minimum(1.0, pat.response(therapies[rc.of])[rows] * rc.response_ratio)
     t_prog = tr * np.asarray(therapy.pfs.sample(u_pfs, hr), dtype=float).reshape(m)
+    syndrome = syndrome_state(therapy, pat, rows, e, draws)
     horizon = rules.horizon_months
     nan = np.full(m, math.nan)
     zeros = np.zeros(m)
@@ -624,7 +642,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         return LineBatch(
             therapy.name, line, start, end, np.where(dies, DEATH, HORIZON), np.where(dies, death, math.inf), cause,
             nan, nan, nan, nan, zeros, nan, np.zeros(m, bool), np.zeros(m, np.int64),
-            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, *ev)
+            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, syndrome, *ev)
 
     # death without progression: the patient's disease-death clock (threshold E, hazard used so far)
     rate = pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
@@ -711,7 +729,41 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         np.where(is_prog | is_death, end - start, math.nan), tot if on_drug else np.zeros(m),
         rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
         tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr,
-        rate * (end - start), *ev)
+        rate * (end - start), syndrome, *ev)
+
+
+def syndrome_state(therapy: Therapy, pat: Patients, rows: np.ndarray, slot: np.ndarray, draws) -> np.ndarray:
+    """Functional syndrome of each patient ``rows`` on a line of ``therapy`` (codes into :data:`SYNDROME`).
+
+    Parameters
+    ----------
+    therapy : Therapy
+        The line's therapy; ``therapy.symptom_control`` maps functional statuses to the probability
+        that the line controls the syndrome.
+    pat : Patients
+        The chunk's baselines (``pat.functional``: vocabulary codes of the functional status).
+    rows, slot : int arrays (m,)
+        Chunk rows and the exposure slot of the therapy's streams.
+    draws
+        The chunk's uniforms; stream ``symptom_control@<therapy>`` is read only when the therapy
+        controls some syndrome.
+
+    Returns
+    -------
+    ndarray of int64 (m,)
+        ``NO_SYNDROME`` for a non-functioning tumour; ``CONTROLLED`` when ``u < symptom_control[status]``;
+        ``UNCONTROLLED`` otherwise (every line of a therapy without ``symptom_control``, the terminal one
+        included).
+    """
+    func = pat.functional[rows]
+    out = np.where(func == VOCAB.code("non_functioning"), NO_SYNDROME, UNCONTROLLED).astype(np.int64)
+    if therapy.symptom_control:
+        p = np.zeros(rows.size)
+        for status, q in therapy.symptom_control.items():
+            p = np.where(func == VOCAB.code(status), q, p)
+        u = draws[stream("symptom_control", therapy.name)][rows, slot]
+        out = np.where((out == UNCONTROLLED) & (u < p), CONTROLLED, out)
+    return out
 
 
 def _CAUSE_CODES() -> np.ndarray:
@@ -785,7 +837,10 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
     occ = np.empty((m, a), bool)
     diab = pat.diabetes[rows]
     for i, ae in enumerate(therapy.adverse_events):
-        occ[:, i] = draws[stream(ae.stream, therapy.name)][rows, 2 * k] < np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
+        p = np.where(diab, ta.ae_p_diab[i], ta.ae_p[i])
+        if ta.ae_functional[i] >= 0:                  # e.g. hypoglycaemia: insulinoma only
+            p = np.where(pat.functional[rows] == ta.ae_functional[i], p, 0.0)
+        occ[:, i] = draws[stream(ae.stream, therapy.name)][rows, 2 * k] < p
     tox_stop = np.full(m, math.inf)
     treat_end = stop.copy()
     rdi = np.where(stop - start > 0, 1.0, math.nan)
