@@ -151,7 +151,7 @@ THERAPY_NUMBERS = {
     "response_time_ratio": POSITIVE, "reference_response_share": PROBABILITY,
     "reference_intervening_lines": ("whole", 0, None), "reference_prior_lines": ("whole", 0, None),
     "prior_exposure_hr.*": POSITIVE,
-    "doses": ("whole", 1, None),
+    "doses": ("whole", 1, None), "window_days": POSITIVE,
 }
 
 

@@ -18,7 +18,7 @@ from sim.distributions import SurvivalDistribution
 from sim.errors import check, mapping, sequence_of_str
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.pfs import build_pfs
-from sim.units import weeks
+from sim.units import days, weeks
 
 KINDS = ("active", "observation", "terminal")
 _AE_STREAMS: dict[str, tuple[str, str]] = {}
@@ -26,7 +26,7 @@ CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
 #: binary covariates that can modify PFS hazards (see :func:`sim.therapies.line.covariates`)
 COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade_g3", "ecog_ge2")
 #: exposure classes (prior-exposure hazard ratios name them)
-EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt")
+EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt", "liver_directed")
 #: covariates that can modify response probability
 RESPONSE_COVARIATES = ("mgmt_low",)
 
@@ -210,6 +210,10 @@ class Therapy:
     prior_exposure_hr: Mapping[str, float] = field(default_factory=dict)
     #: typical number of active lines before this therapy in its source trial (line effect)
     reference_prior_lines: float = 0.0
+    #: probability of death from the procedure (e.g. 30-day mortality of an embolisation), 0 if none
+    procedure_death_probability: float = 0.0
+    #: months after the line start within which a procedure death happens (uniformly)
+    procedure_death_window_months: float = 0.0
 
     def log_hazard_multiplier(self, x: Mapping, reference: Mapping) -> "np.ndarray | float":
         """``sum_c log(hr_c) (x_c - ref_c)``: covariate effect on the PFS hazard, centred on
@@ -275,6 +279,10 @@ class Therapy:
             prior_hr[c] = _num(f"{key}.prior_exposure_hr.{c}", h, 0, lo_open=True)
         le = mapping(f"{key}.line_effect", cfg.get("line_effect"), allow_none=True)
         ref_lines = _num(f"{key}.line_effect.reference_prior_lines", le.get("reference_prior_lines", 0.0), 0)
+        proc = mapping(f"{key}.procedure_death", cfg.get("procedure_death"), allow_none=True)
+        p_proc = _prob(f"{key}.procedure_death.probability", proc.get("probability", 0.0))
+        window = _num(f"{key}.procedure_death.window_days", proc.get("window_days", 30.0 if p_proc > 0 else 0.0), 0,
+                      lo_open=p_proc > 0)
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
@@ -295,4 +303,6 @@ class Therapy:
             exposure_class=klass,
             prior_exposure_hr=prior_hr,
             reference_prior_lines=ref_lines,
+            procedure_death_probability=p_proc,
+            procedure_death_window_months=days(window),
         )

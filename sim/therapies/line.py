@@ -27,7 +27,12 @@ numbers for, say, CAPTEM whether CAPTEM is the third or the fifth line of a stra
   detection is one unscheduled scan);
 * ``response@<therapy>``: objective response when ``u < p_response``;
 * ``ae/<name>@<therapy>``: occurrence (slot ``2e``, ``u < p``) and onset (slot ``2e + 1``);
-  ``ae_consequence/<name>@<therapy>`` (slot e): the consequence.
+  ``ae_consequence/<name>@<therapy>`` (slot e): the consequence;
+* ``procedure_death@<therapy>`` (only for a therapy with ``procedure_death``): death from the
+  procedure when ``u < p``, at ``start + w u / p`` (``u / p`` is uniform given ``u < p``: one
+  draw gives occurrence and time, uniform over the window ``w``, e.g. 30 days); it competes
+  with progression, disease and other-cause death like a death without progression (cause
+  ``treatment``).
 
 Competing risks on a non-terminal line. Progression and death without progression are
 separate cause-specific hazards. Progression: ``T = TR H^{-1}(-log(u) / HR_i)``, ``H`` the
@@ -74,8 +79,8 @@ from sim.units import weeks
 REASONS = ("progression", "death", "toxicity", "horizon")
 PROGRESSION, DEATH, TOXICITY, HORIZON = range(4)
 #: cause of death codes (0: alive)
-CAUSES = ("", "disease", "other")
-NO_DEATH, DISEASE, OTHER = range(3)
+CAUSES = ("", "disease", "other", "treatment")
+NO_DEATH, DISEASE, OTHER, TREATMENT = range(4)
 _CONS = {c: i for i, c in enumerate(CONSEQUENCES)}
 _NONE, _RED, _INT, _DISC = (_CONS[c] for c in ("none", "dose_reduction", "interruption", "discontinuation"))
 _E = EVENT_CODE
@@ -632,8 +637,16 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         t_dd = np.where(rate > 0, left / rate, math.inf)
     disease_death = start + t_dd
-    event_is_death = t_dd < t_prog          # no progression before the disease death
-    t_event = np.minimum(t_prog, t_dd)      # true time of the PFS event (progression or disease death)
+    # death from the procedure (e.g. 30-day mortality of an embolisation): u < p, at start + w u / p
+    t_pd = np.full(m, math.inf)
+    p_pd = therapy.procedure_death_probability
+    if p_pd > 0:
+        u_pd = draws[stream("procedure_death", name)][rows, e]
+        t_pd = np.where(u_pd < p_pd, therapy.procedure_death_window_months * u_pd / p_pd, math.inf)
+    procedure_death = start + t_pd
+    t_dnp = np.minimum(t_dd, t_pd)          # death without progression: disease or procedure
+    event_is_death = t_dnp < t_prog         # no progression before that death
+    t_event = np.minimum(t_prog, t_dnp)     # true time of the PFS event (progression or death)
     dt = rules.imaging_interval_months
     n_scans_prog = np.maximum(1.0, np.ceil(t_prog / dt - 1e-12))
     # progression seen at the next scheduled scan, or earlier when it becomes clinically apparent
@@ -646,7 +659,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         clinical = apparent < detect
         detect = np.where(clinical, apparent, detect)
         n_scans_prog = n_scans_prog - clinical
-    death = np.minimum(death_bg, disease_death)
+    death = np.minimum(np.minimum(death_bg, disease_death), procedure_death)
     responded = draws[stream("response", name)][rows, e] < p_resp
     on_drug = therapy.kind == "active"
     stop = np.minimum(np.minimum(start + therapy.course_months, start + detect), np.minimum(death, horizon))
@@ -677,7 +690,8 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     is_hor = ~is_death & (end == horizon)
     is_tox = ~is_death & ~is_hor & (end == tox_stop)
     reason = np.where(is_death, DEATH, np.where(is_hor, HORIZON, np.where(is_tox, TOXICITY, PROGRESSION)))
-    cause = np.where(is_death, np.where(disease_death <= death_bg, DISEASE, OTHER), NO_DEATH)
+    cause = np.where(is_death, np.where(procedure_death < np.minimum(disease_death, death_bg), TREATMENT,
+                                        np.where(disease_death <= death_bg, DISEASE, OTHER)), NO_DEATH)
     is_prog = reason == PROGRESSION
     true_prog = start + t_prog
     prog_ok = ~event_is_death & (true_prog <= end)
@@ -715,7 +729,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
 
 
 def _CAUSE_CODES() -> np.ndarray:
-    return np.array([0, VOCAB.code("disease"), VOCAB.code("other")])
+    return np.array([0] + [VOCAB.code(c) for c in CAUSES[1:]])
 
 
 def _take(x, idx):
