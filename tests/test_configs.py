@@ -152,6 +152,8 @@ THERAPY_NUMBERS = {
     "reference_intervening_lines": ("whole", 0, None), "reference_prior_lines": ("whole", 0, None),
     "prior_exposure_hr.*": POSITIVE,
     "doses": ("whole", 1, None), "window_days": POSITIVE,
+    "onset_min_months": POSITIVE, "onset_max_months": POSITIVE, "fatal_share": PROBABILITY,
+    "survival_median_months": POSITIVE,
 }
 
 

@@ -123,6 +123,44 @@ class AdverseEvent:
 
 
 @dataclass(frozen=True)
+class LateToxicity:
+    """A late toxicity of a therapy (e.g. a myeloid neoplasm years after PRRT), drawn once per
+    exposure and lasting beyond the line.
+
+    It occurs with ``probability``, at an onset uniform between ``onset_min_months`` and
+    ``onset_max_months`` after the line's start; it is then recorded as an ``adverse_event``
+    (type ``name``, lasting ``duration_weeks``: its cost and disutility downstream) on whatever
+    line the patient is on at that time, and with probability ``fatal_share`` the patient dies
+    of it (cause ``treatment``) an exponential time of median ``survival_median_months`` after
+    the onset, unless something else comes first.
+    """
+
+    name: str
+    probability: float
+    onset_min_months: float
+    onset_max_months: float
+    fatal_share: float
+    survival_median_months: float
+    duration_weeks: float
+
+    @classmethod
+    def from_config(cls, key: str, name: str, cfg: Mapping) -> "LateToxicity":
+        cfg = mapping(key, cfg)
+        lo = _num(f"{key}.onset_min_months", _required(cfg, key, "onset_min_months"), 0)
+        hi = _num(f"{key}.onset_max_months", _required(cfg, key, "onset_max_months"), 0)
+        check(hi >= lo, f"{key}.onset_max_months", hi, f"must be >= onset_min_months ({lo})")
+        return cls(
+            name=name,
+            probability=_prob(f"{key}.probability", _required(cfg, key, "probability")),
+            onset_min_months=lo, onset_max_months=hi,
+            fatal_share=_prob(f"{key}.fatal_share", _required(cfg, key, "fatal_share")),
+            survival_median_months=_num(f"{key}.survival_median_months",
+                                        _required(cfg, key, "survival_median_months"), 0, lo_open=True),
+            duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
+        )
+
+
+@dataclass(frozen=True)
 class Rechallenge:
     """Efficacy of re-exposure relative to a first exposure to therapy ``of``.
 
@@ -214,6 +252,8 @@ class Therapy:
     procedure_death_probability: float = 0.0
     #: months after the line start within which a procedure death happens (uniformly)
     procedure_death_window_months: float = 0.0
+    #: late toxicities (drawn once per exposure, acting after the line): :class:`LateToxicity`
+    late_toxicity: tuple = ()
 
     def log_hazard_multiplier(self, x: Mapping, reference: Mapping) -> "np.ndarray | float":
         """``sum_c log(hr_c) (x_c - ref_c)``: covariate effect on the PFS hazard, centred on
@@ -279,6 +319,8 @@ class Therapy:
             prior_hr[c] = _num(f"{key}.prior_exposure_hr.{c}", h, 0, lo_open=True)
         le = mapping(f"{key}.line_effect", cfg.get("line_effect"), allow_none=True)
         ref_lines = _num(f"{key}.line_effect.reference_prior_lines", le.get("reference_prior_lines", 0.0), 0)
+        late = tuple(LateToxicity.from_config(f"{key}.late_toxicity.{n}", n, spec) for n, spec in
+                     mapping(f"{key}.late_toxicity", cfg.get("late_toxicity"), allow_none=True).items())
         proc = mapping(f"{key}.procedure_death", cfg.get("procedure_death"), allow_none=True)
         p_proc = _prob(f"{key}.procedure_death.probability", proc.get("probability", 0.0))
         window = _num(f"{key}.procedure_death.window_days", proc.get("window_days", 30.0 if p_proc > 0 else 0.0), 0,
@@ -305,4 +347,5 @@ class Therapy:
             reference_prior_lines=ref_lines,
             procedure_death_probability=p_proc,
             procedure_death_window_months=days(window),
+            late_toxicity=late,
         )
