@@ -9,7 +9,3 @@ def weeks(w: float) -> float:
     """Convert weeks to months."""
     return w * MONTHS_PER_WEEK
 
-
-def days(d: float) -> float:
-    """Convert days to months."""
-    return d / DAYS_PER_MONTH

@@ -8,8 +8,8 @@ import pytest
 from omegaconf import open_dict
 
 from sim.config import to_container
-from sim.economics.dsa import contrast, dsa_settings
-from sim.economics.dsa_twoway import CachingArmRunner, threshold, two_way_table, twoway_settings
+from sim.economics.dsa import ArmRunner, contrast, dsa_settings
+from sim.economics.dsa_twoway import threshold, two_way_table, twoway_settings
 from sim.economics.psa import economics_spec, with_economics
 from sim.errors import UserError
 from tests.conftest import compose_config
@@ -33,7 +33,7 @@ def _setup(*overrides, captem_high=100000.0):
 def test_threshold_of_a_price_equals_the_root_of_the_linear_inb():
     """INB is exactly linear in a price: the root is low - INB(low) (high - low) / (INB(high) - INB(low))."""
     cfg, plain, st = _setup()
-    runner = CachingArmRunner(cfg)
+    runner = ArmRunner(cfg, keep=16)
     p = next(q for q in st.parameters if q.path == CAPTEM)
     row = threshold(runner, st, p, 1e-6)
     lo, hi = row["inb_low"], row["inb_high"]
@@ -49,14 +49,14 @@ def test_threshold_of_a_price_equals_the_root_of_the_linear_inb():
 def test_threshold_without_a_sign_change_reports_the_strategy_preferred_throughout():
     cfg, plain, st = _setup(captem_high=1.0)
     p = next(q for q in st.parameters if q.path == CAPTEM)
-    row = threshold(CachingArmRunner(cfg), st, p, 1e-3)
+    row = threshold(ArmRunner(cfg, keep=16), st, p, 1e-3)
     assert np.isnan(row["threshold"]) and "preferred throughout" in row["note"]
 
 
 def test_two_way_grid_corner_equals_the_one_way_arm_and_simulates_each_model_value_once():
     cfg, plain, st = _setup(f"experiment.two_way={{x: {TR}, y: {SUN}, n: 3}}")
     tw = twoway_settings(plain, st)
-    runner = CachingArmRunner(cfg)
+    runner = ArmRunner(cfg, keep=16)
     runner.per_patient({})
     grid = two_way_table(runner, st, tw)
     assert len(grid) == 9

@@ -202,12 +202,15 @@ def check_arms(cfg, st: DsaSettings) -> None:
 class ArmRunner:
     """Simulates and evaluates arms of one base configuration with common random numbers.
 
-    The simulation of an arm is reused when its resolved configuration differs from the base
-    case only in ``economics`` (costs, utilities, discounting, horizon, WTP).
+    The simulation of an arm is reused when its resolved configuration differs from a simulated
+    one only in ``economics`` (costs, utilities, discounting, horizon, WTP). ``keep`` distinct
+    simulations are kept (the base case always; 1 for one-way arms, which rarely share a model;
+    more for a two-way grid, whose cells share each value of a model parameter).
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, keep: int = 1):
         self.cfg = cfg
+        self.keep = keep
         self._cache: dict[str, tuple] = {}
         self.n_simulations = 0
 
@@ -233,7 +236,9 @@ class ArmRunner:
             frames = simulate_model(model, progress=False)
             self.n_simulations += 1
             hit = (model.rules.imaging_interval_months, frames)
-            if not self._cache:                     # keep the base case only (arms rarely share a model)
+            if len(self._cache) >= self.keep and len(self._cache) > 1:
+                self._cache.pop(list(self._cache)[1])         # keep the base case (first entry)
+            if len(self._cache) < self.keep:
                 self._cache[key] = hit
         dt, (patients, lines, events) = hit
         return evaluate(patients, lines, events, spec, imaging_interval_months=dt), spec
@@ -331,7 +336,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     from sim.economics.incremental import incremental
     from sim.economics.psa import with_economics
     from sim.pipeline import write_report_if_available
-    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
+    from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     cfg = with_economics(cfg)
@@ -341,10 +346,10 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
     check_arms(cfg, st)                              # every arm validated before the first simulation
-    from sim.economics.dsa_twoway import CachingArmRunner, run_extra, two_way_figure, twoway_settings
+    from sim.economics.dsa_twoway import run_extra, two_way_figure, twoway_settings
     tw = twoway_settings(plain, st)                  # two-way grid and thresholds (sim/economics/dsa_twoway.py)
     labels = {s: v.label for s, v in model.strategies.items()}
-    runner = CachingArmRunner(cfg) if (tw.x is not None or tw.thresholds) else ArmRunner(cfg)
+    runner = ArmRunner(cfg, keep=16 if (tw.x is not None or tw.thresholds) else 1)
     n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios
     rows, scen_rows, scen_inc = [], [], []
     with progress_bar(st.progress, n_arms, "DSA arms") as bar:
@@ -375,8 +380,11 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
             inc.insert(0, "scenario", name)
             inc.insert(4, "ly", inc["strategy"].map(means["ly_disc"]))
             scen_inc.append(inc)
+    steps = Steps(st.progress, ["two-way and thresholds", "tables", "figures", "report"])
+    steps.start("two-way and thresholds")
     extra = run_extra(runner, st, tw)
     t1 = time.perf_counter()
+    steps.start("tables")
     from sim.economics.evaluate import economics_summary, incremental_with_se
     from sim.economics.inputs import inputs_table
     from sim.outcomes import summarise
@@ -395,6 +403,7 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
         for name, t in tables.items():
             t.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
             t.to_parquet(tmp / f"{name}.parquet", index=False)
+        steps.start("figures")
         figures = {}
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.labels import short_label
@@ -408,11 +417,13 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
                                                     tw.x.base, tw.y.base, spec0.currency)
             from sim.report.figures import km_figures
             figures.update({Path(f).stem: Path(f) for f in km_figures(frames[0], frames[1], tmp, labels)})
+        steps.start("report")
         report = write_report_if_available(tmp, "dsa", plain, tables, figures, labels)
         write_manifest(tmp, plain, model.seed, {"arms": t1 - t0, "total": time.perf_counter() - t0},
                        {"kind": "dsa", "n_patients": len(model.cohort), "strategies": list(model.strategies),
                         "intervention": st.intervention, "comparator": st.comparator, "primary_wtp": st.primary_wtp,
                         "n_arms": n_arms, "n_simulations": runner.n_simulations, "report": report})
+    steps.close()
     return final, tables
 
 

@@ -41,12 +41,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from sim.config import build_model, to_container
 from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast, dsa_settings
-from sim.economics.evaluate import evaluate
-from sim.economics.params import apply_overrides
 from sim.economics.spec import EconomicsSpec
-from sim.pipeline import simulate_model
 from sim.errors import check, mapping, sequence_of_str, whole
 
 
@@ -90,32 +86,6 @@ def twoway_settings(plain: Mapping, st: DsaSettings) -> TwoWaySettings:
     check(isinstance(xtol, (int, float)) and not isinstance(xtol, bool) and 0 < xtol < 1, f"{KEY}.threshold_xtol",
           xtol, "must be a number in (0, 1) (a fraction of the parameter's range)")
     return TwoWaySettings(x, y, n, th, float(xtol))
-
-
-class CachingArmRunner(ArmRunner):
-    """:class:`ArmRunner` keeping the simulations of up to ``keep`` distinct models (a two-way grid with
-    one model parameter re-simulates each of its values once, not once per cell)."""
-
-    def __init__(self, cfg, keep: int = 16):
-        super().__init__(cfg)
-        self.keep = keep
-
-    def per_patient(self, overrides):
-
-        cfg = apply_overrides(self.cfg, dict(overrides)) if overrides else self.cfg
-        plain = to_container(cfg)
-        spec = EconomicsSpec.from_config(plain["economics"])
-        key = self._model_key(plain)
-        hit = self._cache.get(key)
-        if hit is None:
-            model = build_model(cfg)
-            hit = (model.rules.imaging_interval_months, simulate_model(model, progress=False))
-            self.n_simulations += 1
-            if len(self._cache) >= self.keep:
-                self._cache.pop(list(self._cache)[1])         # keep the base case (first entry)
-            self._cache[key] = hit
-        dt, (patients, lines, events) = hit
-        return evaluate(patients, lines, events, spec, imaging_interval_months=dt), spec
 
 
 def preferred(inb: float, st: DsaSettings) -> str:

@@ -482,7 +482,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     """The PSA experiment: sample, simulate, analyse, write the run folder (atomic) with
     ``psa_samples.parquet``, result tables (CSV + Parquet), figures, ``report.html`` /
     ``report.md`` and ``manifest.json``. Returns (folder, tables)."""
-    from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
+    from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
     t0 = time.perf_counter()
     cfg, plain, model, st, paramset, groups = prepare(cfg)
@@ -498,10 +498,13 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         bar.unit = "sample"
         samples = run_samples(cfg, paramset, samples_ids, evaluator, st.workers, bar.update)
     t2 = time.perf_counter()
+    steps = Steps(st.progress, ["base case", "analysis and VOI", "writing tables", "figures", "report"])
+    steps.start("base case")
     base, frames = ({}, None)
     if st.base_case:
         base, frames = base_case_tables(model, economics_spec(plain), st, labels)
     t2b = time.perf_counter()
+    steps.start("analysis and VOI")
     tables = analyse(samples, strategies, st, groups, labels, model.seed,
                      paramset.paths if st.evppi_all else None)
     tables["psa_parameters"] = paramset.table().assign(
@@ -515,9 +518,11 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     t3 = time.perf_counter()
     final = run_folder_name(plain, job)
     with atomic_run_dir(final) as tmp:
+        steps.start("writing tables")
         samples.to_parquet(tmp / "psa_samples.parquet", index=False)
         samples.to_csv(tmp / "psa_samples.csv", index=False, float_format="%.10g")
         write_tables(tmp, tables)
+        steps.start("figures")
         figs = {}
         if (plain.get("output") or {}).get("figures", True):
             from sim.report.html import psa_figures
@@ -526,6 +531,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
             if frames is not None:
                 from sim.report.figures import km_figures
                 figs.update({Path(f).stem: Path(f) for f in km_figures(*frames, tmp, labels)})
+        steps.start("report")
         from sim.report.html import write_report
         write_report(tmp, "psa", plain, tables, figs, labels)
         timings = {"build": t1 - t0, "simulate": t2 - t1, "base_case": t2b - t2, "analyse": t3 - t2b,
@@ -536,6 +542,7 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
                  "evppi_groups": groups, "samples_per_second": st.samples / max(t2 - t1, 1e-9), "report": True,
                  "patients_rule": st.patients_rule, "patients_pilot": pilot}
         write_manifest(tmp, plain, model.seed, timings, extra)
+    steps.close()
     return final, tables
 
 

@@ -1,4 +1,4 @@
-"""Fitting survival distributions to trial evidence (issue 3).
+"""Fitting survival distributions to trial evidence.
 
 * :func:`fit_ipd` -- maximum likelihood on right-censored individual patient data;
   :func:`compare_families` ranks families by AIC/BIC.

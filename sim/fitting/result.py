@@ -127,18 +127,6 @@ class ParametricFit:
         """Standard errors :math:`\\sqrt{\\hat\\Sigma_{ii}}` of the unconstrained parameters."""
         return dict(zip(self.param_names, np.sqrt(np.diag(self.cov)).tolist(), strict=True))
 
-    def wald_ci(self, level: float = 0.95) -> pd.DataFrame:
-        """Wald intervals :math:`\\hat\\theta_i \\pm z_{(1+level)/2}\\,\\mathrm{se}_i` (unconstrained scale)."""
-        if not 0.0 < level < 1.0:
-            raise UserError(f"level must be in (0, 1), got {level!r}")
-        z = stats.norm.ppf(0.5 + level / 2.0)
-        se = np.sqrt(np.diag(self.cov))
-        return pd.DataFrame(
-            {"estimate": self.estimate, "se": se, "lower": self.estimate - z * se,
-             "upper": self.estimate + z * se},
-            index=pd.Index(self.param_names, name="parameter"),
-        )
-
     def quantity_ci(self, quantity: Callable[[SurvivalDistribution], float], level: float = 0.95,
                     log: bool = True) -> tuple[float, float, float]:
         """Delta-method interval for a scalar function of the distribution.

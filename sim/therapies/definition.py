@@ -88,18 +88,6 @@ class AdverseEvent:
     def probability_for(self, diabetes: bool) -> float:
         return self.probability_diabetes if (diabetes and self.probability_diabetes is not None) else self.probability
 
-    def onset_months(self, u: float) -> float:
-        """Onset time (months) by inverse transform of ``u``: exponential, given median."""
-        return -weeks(self.onset_median_weeks) / math.log(2) * math.log(u)
-
-    def pick_consequence(self, u: float) -> str:
-        acc = 0.0
-        for name, p in self.consequence:
-            acc += p
-            if u < acc:
-                return name
-        return self.consequence[-1][0]
-
     @classmethod
     def from_config(cls, key: str, name: str, cfg: Mapping) -> "AdverseEvent":
         cfg = mapping(key, cfg)
@@ -262,12 +250,6 @@ class Therapy:
         for c, hr in self.covariate_hr.items():
             out = out + math.log(hr) * (np.asarray(x[c], dtype=float) - reference.get(c, 0.0))
         return out
-
-    def response_probability_for(self, patient: Mapping) -> float:
-        """Objective response probability given covariates (``response_by`` overrides)."""
-        for cov, (p_true, p_false) in self.response_by.items():
-            return p_true if patient[cov] else p_false
-        return self.response_probability
 
     @classmethod
     def from_config(cls, name: str, cfg: Mapping) -> "Therapy":
