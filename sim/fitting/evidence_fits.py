@@ -31,7 +31,7 @@ from sim.errors import UserError
 from sim.evidence import endpoint_base, load_evidence, lookup
 from sim.fitting.detection import Detection
 from sim.fitting.summary import PH_FAMILIES, HazardRatio, Landmark, Median, fit_summary
-from sim.units import days, weeks
+from sim.units import DAYS_PER_MONTH, weeks
 
 __all__ = [
     "DEFAULT_ASSUMPTIONS",
@@ -370,7 +370,7 @@ def _with_procedure_death(name: str, spec: Mapping, det: Detection, table: pd.Da
     w = _assumption(f"{key}.window_days", spec["window_days"], assumptions)
     sources["procedure_death.probability"] = f"evidence:{spec['probability']}"
     sources["procedure_death.window_days"] = spec["window_days"]
-    return dataclasses.replace(det, procedure_death=p, procedure_window=days(w))
+    return dataclasses.replace(det, procedure_death=p, procedure_window=w / DAYS_PER_MONTH)
 
 
 def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,

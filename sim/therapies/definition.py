@@ -18,7 +18,7 @@ from sim.distributions import SurvivalDistribution
 from sim.errors import check, mapping, sequence_of_str
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.pfs import build_pfs
-from sim.units import days, weeks
+from sim.units import DAYS_PER_MONTH, weeks
 
 KINDS = ("active", "observation", "terminal")
 _AE_STREAMS: dict[str, tuple[str, str]] = {}
@@ -328,6 +328,6 @@ class Therapy:
             prior_exposure_hr=prior_hr,
             reference_prior_lines=ref_lines,
             procedure_death_probability=p_proc,
-            procedure_death_window_months=days(window),
+            procedure_death_window_months=window / DAYS_PER_MONTH,
             late_toxicity=late,
         )
