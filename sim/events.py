@@ -46,7 +46,7 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
     "progression_detected": ("'scan': seen at a scheduled scan; 'clinical': clinically apparent between scans "
                              "(confirmed by an unscheduled scan)", "months since line start"),
     "line_end": ("reason other than progression or death (toxicity)", "NaN"),
-    "death": ("cause: 'disease' or 'other' (background mortality)", "NaN"),
+    "death": ("cause: 'disease', 'other' (background mortality) or 'treatment' (a procedure's mortality)", "NaN"),
 }
 
 COLUMNS = ("patient_id", "strategy", "time", "line", "event", "detail", "value")

@@ -56,8 +56,8 @@ from sim.errors import UserError, check, mapping, sequence_of_str
 from sim.events import VOCAB
 from sim.patients.schema import COLUMNS
 from sim.therapies.definition import EXPOSURE_CLASSES, Therapy
-from sim.therapies.line import (DEATH, DISEASE, HORIZON, OTHER, PROGRESSION, TOXICITY, History, LineBatch, Patients,
-                                eligibility, stream)
+from sim.therapies.line import (DEATH, DISEASE, HORIZON, OTHER, PROGRESSION, TOXICITY, TREATMENT, History,
+                                LineBatch, Patients, eligibility, stream)
 
 
 @dataclass(frozen=True)
@@ -285,11 +285,12 @@ def holiday(strategy: Strategy, therapy: Therapy, terminal: Therapy, pat: Patien
     u = draws[stream("holiday", therapy.name)][rows, st.history.get("count", therapy.name, rows)]
     d_hol = now + np.asarray(terminal.pfs.sample(u, pat.hr(terminal)[rows]), float)
     end_h = now + hol
-    stop = np.minimum(np.minimum(end_h, d_hol), np.minimum(pat.death_bg[rows], horizon))
+    late = st.history.late_death[rows]           # a late toxicity's death (e.g. after PRRT) competes too
+    stop = np.minimum(np.minimum(np.minimum(end_h, d_hol), np.minimum(pat.death_bg[rows], horizon)), late)
     ends = stop < end_h
     hor = ends & (stop >= horizon)
     died = ends & ~hor
-    cause = np.where(died, np.where(stop == d_hol, DISEASE, OTHER), 0)
+    cause = np.where(died, np.where(stop == late, TREATMENT, np.where(stop == d_hol, DISEASE, OTHER)), 0)
     st.now[rows] = stop
     r_end = rows[ends]
     st.done[r_end] = True

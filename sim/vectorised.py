@@ -182,7 +182,7 @@ def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, b
         h = holiday(strategy, th, therapies[strategy.lines[-1]], pat, rows, st, draws, horizon)
         if h is not None:
             m = rows.size
-            cause_code = np.array([0, VOCAB.code("disease"), VOCAB.code("other")])[h.cause]
+            cause_code = np.array([0] + [VOCAB.code(c) for c in CAUSES[1:]])[h.cause]
             shown = h.died | ~h.ends
             for si in ranks:
                 buf_e.add(pid=pid[rows], time=h.start, line=line_before, code=np.full(m, EVENT_CODE["holiday_start"]),

@@ -153,6 +153,9 @@ THERAPY_NUMBERS = {
     "prior_exposure_hr.*": POSITIVE, "covariate_reference.*": PROBABILITY,
     "symptom_control.*": PROBABILITY,
     "doses": ("whole", 1, None),
+    "window_days": POSITIVE,
+    "onset_min_months": POSITIVE, "onset_max_months": POSITIVE, "fatal_share": PROBABILITY,
+    "survival_median_months": POSITIVE,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -114,13 +115,16 @@ def test_fits_put_published_numbers_on_the_detected_scale(fits):
     assert set(fits) - set(exact) == {"ssa"}            # the one over-determined (WLS) fit
     for name in exact:
         dist = fits[name]["fit"].distribution
+        own = fits[name]["record"]["fit"]["detection"]      # a procedure death (embolisation) is the therapy's own
+        det_i = dataclasses.replace(det, procedure_death=own.get("procedure_death", 0.0),
+                                    procedure_window=own.get("procedure_window_months", 0.0))
         for c in fits[name]["record"]["constraints"]:
             if c["constraint"] == "median":
-                assert det.median_window_survival(dist, c["target"]) == pytest.approx(0.5, abs=1e-7), name
-                assert abs(det.median(dist) - c["target"]) <= det.median_halfwidth + 1e-9, name
+                assert det_i.median_window_survival(dist, c["target"]) == pytest.approx(0.5, abs=1e-7), name
+                assert abs(det_i.median(dist) - c["target"]) <= det_i.median_halfwidth + 1e-9, name
             elif c["constraint"].startswith("S("):
                 t = float(c["constraint"][2:-1])
-                assert det.survival_at(dist, t) == pytest.approx(c["target"], abs=1e-7), name
+                assert det_i.survival_at(dist, t) == pytest.approx(c["target"], abs=1e-7), name
 
 
 def test_every_fit_keeps_covariance_where_the_evidence_reports_uncertainty(fits):

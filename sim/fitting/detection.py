@@ -65,18 +65,29 @@ class Detection:
     median_halfwidth : float
         Half the rounding unit of reported medians (months; 0.05: reported to 0.1 month), the
         window of :meth:`median_window_survival`.
+    procedure_death : float
+        Probability of death from a procedure at the start (e.g. an embolisation's 30-day
+        mortality), uniform over the first ``procedure_window`` months and independent of the
+        rest; observed at once, so ``S_Y`` is multiplied by ``1 - p min(t / w, 1)``.
+    procedure_window : float
+        Months over which a procedure death happens (``> 0`` when ``procedure_death > 0``).
     """
 
     interval: float
     clinical_mean: float = math.inf
     death_rate: float = 0.0
     median_halfwidth: float = 0.05
+    procedure_death: float = 0.0
+    procedure_window: float = 0.0
 
     def __post_init__(self):
         for name, v, ok in (("interval", self.interval, lambda x: math.isfinite(x) and x > 0),
                             ("clinical_mean", self.clinical_mean, lambda x: x > 0),
                             ("death_rate", self.death_rate, lambda x: math.isfinite(x) and x >= 0.0),
-                            ("median_halfwidth", self.median_halfwidth, lambda x: 0.0 <= x < self.interval / 2)):
+                            ("median_halfwidth", self.median_halfwidth, lambda x: 0.0 <= x < self.interval / 2),
+                            ("procedure_death", self.procedure_death, lambda x: 0.0 <= x < 1.0),
+                            ("procedure_window", self.procedure_window,
+                             lambda x: math.isfinite(x) and (x > 0 or (x == 0 and self.procedure_death == 0)))):
             try:
                 x = float(v)
             except (TypeError, ValueError):
@@ -86,8 +97,17 @@ class Detection:
             object.__setattr__(self, name, x)
 
     def as_dict(self) -> dict:
-        return {"interval_months": self.interval, "clinical_mean_months": self.clinical_mean,
-                "death_rate_per_month": self.death_rate, "median_halfwidth_months": self.median_halfwidth}
+        out = {"interval_months": self.interval, "clinical_mean_months": self.clinical_mean,
+               "death_rate_per_month": self.death_rate, "median_halfwidth_months": self.median_halfwidth}
+        if self.procedure_death > 0:
+            out.update(procedure_death=self.procedure_death, procedure_window_months=self.procedure_window)
+        return out
+
+    def _no_procedure_death(self, t: np.ndarray) -> np.ndarray:
+        """``1 - p min(t / w, 1)``: no death from the procedure by ``t``."""
+        if self.procedure_death == 0:
+            return np.ones_like(t)
+        return 1.0 - self.procedure_death * np.minimum(t / self.procedure_window, 1.0)
 
     # ------------------------------------------------------------------ observed-time survival
     def survival(self, dist: SurvivalDistribution, t) -> np.ndarray:
@@ -96,7 +116,7 @@ class Detection:
         dt, c = self.interval, self.clinical_mean
         a = np.floor(t / dt + 1e-12) * dt
         a = np.minimum(a, t)
-        alive = np.exp(-self.death_rate * t)
+        alive = np.exp(-self.death_rate * t) * self._no_procedure_death(t)
         s_a = np.asarray(dist.survival(a), dtype=float)
         if not math.isfinite(c):
             return alive * s_a
@@ -129,7 +149,8 @@ class Detection:
         """``inf{t : S_Y(t) <= p}``: the observed-PFS quantile the KM median estimates."""
         dt, lam = self.interval, self.death_rate
         # S_Y(k dt) = e^{-lambda k dt} S(k dt): at a scheduled scan every earlier progression has been seen
-        s_scan = lambda j: math.exp(-lam * j * dt) * float(dist.survival(j * dt))  # noqa: E731
+        s_scan = lambda j: (math.exp(-lam * j * dt) * float(self._no_procedure_death(np.array([j * dt]))[0])  # noqa: E731
+                            * float(dist.survival(j * dt)))
         t_true = float(dist.inverse_survival(p))
         k = max(1, math.ceil(t_true / dt - 1e-12))
         while s_scan(k) > p:   # guard against round-off in the quantile

@@ -15,6 +15,7 @@ config block can be copied as is.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 import re
@@ -30,7 +31,7 @@ from sim.errors import UserError
 from sim.evidence import endpoint_base, load_evidence, lookup
 from sim.fitting.detection import Detection
 from sim.fitting.summary import PH_FAMILIES, HazardRatio, Landmark, Median, fit_summary
-from sim.units import weeks
+from sim.units import DAYS_PER_MONTH, weeks
 
 __all__ = [
     "DEFAULT_ASSUMPTIONS",
@@ -59,7 +60,7 @@ CHECK_RTOL = 1e-4
 #: horizon (months) of the restricted mean and of the long-term survival in the comparison table
 HORIZON = 120.0
 _SPEC_KEYS = {"family", "median", "landmarks", "fixed", "reference", "hazard_ratio", "effect", "compare", "checks",
-              "detection"}
+              "detection", "procedure_death"}
 #: top-level spec keys that are settings, not therapies
 RESERVED = ("detection",)
 DEFAULT_MODEL = ROOT / "configs" / "model" / "default.yaml"
@@ -357,6 +358,21 @@ def _check(name: str, item, fit, fits: dict, table: pd.DataFrame, detection: Det
     raise UserError(f"{name}.checks items must be evidence ids or {{hazard_ratio, reference}}, got {item!r}")
 
 
+def _with_procedure_death(name: str, spec: Mapping, det: Detection, table: pd.DataFrame,
+                          assumptions: pd.DataFrame, sources: dict) -> Detection:
+    """``det`` with the therapy's procedure death (``{probability: <evidence id>, window_days:
+    assumption:<id>}``): the published PFS counts those deaths, which the model draws apart from
+    the fitted progression curve (``procedure_death`` of the therapy config)."""
+    key = f"{name}.procedure_death"
+    if not isinstance(spec, Mapping) or set(spec) != {"probability", "window_days"}:
+        raise UserError(f"{key} must be {{probability: <evidence id>, window_days: assumption:<id>}}, got {spec!r}")
+    p = float(_row(f"{key}.probability", spec["probability"], table)["value"])
+    w = _assumption(f"{key}.window_days", spec["window_days"], assumptions)
+    sources["procedure_death.probability"] = f"evidence:{spec['probability']}"
+    sources["procedure_death.window_days"] = spec["window_days"]
+    return dataclasses.replace(det, procedure_death=p, procedure_window=w / DAYS_PER_MONTH)
+
+
 def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
             assumptions: pd.DataFrame | None = None, model_file: str | Path = DEFAULT_MODEL,
             model_values: Mapping | None = None, compare: bool = True) -> dict:
@@ -387,6 +403,8 @@ def fit_all(spec: Mapping, evidence: pd.DataFrame | None = None,
         info = _information(name, entry, table, assum)
         family = entry["family"]
         det, det_sources = detection_settings(spec, entry, model_file, model_values)
+        if det is not None and entry.get("procedure_death"):
+            det = _with_procedure_death(name, entry["procedure_death"], det, table, assum, info["sources"])
         detections[name] = det
         fit = _fit_one(name, entry, family, info, fits, det)
         ph_form = (entry.get("reference") and (entry.get("effect") or "ph") == "ph"

@@ -18,7 +18,7 @@ from sim.distributions import SurvivalDistribution
 from sim.errors import check, mapping, sequence_of_str
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.pfs import build_pfs
-from sim.units import weeks
+from sim.units import DAYS_PER_MONTH, weeks
 
 KINDS = ("active", "observation", "terminal")
 _AE_STREAMS: dict[str, tuple[str, str]] = {}
@@ -27,7 +27,7 @@ CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
 COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade_ge2", "grade_g3", "ecog_ge2",
               "mgmt_low")
 #: exposure classes (prior-exposure hazard ratios name them)
-EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt")
+EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt", "liver_directed")
 #: covariates that can modify response probability
 RESPONSE_COVARIATES = ("mgmt_low",)
 
@@ -114,6 +114,44 @@ class AdverseEvent:
             interruption_weeks=_num(f"{key}.interruption_weeks", cfg.get("interruption_weeks", 0.0), 0),
             duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
             functional=func,
+        )
+
+
+@dataclass(frozen=True)
+class LateToxicity:
+    """A late toxicity of a therapy (e.g. a myeloid neoplasm years after PRRT), drawn once per
+    exposure and lasting beyond the line.
+
+    It occurs with ``probability``, at an onset uniform between ``onset_min_months`` and
+    ``onset_max_months`` after the line's start; it is then recorded as an ``adverse_event``
+    (type ``name``, lasting ``duration_weeks``: its cost and disutility downstream) on whatever
+    line the patient is on at that time, and with probability ``fatal_share`` the patient dies
+    of it (cause ``treatment``) an exponential time of median ``survival_median_months`` after
+    the onset, unless something else comes first.
+    """
+
+    name: str
+    probability: float
+    onset_min_months: float
+    onset_max_months: float
+    fatal_share: float
+    survival_median_months: float
+    duration_weeks: float
+
+    @classmethod
+    def from_config(cls, key: str, name: str, cfg: Mapping) -> "LateToxicity":
+        cfg = mapping(key, cfg)
+        lo = _num(f"{key}.onset_min_months", _required(cfg, key, "onset_min_months"), 0)
+        hi = _num(f"{key}.onset_max_months", _required(cfg, key, "onset_max_months"), 0)
+        check(hi >= lo, f"{key}.onset_max_months", hi, f"must be >= onset_min_months ({lo})")
+        return cls(
+            name=name,
+            probability=_prob(f"{key}.probability", _required(cfg, key, "probability")),
+            onset_min_months=lo, onset_max_months=hi,
+            fatal_share=_prob(f"{key}.fatal_share", _required(cfg, key, "fatal_share")),
+            survival_median_months=_num(f"{key}.survival_median_months",
+                                        _required(cfg, key, "survival_median_months"), 0, lo_open=True),
+            duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
         )
 
 
@@ -211,6 +249,12 @@ class Therapy:
     #: probability that a line of this therapy controls a functional syndrome, by functional status
     #: (statuses not listed: never controlled; the patient's syndrome is uncontrolled on other lines)
     symptom_control: Mapping[str, float] = field(default_factory=dict)
+    #: probability of death from the procedure (e.g. 30-day mortality of an embolisation), 0 if none
+    procedure_death_probability: float = 0.0
+    #: months after the line start within which a procedure death happens (uniformly)
+    procedure_death_window_months: float = 0.0
+    #: late toxicities (drawn once per exposure, acting after the line): :class:`LateToxicity`
+    late_toxicity: tuple = ()
 
     def reference(self, model_reference: Mapping) -> dict:
         """The prevalences the therapy's covariate effects are centred on: ``model_reference``
@@ -305,6 +349,12 @@ class Therapy:
         for f, v in mapping(f"{key}.symptom_control", cfg.get("symptom_control"), allow_none=True).items():
             check(f in FUNCTIONAL[1:], f"{key}.symptom_control", f, f"must name one of {list(FUNCTIONAL[1:])}")
             control[f] = _prob(f"{key}.symptom_control.{f}", v)
+        late = tuple(LateToxicity.from_config(f"{key}.late_toxicity.{n}", n, spec) for n, spec in
+                     mapping(f"{key}.late_toxicity", cfg.get("late_toxicity"), allow_none=True).items())
+        proc = mapping(f"{key}.procedure_death", cfg.get("procedure_death"), allow_none=True)
+        p_proc = _prob(f"{key}.procedure_death.probability", proc.get("probability", 0.0))
+        window = _num(f"{key}.procedure_death.window_days", proc.get("window_days", 30.0 if p_proc > 0 else 0.0), 0,
+                      lo_open=p_proc > 0)
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
@@ -327,4 +377,7 @@ class Therapy:
             reference_prior_lines=ref_lines,
             covariate_reference=cov_ref,
             symptom_control=control,
+            procedure_death_probability=p_proc,
+            procedure_death_window_months=window / DAYS_PER_MONTH,
+            late_toxicity=late,
         )

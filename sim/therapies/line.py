@@ -29,7 +29,20 @@ numbers for, say, CAPTEM whether CAPTEM is the third or the fifth line of a stra
 * ``symptom_control@<therapy>``: a functional syndrome is controlled on the line when
   ``u < symptom_control[functional status]`` (drawn only on therapies with ``symptom_control``);
 * ``ae/<name>@<therapy>``: occurrence (slot ``2e``, ``u < p``) and onset (slot ``2e + 1``);
-  ``ae_consequence/<name>@<therapy>`` (slot e): the consequence.
+  ``ae_consequence/<name>@<therapy>`` (slot e): the consequence;
+* ``procedure_death@<therapy>`` (only for a therapy with ``procedure_death``): death from the
+  procedure when ``u < p``, at ``start + w u / p`` (``u / p`` is uniform given ``u < p``: one
+  draw gives occurrence and time, uniform over the window ``w``, e.g. 30 days); it competes
+  with progression, disease and other-cause death like a death without progression (cause
+  ``treatment``);
+* ``late/<name>@<therapy>`` (a therapy's ``late_toxicity``, e.g. myeloid neoplasms after PRRT):
+  occurrence (slot ``3e``, ``u < p``), onset uniform over the configured window after the line's
+  start (slot ``3e + 1``), fatal when ``u < f`` and then death an exponential time after the onset
+  (slot ``3e + 2``, ``-(median / log 2) log(u / f)``). The draw is made on the exposing line and kept
+  in the pathway's :class:`History`: the onset is an ``adverse_event`` on whatever line the patient is
+  on then (cost, disutility), and the death (cause ``treatment``) competes on every later line, the
+  terminal one included (its earliest onset per patient is kept; a second late toxicity's death
+  still competes).
 
 Competing risks on a non-terminal line. Progression and death without progression are
 separate cause-specific hazards. Progression: ``T = TR H^{-1}(-log(u) / HR_i)``, ``H`` the
@@ -83,8 +96,8 @@ PROGRESSION, DEATH, TOXICITY, HORIZON = range(4)
 SYNDROME = ("none", "controlled", "uncontrolled")
 NO_SYNDROME, CONTROLLED, UNCONTROLLED = range(3)
 #: cause of death codes (0: alive)
-CAUSES = ("", "disease", "other")
-NO_DEATH, DISEASE, OTHER = range(3)
+CAUSES = ("", "disease", "other", "treatment")
+NO_DEATH, DISEASE, OTHER, TREATMENT = range(4)
 _CONS = {c: i for i, c in enumerate(CONSEQUENCES)}
 _NONE, _RED, _INT, _DISC = (_CONS[c] for c in ("none", "dose_reduction", "interruption", "discontinuation"))
 _E = EVENT_CODE
@@ -252,7 +265,8 @@ class History:
     NaN / False for prior therapy or when it did not end by progression or death) and
     ``lines_before`` (active lines given before its most recent exposure started). Per patient:
     ``n_active`` (active lines given, prior therapies included) and ``disease_used`` (disease-death
-    hazard accumulated on earlier lines).
+    hazard accumulated on earlier lines) and the late toxicity drawn on earlier lines
+    (``late_onset``, ``late_code``, ``late_weeks``, ``late_death``).
     """
 
     def __init__(self, n: int, prior: dict[str, np.ndarray] | None = None):
@@ -267,6 +281,12 @@ class History:
         self.lines_before: dict[str, np.ndarray] = {}
         self.n_active = np.zeros(n, np.int64)
         self.disease_used = np.zeros(n)
+        # late toxicity drawn on earlier lines: earliest onset (absolute), its AE code and duration
+        # (weeks), and the earliest death from a late toxicity (absolute; inf: none)
+        self.late_onset = np.full(n, math.inf)
+        self.late_code = np.zeros(n, np.int64)
+        self.late_weeks = np.zeros(n)
+        self.late_death = np.full(n, math.inf)
         for t, mask in (prior or {}).items():
             self._ensure(t)
             self.progressed[t][mask] = self.exposed[t][mask] = self.prior[t][mask] = True
@@ -308,6 +328,13 @@ class History:
         self.count[name][rows] += 1
         self.n_active[rows] += therapy.kind == "active"
         self.disease_used[rows] += lb.disease_hazard[sel]
+        if lb.late_onset is not None:
+            onset = lb.late_onset[sel]
+            first = onset < self.late_onset[rows]
+            self.late_onset[rows] = np.where(first, onset, self.late_onset[rows])
+            self.late_code[rows] = np.where(first, lb.late_code[sel], self.late_code[rows])
+            self.late_weeks[rows] = np.where(first, lb.late_weeks[sel], self.late_weeks[rows])
+            self.late_death[rows] = np.minimum(self.late_death[rows], lb.late_death[sel])
 
     @classmethod
     def from_list(cls, history: list[LineHistory]) -> "History":
@@ -460,6 +487,11 @@ class LineBatch:
     ev_code: np.ndarray
     ev_detail: np.ndarray
     ev_value: np.ndarray
+    #: late toxicity drawn on this line (absolute onset and death, AE code, weeks); None if the therapy has none
+    late_onset: np.ndarray | None = None
+    late_death: np.ndarray | None = None
+    late_code: np.ndarray | None = None
+    late_weeks: np.ndarray | None = None
 
     def row_record(self, j: int) -> dict:
         """Record (``lines.parquet`` columns except patient and strategy) of batch row ``j``."""
@@ -626,12 +658,16 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     nan = np.full(m, math.nan)
     zeros = np.zeros(m)
 
+    own_late = _late_toxicity(therapy, draws, rows, e, start)
+    late_onset, late_code, late_weeks, late_death = _late_now(history, rows, own_late)
+
     if therapy.kind == "terminal":
         dis = start + t_prog
-        death = np.minimum(dis, death_bg)
+        death = np.minimum(np.minimum(dis, death_bg), late_death)
         end = np.minimum(death, horizon)
         dies = death <= horizon
-        cause = np.where(dies, np.where(dis <= death_bg, DISEASE, OTHER), NO_DEATH)
+        cause = np.where(dies, np.where(late_death < np.minimum(dis, death_bg), TREATMENT,
+                                        np.where(dis <= death_bg, DISEASE, OTHER)), NO_DEATH)
         r = np.arange(m)
         nd = int(dies.sum())
         ev = (np.concatenate([r, r[dies]]), np.concatenate([np.zeros(m, np.int64), np.ones(nd, np.int64)]),
@@ -639,10 +675,11 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
               np.concatenate([np.full(m, _E["line_start"]), np.full(nd, _E["death"])]),
               np.concatenate([np.full(m, ta.name_code), _CAUSE_CODES()[cause[dies]]]),
               np.concatenate([line.astype(float), np.full(nd, math.nan)]))
+        ev = _with_late_events(ev, start, end, late_onset, late_code, late_weeks)
         return LineBatch(
             therapy.name, line, start, end, np.where(dies, DEATH, HORIZON), np.where(dies, death, math.inf), cause,
             nan, nan, nan, nan, zeros, nan, np.zeros(m, bool), np.zeros(m, np.int64),
-            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, syndrome, *ev)
+            np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, syndrome, *ev, *own_late)
 
     # death without progression: the patient's disease-death clock (threshold E, hazard used so far)
     rate = pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
@@ -650,8 +687,17 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         t_dd = np.where(rate > 0, left / rate, math.inf)
     disease_death = start + t_dd
-    event_is_death = t_dd < t_prog          # no progression before the disease death
-    t_event = np.minimum(t_prog, t_dd)      # true time of the PFS event (progression or disease death)
+    # death from the procedure (e.g. 30-day mortality of an embolisation): u < p, at start + w u / p
+    t_pd = np.full(m, math.inf)
+    p_pd = therapy.procedure_death_probability
+    if p_pd > 0:
+        u_pd = draws[stream("procedure_death", name)][rows, e]
+        t_pd = np.where(u_pd < p_pd, therapy.procedure_death_window_months * u_pd / p_pd, math.inf)
+    t_pd = np.minimum(t_pd, late_death - start)   # a late toxicity's death (earlier exposure) acts alike
+    procedure_death = start + t_pd
+    t_dnp = np.minimum(t_dd, t_pd)          # death without progression: disease or treatment
+    event_is_death = t_dnp < t_prog         # no progression before that death
+    t_event = np.minimum(t_prog, t_dnp)     # true time of the PFS event (progression or death)
     dt = rules.imaging_interval_months
     n_scans_prog = np.maximum(1.0, np.ceil(t_prog / dt - 1e-12))
     # progression seen at the next scheduled scan, or earlier when it becomes clinically apparent
@@ -664,7 +710,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         clinical = apparent < detect
         detect = np.where(clinical, apparent, detect)
         n_scans_prog = n_scans_prog - clinical
-    death = np.minimum(death_bg, disease_death)
+    death = np.minimum(np.minimum(death_bg, disease_death), procedure_death)
     responded = draws[stream("response", name)][rows, e] < p_resp
     on_drug = therapy.kind == "active"
     stop = np.minimum(np.minimum(start + therapy.course_months, start + detect), np.minimum(death, horizon))
@@ -695,7 +741,8 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     is_hor = ~is_death & (end == horizon)
     is_tox = ~is_death & ~is_hor & (end == tox_stop)
     reason = np.where(is_death, DEATH, np.where(is_hor, HORIZON, np.where(is_tox, TOXICITY, PROGRESSION)))
-    cause = np.where(is_death, np.where(disease_death <= death_bg, DISEASE, OTHER), NO_DEATH)
+    cause = np.where(is_death, np.where(procedure_death < np.minimum(disease_death, death_bg), TREATMENT,
+                                        np.where(disease_death <= death_bg, DISEASE, OTHER)), NO_DEATH)
     is_prog = reason == PROGRESSION
     true_prog = start + t_prog
     prog_ok = ~event_is_death & (true_prog <= end)
@@ -720,6 +767,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         sub += [(_take(t, hit), _take(ok, hit), _take(c, hit), _take(d, hit), _take(v, hit)) for t, ok, c, d, v in tail]
         groups.append(_sorted_events(hit, sub))
     ev = [np.concatenate(x) for x in zip(*groups)] if len(groups) > 1 else groups[0]
+    ev = _with_late_events(ev, start, end, late_onset, late_code, late_weeks)
 
     n_scans = np.where(is_prog, n_scans_prog, np.floor_divide(end - start, dt)).astype(np.int64)
     unscheduled = (is_prog & clinical).astype(np.int64)
@@ -729,7 +777,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         np.where(is_prog | is_death, end - start, math.nan), tot if on_drug else np.zeros(m),
         rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
         tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr,
-        rate * (end - start), syndrome, *ev)
+        rate * (end - start), syndrome, *ev, *own_late)
 
 
 def syndrome_state(therapy: Therapy, pat: Patients, rows: np.ndarray, slot: np.ndarray, draws) -> np.ndarray:
@@ -766,8 +814,63 @@ def syndrome_state(therapy: Therapy, pat: Patients, rows: np.ndarray, slot: np.n
     return out
 
 
+def _late_toxicity(therapy: Therapy, draws, rows: np.ndarray, e: np.ndarray, start: np.ndarray) -> tuple:
+    """The late toxicity this line's exposure draws (module docstring): per row the absolute onset
+    (inf: none), death (inf: none or not fatal), AE code and weeks of the earliest onset; all None
+    when the therapy has none."""
+    if not therapy.late_toxicity:
+        return (None, None, None, None)
+    m = rows.size
+    onset, death = np.full(m, math.inf), np.full(m, math.inf)
+    code, weeks_ = np.zeros(m, np.int64), np.zeros(m)
+    for lt in therapy.late_toxicity:
+        u = draws[stream(f"late/{lt.name}", therapy.name)]
+        occurs = u[rows, 3 * e] < lt.probability
+        t_on = start + lt.onset_min_months + (lt.onset_max_months - lt.onset_min_months) * u[rows, 3 * e + 1]
+        u_f = u[rows, 3 * e + 2]
+        fatal = occurs & (u_f < lt.fatal_share)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_death = t_on - lt.survival_median_months / math.log(2) * np.log(u_f / lt.fatal_share)
+        death = np.minimum(death, np.where(fatal, t_death, math.inf))
+        first = occurs & (t_on < onset)
+        onset = np.where(first, t_on, onset)
+        code = np.where(first, VOCAB.code(lt.name), code)
+        weeks_ = np.where(first, lt.duration_weeks, weeks_)
+    return onset, death, code, weeks_
+
+
+def _late_now(history: History, rows: np.ndarray, own: tuple) -> tuple:
+    """Late toxicity in force on this line: the history's (earlier exposures) and this line's own
+    draw, the earlier onset (with its code and weeks) and the earlier death."""
+    onset, code, weeks_, death = (history.late_onset[rows], history.late_code[rows], history.late_weeks[rows],
+                                  history.late_death[rows])
+    if own[0] is None:
+        return onset, code, weeks_, death
+    first = own[0] < onset
+    return (np.where(first, own[0], onset), np.where(first, own[2], code), np.where(first, own[3], weeks_),
+            np.minimum(death, own[1]))
+
+
+def _with_late_events(ev, start, end, onset, code, weeks_):
+    """The line's flat event arrays ``ev`` with an ``adverse_event`` at the late-toxicity onset of
+    each row whose onset falls in ``[start, end)``, ranked after the row's events at or before it
+    (the later events move one rank down)."""
+    inside = (onset >= start) & (onset < end)
+    if not inside.any():
+        return ev
+    row, pos, time, ecode, detail, value = ev
+    lr = np.flatnonzero(inside)
+    t_row = np.full(start.size, math.inf)
+    t_row[lr] = onset[lr]
+    after = time > t_row[row]
+    rank = np.bincount(row[~after & np.isfinite(t_row[row])], minlength=start.size)[lr]
+    return (np.concatenate([row, lr]), np.concatenate([pos + after, rank]), np.concatenate([time, onset[lr]]),
+            np.concatenate([ecode, np.full(lr.size, _E["adverse_event"])]), np.concatenate([detail, code[lr]]),
+            np.concatenate([value, weeks_[lr]]))
+
+
 def _CAUSE_CODES() -> np.ndarray:
-    return np.array([0, VOCAB.code("disease"), VOCAB.code("other")])
+    return np.array([0] + [VOCAB.code(c) for c in CAUSES[1:]])
 
 
 def _take(x, idx):
