@@ -46,3 +46,14 @@ def whole(key: str, value, lo: int) -> int:
     check(isinstance(value, int) and not isinstance(value, bool) and value >= lo, key, value,
           f"must be a whole number >= {lo}")
     return int(value)
+
+
+def dotted(m: Mapping, path: str, default=None):
+    """Value at dotted ``path`` (e.g. ``"experiment.reference"``) of nested mappings, or ``default``
+    when a part is missing."""
+    node = m
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return default
+        node = node[part]
+    return node

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 from sim.distributions import FAMILIES, SurvivalDistribution
-from sim.errors import UserError
+from sim.errors import UserError, dotted
 from sim.evidence import endpoint_base, load_evidence, lookup
 from sim.fitting.detection import Detection
 from sim.fitting.summary import PH_FAMILIES, HazardRatio, Landmark, Median, fit_summary
@@ -146,7 +146,7 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: 
         if v == "model":
             if model is None:
                 model = yaml.safe_load(Path(model_file).read_text()) or {}
-            v = (model_values or {}).get(model_key, _dotted(model, model_key))
+            v = (model_values or {}).get(model_key, dotted(model, model_key))
             if v is None and key != "clinical_detection_months":
                 raise UserError(f"detection.{key} is 'model' but {model_file} has no {model_key}")
             if key == "death_rate_per_year":
@@ -165,20 +165,11 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: 
     return det, sources
 
 
-def _dotted(m: Mapping, path: str):
-    node = m
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def background_rate_per_year(model: Mapping, cohort_file: str | Path = DEFAULT_COHORT) -> float:
     """Other-cause death hazard per year at the cohort's mean age: the mean over the sexes of
     the life table's cumulative hazard over the year after that age."""
     from sim.lifetable import DEFAULT_TABLE, LifeTable
-    table = (_dotted(model, "background_mortality.table") or DEFAULT_TABLE)
+    table = (dotted(model, "background_mortality.table") or DEFAULT_TABLE)
     age = float((yaml.safe_load(Path(cohort_file).read_text()) or {}).get("age", {}).get("mean", 58))
     lt = LifeTable.load(table)
     h = [float(lt.cumhazard(np.array([age + 1.0]), s)[0] - lt.cumhazard(np.array([age]), s)[0]) for s in sorted(lt.mu)]

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from sim.economics.psa_analysis import ALL_GROUP
-from sim.errors import UserError
+from sim.errors import UserError, dotted
 from sim.report.labels import column_labels, dominance_text, param_label, short_label
 from sim.runio import MIN_PATIENTS
 
@@ -270,15 +270,6 @@ class Doc:
 
 
 # --------------------------------------------------------------------------- methods
-def _get(plain: Mapping, path: str, default=None):
-    node = plain
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
 def _pct(v) -> str:
     return "-" if v is None else f"{100 * float(v):g} % a year"
 
@@ -311,14 +302,14 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
                f"from `configs/cohort` (every marginal cited or a labelled assumption)")
     comps = []
     for s in strategies:
-        lines = _get(plain, f"strategies.{s}.lines", [])
+        lines = dotted(plain, f"strategies.{s}.lines", [])
         comps.append((labels.get(s, s), f"`{s}`: " + " → ".join(map(str, lines))
                       + (" (reference)" if s == exp.get("reference") else "")))
     horizon = model.get("horizon_years")
     eh = econ.get("horizon_years")
     disc = econ.get("discount") or {}
-    util_set = _get(econ, "utilities.set")
-    utils = _get(econ, f"utilities.sets.{util_set}", {}) or {}
+    util_set = dotted(econ, "utilities.set")
+    utils = dotted(econ, f"utilities.sets.{util_set}", {}) or {}
     src = econ.get("sources") or {}
     usrc = "; ".join(f"{k.replace('_', ' ')} {v:g} ({src.get(f'utilities.sets.{util_set}.{k}', 'uncited')})"
                      for k, v in utils.items() if isinstance(v, (int, float)))
@@ -326,7 +317,7 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
     if states:
         usrc += "; grade 3/4 AEs with a state in the set lower the progression-free utility to that state's value " \
                 "while they last: " + ", ".join(f"stable with {a.replace('_', ' ')} {u:g}" for a, u in states.items())
-    dis = _get(econ, "utilities.ae_disutility", {}) or {}
+    dis = dotted(econ, "utilities.ae_disutility", {}) or {}
     if dis:
         usrc += ("; other grade 3/4 AEs" if states else "; grade 3/4 AEs") + " subtract a decrement over their " \
                 "duration: " + ", ".join(f"{a.replace('_', ' ')} {d:g}" for a, d in dis.items()
@@ -337,7 +328,7 @@ def _methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping, labels: Mappi
             "compare": "comparison of treatment sequences for metastatic pancreatic NET, in particular sunitinib "
                        "rechallenge after progression vs switching therapy",
             "psa": f"probabilistic sensitivity analysis and value of information of "
-                   f"{_get(plain, 'psa.intervention', '-')} vs {_get(plain, 'psa.comparator', '-')}",
+                   f"{dotted(plain, 'psa.intervention', '-')} vs {dotted(plain, 'psa.comparator', '-')}",
             "dsa": f"deterministic (one-way and scenario) sensitivity analysis of "
                    f"{exp.get('intervention', '-')} vs {exp.get('comparator', '-')}"}[kind]),
         ("Population", pop),
@@ -453,11 +444,11 @@ def _uncertainty_methods(doc: Doc, kind: str, plain: Mapping, tables: Mapping) -
 
 # --------------------------------------------------------------------------- executive summary
 def _primary_wtp(plain: Mapping, kind: str):
-    if kind == "psa" and _get(plain, "psa.primary_wtp") is not None:
-        return float(_get(plain, "psa.primary_wtp"))
-    if kind == "dsa" and _get(plain, "experiment.primary_wtp") is not None:
-        return float(_get(plain, "experiment.primary_wtp"))
-    wtp = _get(plain, "economics.wtp") or []
+    if kind == "psa" and dotted(plain, "psa.primary_wtp") is not None:
+        return float(dotted(plain, "psa.primary_wtp"))
+    if kind == "dsa" and dotted(plain, "experiment.primary_wtp") is not None:
+        return float(dotted(plain, "experiment.primary_wtp"))
+    wtp = dotted(plain, "economics.wtp") or []
     return float(wtp[-1]) if wtp else None
 
 
@@ -497,8 +488,8 @@ def _summary(doc: "Doc", kind: str, plain: Mapping, tables: Mapping, figures: Ma
     inc = tables.get("psa_full_incremental") if kind == "psa" else tables.get(f"{prefix}incremental")
     if inc is None and kind == "psa":
         inc = tables.get("base_incremental")
-    names = [short_label(s, labels) for s in (_get(plain, "experiment.strategies") or [])]
-    ref = _get(plain, "experiment.reference")
+    names = [short_label(s, labels) for s in (dotted(plain, "experiment.strategies") or [])]
+    ref = dotted(plain, "experiment.reference")
     doc.h(2, "Summary")
     doc.p(f"Decision problem: which treatment pathway for adults with metastatic pancreatic neuroendocrine "
           f"tumour, among {', '.join(names) or 'the configured strategies'}"
@@ -539,7 +530,7 @@ def _summary(doc: "Doc", kind: str, plain: Mapping, tables: Mapping, figures: Ma
             doc.figure(caption, figures[name])
             shown.add(name)
     unc = []
-    n = _get(plain, "cohort.n")
+    n = dotted(plain, "cohort.n")
     if isinstance(n, int):
         unc.append(("Monte Carlo error", f"{n:,} simulated patients per strategy; 95 % intervals and SEs in the "
                                           f"tables reflect it" + (f" (below {MIN_PATIENTS} patients: intervals and "
@@ -885,7 +876,7 @@ def write_report(folder, kind: str, plain_cfg: Mapping, tables: Mapping[str, pd.
     labels = dict(labels or {})
     figures = {k: Path(v) for k, v in (figures or {}).items() if v is not None}
     tables = {k: v for k, v in (tables or {}).items() if isinstance(v, pd.DataFrame)}
-    name = _get(plain_cfg, "experiment.name", kind)
+    name = dotted(plain_cfg, "experiment.name", kind)
     title = {"compare": "Treatment pathways in metastatic pancreatic NET: cost-effectiveness of the strategies",
              "psa": "Treatment pathways in metastatic pancreatic NET: probabilistic sensitivity analysis",
              "dsa": "Treatment pathways in metastatic pancreatic NET: deterministic sensitivity analysis"}[kind]
@@ -893,7 +884,7 @@ def write_report(folder, kind: str, plain_cfg: Mapping, tables: Mapping[str, pd.
     doc.h(1, title)
     cur = _currency(tables)
     doc.p(f"pnetsim run {name}, seed {plain_cfg.get('seed')}; strategies "
-          + ", ".join(labels.get(s, s) for s in (_get(plain_cfg, "experiment.strategies") or [])) + ".")
+          + ", ".join(labels.get(s, s) for s in (dotted(plain_cfg, "experiment.strategies") or [])) + ".")
     summary_figures = _summary(doc, kind, plain_cfg, tables, figures, labels)
     figures_left = {k: v for k, v in figures.items() if k not in summary_figures}
     shown = {"compare": lambda: _results_compare(doc, tables, figures_left, labels),
@@ -907,8 +898,8 @@ def write_report(folder, kind: str, plain_cfg: Mapping, tables: Mapping[str, pd.
     cheers = _methods(doc, kind, plain_cfg, tables, labels)
     _uncertainty_methods(doc, kind, plain_cfg, tables)
     doc.h(2, "Appendix: economic inputs")
-    doc.table(f"Economic inputs ({cur or _get(plain_cfg, 'economics.currency', '')} at "
-              f"{_get(plain_cfg, 'economics.price_year', '-')} prices; range = low / high used by the sensitivity "
+    doc.table(f"Economic inputs ({cur or dotted(plain_cfg, 'economics.currency', '')} at "
+              f"{dotted(plain_cfg, 'economics.price_year', '-')} prices; range = low / high used by the sensitivity "
               f"analyses)", tables.get("economics_inputs"), "economics_inputs", prettify=False, max_rows=500)
     doc.h(2, "CHEERS 2022 checklist")
     doc.table("Where each CHEERS 2022 item is reported (Husereau et al., BMJ 2022;376:e067975)",
