@@ -11,8 +11,10 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.executors import ENGINES, resolve_engine
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
+from sim.resources import Centre, build_centre
 from sim.runio import check_memory
 from sim.strategies import Strategy, build_strategies
 from sim.therapies import ModelRules, Therapy, build_therapies
@@ -32,6 +34,8 @@ class Model:
     lifetable: LifeTable
     engine: str = "auto"
     chunk_size: int | None = None
+    #: shared resources (config group ``resources``; None: patients share nothing)
+    centre: Centre | None = None
 
 
 def to_container(cfg) -> dict:
@@ -161,7 +165,6 @@ def check_run_settings(c: Mapping) -> tuple[str, int | None]:
     or null / absent for the executor's default). Every experiment kind calls this (through
     :func:`build_model` or directly) before it simulates, so a wrongly typed setting is a
     :class:`UserError` naming it in every kind. Returns ``(engine, chunk_size)``."""
-    from sim.executors import ENGINES
     engine = c.get("engine", "auto")
     check(isinstance(engine, str) and engine in ENGINES, "engine", engine, f"must be one of {list(ENGINES)}")
     chunk = c.get("chunk_size")
@@ -199,6 +202,8 @@ def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:
         cohort = build_cohort(c["cohort"], seed)
         check_memory(len(cohort), len(strategies), "cohort.source" if c["cohort"].get("source") else "cohort.n")
     check_prior_therapies(cohort, therapies, where=c["cohort"].get("source") or None)
+    centre = build_centre(c.get("resources"), therapies)
+    resolve_engine(engine, centre is not None)      # engine=vectorised with resources is refused here
     return Model(
         seed=seed,
         cohort=cohort,
@@ -209,4 +214,5 @@ def build_model(cfg, cohort: pd.DataFrame | None = None) -> Model:
         lifetable=lifetable,
         engine=engine,
         chunk_size=chunk_size,
+        centre=centre,
     )

@@ -47,6 +47,8 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
                              "(confirmed by an unscheduled scan)", "months since line start"),
     "line_end": ("reason other than progression or death (toxicity)", "NaN"),
     "death": ("cause: 'disease', 'other' (background mortality) or 'treatment' (a procedure's mortality)", "NaN"),
+    "queue_start": ("therapy waited for (a shared resource, configs/resources)", "NaN"),
+    "queue_end": ("therapy:outcome of the wait (started, progression, max_wait)", "months waited"),
 }
 
 COLUMNS = ("patient_id", "strategy", "time", "line", "event", "detail", "value")
@@ -68,7 +70,7 @@ LINE_COLUMNS: dict[str, str] = {
     "pfs_true": "float64", "progression_true": "float64", "progression_detected": "float64",
     "pfs_months": "float64", "on_treatment_months": "float64", "dose_intensity": "float64",
     "response": "bool", "n_ae": "int64", "ae_types": "object", "n_scans": "int64", "unscheduled_scans": "int64",
-    "time_ratio": "float64", "syndrome": "int64",
+    "time_ratio": "float64", "syndrome": "int64", "wait_months": "float64",
     "patient_id": "int64", "strategy": "object",
 }
 

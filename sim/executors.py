@@ -5,8 +5,8 @@
   capacity queues), where a patient's dates depend on the others.
 * ``"vectorised"`` (:func:`sim.vectorised.simulate_vectorised`): all patients of a chunk at
   once, valid when patients are independent given their own streams.
-* ``"auto"``: the vectorised executor. Rule: a model runs vectorised unless it has shared
-  resources; no shipped model has any, so ``auto`` is always vectorised today.
+* ``"auto"``: the SimPy engine when the model has shared resources (config group
+  ``resources``, :mod:`sim.resources`), else the vectorised executor.
 
 Both call the same clinical functions and read the same named streams at the same slots,
 so for a seed they give the same frames (floats equal to round-off; same row order).
@@ -20,6 +20,7 @@ import pandas as pd
 
 from sim.errors import UserError
 from sim.lifetable import LifeTable
+from sim.resources import Centre
 from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
 from sim.therapies.line import ModelRules
@@ -29,16 +30,22 @@ ENGINES = ("auto", "simpy", "vectorised")
 SIMPY_CHUNK = 500
 
 
-def resolve_engine(engine: str) -> str:
-    """``"simpy"`` or ``"vectorised"`` for the ``engine`` setting (see the module docstring)."""
+def resolve_engine(engine: str, resources: bool = False) -> str:
+    """``"simpy"`` or ``"vectorised"`` for the ``engine`` setting (see the module docstring);
+    ``resources``: whether the model has shared resources (the vectorised executor cannot model them)."""
     if engine not in ENGINES:
         raise UserError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    return "vectorised" if engine == "auto" else engine
+    if resources and engine == "vectorised":
+        raise UserError("engine vectorised cannot model shared resources (config group resources): "
+                        "use engine=simpy or engine=auto, got 'vectorised'")
+    if engine == "auto":
+        return "simpy" if resources else "vectorised"
+    return engine
 
 
 def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies: Mapping[str, Therapy],
              rules: ModelRules, lifetable: LifeTable, seed: int, engine: str = "auto", chunk_size: int | None = None,
-             progress=None, sample: int = 0):
+             progress=None, sample: int = 0, centre: Centre | None = None):
     """Simulate every patient of ``cohort`` under every strategy with the chosen executor.
 
     Parameters
@@ -51,19 +58,21 @@ def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies
         vectorised executor); results do not depend on it.
     sample : int, default 0
         PSA sample whose random streams are used (streams keyed by (seed, name, sample)).
+    centre : Centre, optional
+        Shared resources (:mod:`sim.resources`): the SimPy engine with one environment per strategy.
 
     Returns
     -------
     Records-like
         ``.frames() -> (patients, lines, events)`` with the columns of ``docs/outputs.md``.
     """
-    kind = resolve_engine(engine)
+    kind = resolve_engine(engine, centre is not None)
     if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise UserError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
     if kind == "simpy":
         from sim.engine import simulate as run
         return run(cohort, strategies, therapies, rules, lifetable, seed,
-                   chunk_size=chunk_size or SIMPY_CHUNK, progress=progress, sample=sample)
+                   chunk_size=chunk_size or SIMPY_CHUNK, progress=progress, sample=sample, centre=centre)
     from sim.vectorised import simulate_vectorised
     return simulate_vectorised(cohort, strategies, therapies, rules, lifetable, seed, chunk_size=chunk_size,
                                progress=progress, sample=sample)

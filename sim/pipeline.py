@@ -17,6 +17,8 @@ from sim.executors import simulate
 from sim.flow import flow_figure, flow_labels, never_given_notes, subgroup_table, treatment_flow
 from sim.outcomes import paired_differences, summarise
 from sim.report.html import cohort_characteristics
+from sim.report.resource_figures import queue_figure
+from sim.resources import format_resources, queue_trace, resource_table
 from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
 
 SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_months", "median_os_months",
@@ -26,10 +28,18 @@ SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_
 def simulate_model(model: Model, progress="auto"):
     """Simulate with the model's executor (``engine``, ``chunk_size``) and return (patients, lines,
     events) frames; patients carry baseline columns."""
+    return simulate_run(model, progress)[:3]
+
+
+def simulate_run(model: Model, progress="auto"):
+    """:func:`simulate_model` and the queue monitors of the model's shared resources (a list of
+    :class:`~sim.resources.QueueMonitor`, empty without resources): (patients, lines, events, queues)."""
     n = len(model.cohort)
     with progress_bar(progress, n, "simulating") as bar:
         rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable,
-                       model.seed, engine=model.engine, chunk_size=model.chunk_size, progress=bar.update)
+                       model.seed, engine=model.engine, chunk_size=model.chunk_size, progress=bar.update,
+                       centre=model.centre)
+    queues = list(getattr(rec, "queues", []))
     patients, lines, events = rec.frames()
     patients = patients.merge(model.cohort, on="patient_id", how="left")
     order = {s: i for i, s in enumerate(model.strategies)}
@@ -38,7 +48,7 @@ def simulate_model(model: Model, progress="auto"):
     lines = lines.sort_values(["strategy", "patient_id", "line"], key=lambda c: c.map(order) if c.name == "strategy" else c)
     events = events.sort_values(["strategy", "patient_id", "time"], kind="stable",
                                 key=lambda c: c.map(order) if c.name == "strategy" else c)
-    return (patients.reset_index(drop=True), lines.reset_index(drop=True), events.reset_index(drop=True))
+    return (patients.reset_index(drop=True), lines.reset_index(drop=True), events.reset_index(drop=True), queues)
 
 
 def economics_spec_of(plain: dict):
@@ -102,7 +112,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     warn_small_cohort(len(model.cohort))
     t1 = time.perf_counter()
     progress = plain["output"].get("progress", "auto")
-    patients, lines, events = simulate_model(model, progress)
+    patients, lines, events, queues = simulate_run(model, progress)
     t2 = time.perf_counter()
     labels = {s: st.label for s, st in model.strategies.items()}
     figures_on = plain["output"].get("figures", True)
@@ -125,6 +135,8 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
             if spec is not None:
                 tables["phases"] = phase_table(comparisons, patients, lines, events, spec,
                                                model.rules.horizon_months, model.strategies)
+        if queues:
+            tables["resources"] = resource_table(queues)
         t3 = time.perf_counter()
         final = run_folder_name(plain, job)
         with atomic_run_dir(final) as tmp:
@@ -132,7 +144,10 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
             patients.to_parquet(tmp / "patients.parquet", index=False)
             lines.to_parquet(tmp / "lines.parquet", index=False)
             events.to_parquet(tmp / "events.parquet", index=False)
-            for name in ("summary", "differences", "comparisons", "phases", "treatment_flow", "subgroups"):
+            if queues:
+                queue_trace(queues).to_parquet(tmp / "resource_queue.parquet", index=False)
+            for name in ("summary", "differences", "comparisons", "phases", "treatment_flow", "subgroups",
+                         "resources"):
                 if name in tables:
                     tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
                     tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
@@ -151,6 +166,8 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                 figures["treatment_flow"] = flow_figure(
                     flow, tmp / "treatment_flow.png",
                     {s: textwrap.fill(f"{s}: {t}", 140) for s, t in flow_labels(flow, 1).items()})
+                if queues:
+                    figures["resource_queue"] = queue_figure(queues, tmp / "resource_queue.png", labels)
                 if econ and len(model.strategies) > 1:
                     figures["ce_plane_paired"] = ce_plane_paired(
                         econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,
@@ -177,6 +194,8 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
         text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"],
                                            tables.get("economics_differences"))
     text += "\n\n" + format_flow(tables["treatment_flow"]) + "\n\n" + format_subgroups(tables["subgroups"])
+    if "resources" in tables:
+        text += "\n\n" + format_resources(tables["resources"])
     if "phases" in tables:
         cur = tables["economics_summary"]["currency"].iloc[0] if "currency" in tables["economics_summary"] else ""
         text += "\n\n" + format_comparisons(tables["comparisons"], tables["phases"], cur)

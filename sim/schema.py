@@ -28,7 +28,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 #: top-level keys: run settings, then config groups (``psa`` and ``trials`` come with their experiments;
 #: ``sweep`` names a resumable sweep, docs/sweeps.md)
 TOP_LEVEL = ("seed", "engine", "chunk_size", "output", "cohort", "model", "economics", "therapies", "strategies",
-             "experiment", "psa", "trials", "sweep")
+             "experiment", "psa", "trials", "sweep", "resources")
 
 #: group -> folder of configs/ whose files define its keys (mapping groups; first level checked)
 FOLDERS = {"model": "model", "experiment": "experiment", "economics": "economics", "psa": "psa"}
@@ -219,6 +219,9 @@ SECTIONS = (
     ("experiment=emulation", "experiment/emulation.yaml", "", "Overrides of `experiment=emulation`."),
     ("economics", "economics/uk_nhs.yaml", "economics.", "Costs, utilities, discounting and WTP "
                                                          "(`configs/economics/`)."),
+    ("resources=prrt_uk", "resources/prrt_uk.yaml", "resources.", "Shared capacity (`configs/resources/`; "
+                                                                  "none by default; the SimPy engine queues "
+                                                                  "patients for it, `sim/resources.py`)."),
 )
 
 #: groups whose entries are listed by name only (one file per entry; their keys: docs/strategies.md)

@@ -207,6 +207,7 @@ def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, b
                   on_treatment_months=lb.on_treatment_months, dose_intensity=lb.dose_intensity,
                   response=lb.response, n_ae=lb.n_ae, ae_types=lb.ae_types, n_scans=lb.n_scans,
                   unscheduled_scans=lb.unscheduled_scans, time_ratio=lb.time_ratio, syndrome=lb.syndrome,
+                  wait_months=np.zeros(m),
                   patient_id=pid[rows],
                   rank=np.full(m, si), key=_key(si, order[rows], line))
         buf_e.add(pid=pid[rows][rr], time=lb.ev_time, line=line[rr], code=lb.ev_code, detail=lb.ev_detail,

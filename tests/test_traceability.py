@@ -1,4 +1,4 @@
-"""Every number in the cohort, model, therapy and (choice-line) strategy configs is traced to evidence, an issue or a labelled assumption.
+"""Every number in the cohort, model, therapy, resources and (choice-line) strategy configs is traced to evidence, an issue or a labelled assumption.
 
 Each config has a ``sources:`` mapping from a dotted parameter path (list items by index,
 e.g. ``ecog.0``, ``correlations.3.rho``) to one of
@@ -96,6 +96,7 @@ _Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 def config_files() -> list[str]:
     files = ["cohort/default.yaml", "model/default.yaml"]
     files += sorted(f"therapy/{p.name}" for p in (CONFIGS / "therapy").glob("*.yaml"))
+    files += sorted(f"resources/{p.name}" for p in (CONFIGS / "resources").glob("*.yaml"))
     # strategies with clinical thresholds (choice lines) trace them in their own sources
     files += sorted(f"strategy/{p.name}" for p in (CONFIGS / "strategy").glob("*.yaml")
                     if "sources" in (yaml.safe_load(p.read_text()) or {}))

@@ -682,7 +682,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
             np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64), tr, zeros, syndrome, *ev, *own_late)
 
     # death without progression: the patient's disease-death clock (threshold E, hazard used so far)
-    rate = pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
+    rate = disease_rate_now(pat, rows, history, rules)
     left = np.maximum(pat.disease_clock[rows] - history.disease_used[rows], 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_dd = np.where(rate > 0, left / rate, math.inf)
@@ -778,6 +778,12 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
         rdi, responded, tox.n_ae if tox is not None else np.zeros(m, np.int64),
         tox.ae_types if tox is not None else np.zeros(m, np.int64), n_scans, unscheduled, tr,
         rate * (end - start), syndrome, *ev, *own_late)
+
+
+def disease_rate_now(pat: Patients, rows: np.ndarray, history: History, rules: ModelRules) -> np.ndarray:
+    """Disease-death hazard without progression (per month) of the patients ``rows`` now:
+    ``lambda_i g^(n_i)``, ``n_i`` the active lines already given (module docstring)."""
+    return pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
 
 
 def syndrome_state(therapy: Therapy, pat: Patients, rows: np.ndarray, slot: np.ndarray, draws) -> np.ndarray:
