@@ -94,7 +94,8 @@ def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: 
 
     manifest = {
         "seed": seed,
-        "executor": resolve_engine(config.get("engine", "auto")) if isinstance(config, dict) else None,
+        "executor": (resolve_engine(config.get("engine", "auto"), bool(config.get("resources")))
+                     if isinstance(config, dict) else None),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "git": git_revision(),
         "versions": versions(),

@@ -53,6 +53,15 @@ BAD = {
     "seed_not_whole": (lambda t: ["seed=1e26"], ["seed", "1e+26"]),
     "seed_too_large": (lambda t: ["seed=9223372036854775808"], ["seed", "9223372036854775808"]),
     "seed_negative": (lambda t: ["seed=-1"], ["seed", "-1"]),
+    "vectorised_with_resources": (lambda t: ["resources=prrt_uk", "engine=vectorised"],
+                                  ["engine", "'vectorised'", "resources"]),
+    "zero_slots": (lambda t: ["resources=prrt_uk", "resources.prrt.slots_per_week=0"],
+                   ["resources.prrt.slots_per_week", "0"]),
+    "unknown_resource_therapy": (lambda t: ["resources=prrt_uk", "resources.prrt.therapies=[lu177]"],
+                                 ["resources.prrt.therapies", "'lu177'"]),
+    "misspelt_resource_key": (lambda t: ["resources=prrt_uk", "+resources.prrt.slot_per_week=3"],
+                              ["resources.prrt.slot_per_week", "3"]),
+    "unknown_resources_option": (lambda t: ["resources=nosuch"], ["resources", "'nosuch'", "prrt_uk"]),
 }
 
 

@@ -58,7 +58,7 @@ MAX_ROWS = 40
 def _executor(plain: dict) -> str:
     """The executor a run used (the ``engine`` setting resolved)."""
     from sim.executors import resolve_engine
-    return resolve_engine(plain.get("engine", "auto"))
+    return resolve_engine(plain.get("engine", "auto"), bool(plain.get("resources")))
 
 #: significant digits of every estimate in a report (its interval or SE takes the estimate's decimals)
 SIG_DIGITS = 3
@@ -682,9 +682,15 @@ def _results_compare(doc: Doc, tables: Mapping, figures: Mapping, labels: Mappin
     if subgroups is not None and len(subgroups):
         doc.table("Subgroups: mean OS, costs, QALYs and net monetary benefit by subgroup, with the best strategy",
                   subgroups, "subgroups", max_rows=200)
+    res = tables.get("resources")
+    if res is not None and len(res):
+        doc.table("Shared capacity: utilisation over the middle 80 % of referrals, waits for a first "
+                  "administration (months) and how waits ended (sim/resources.py)", res, "resources")
+        if "resource_queue" in figures:
+            doc.figure("Patients waiting for a first administration over time", figures["resource_queue"])
     _km(doc, figures)
     return shown | {"summary", "differences", "economics_differences", "economics_inputs", "phases",
-                    "treatment_flow", "subgroups", "comparisons"}
+                    "treatment_flow", "subgroups", "comparisons", "resources"}
 
 
 def _results_psa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -> set:
