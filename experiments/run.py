@@ -82,6 +82,11 @@ KINDS = {
 }
 
 
+#: kinds that simulate the composed model as it is, shared resources included (the others build
+#: their own trial or sequence models)
+RESOURCE_KINDS = ("compare", "psa", "dsa")
+
+
 def experiment_runner(kind):
     """The entry function of an experiment kind; a :class:`UserError` names an unknown kind."""
     if kind not in KINDS:
@@ -121,6 +126,10 @@ def check_before_work(cfg: DictConfig) -> dict:
     if not cohort.get("source") and isinstance(n, int) and not isinstance(n, bool):
         names = exp.get("strategies")
         check_memory(n, len(names) if isinstance(names, list) and names else 1)
+    kind = exp.get("kind", "compare")
+    if plain.get("resources") is not None and kind not in RESOURCE_KINDS:
+        raise UserError(f"resources: experiment kind {kind!r} does not model shared capacity (only "
+                        f"{', '.join(RESOURCE_KINDS)} do; drop resources=...), got {sorted(plain['resources'])!r}")
     check_writable(plain["output"]["root"], str((plain.get("experiment") or {}).get("name") or "") or None)
     return plain
 

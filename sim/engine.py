@@ -24,68 +24,62 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from sim.events import EVENT_DTYPES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB, typed_frame
+from sim.chunk import prepare_chunk
+from sim.events import EVENT_CODE, VOCAB
 from sim.lifetable import LifeTable
+from sim.record import LINE_FIELDS, RunRecord, patient_ranks, row_key
 from sim.resources import Centre, QueueMonitor, Resource, arrival_times
-from sim.rng import Draws
 from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes, pick
 from sim.therapies.definition import Therapy
 from sim.therapies.line import (CAUSES, DEATH, HORIZON, PROGRESSION, ModelRules, Patients, disease_rate_now,
-                                frailty_z, line_pfs_uniform, plan_lines, progression_hr)
+                                line_pfs_uniform, plan_lines, progression_hr)
 
 
-def sort_frames(patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame, order: list[str]):
-    """Frames in the output order: strategy (in ``order``), patient, line; a patient's events
-    keep their order (chronological, ties as produced by the executor)."""
-    rank = {s: i for i, s in enumerate(order)}
-    out = []
-    for df, by_line in ((patients, False), (lines, True), (events, False)):
-        if len(df):
-            key = ["_rank", "patient_id"] + (["line"] if by_line else [])
-            df = (df.assign(_rank=df["strategy"].map(rank)).sort_values(key, kind="stable")
-                  .drop(columns="_rank").reset_index(drop=True))
-        out.append(df)
-    return tuple(out)
+class _Log:
+    """The rows one strategy's environment writes, as Python lists of codes, turned into
+    :class:`~sim.record.RunRecord` columns once the environment has run (:meth:`flush`)."""
+
+    def __init__(self):
+        self.ev: list[tuple] = []        # (row, time, line, event code, detail code, value)
+        self.lines: list[tuple] = []     # (row, LineBatch, wait)
+
+    def event(self, j: int, t: float, line: int, event: str, detail: int, value: float) -> None:
+        self.ev.append((j, float(t), int(line), EVENT_CODE[event], int(detail), float(value)))
+
+    def flush(self, rec: RunRecord, rank: int, pat: Patients, order: np.ndarray, st: Pathways,
+              horizon: float) -> None:
+        """Append the environment's patients, lines and events (strategy ``rank``; ``order``: the
+        chunk rows' patient ranks) to ``rec``. A patient's events keep the order they happened in:
+        the sequence number of :func:`~sim.record.row_key` is their position among the patient's."""
+        out = outcomes(st, horizon)
+        rec.patients.add(patient_id=pat.patient_id, rank=np.full(pat.n, rank), key=row_key(rank, order, 0), **out)
+        if self.lines:
+            rows = np.array([j for j, _, _ in self.lines], np.int64)
+            cols = {c: np.array([getattr(lb, c)[0] for _, lb, _ in self.lines]) for c in _LINE_BATCH_FIELDS}
+            rec.lines.add(**cols, therapy=np.array([VOCAB.code(lb.therapy) for _, lb, _ in self.lines], np.int64),
+                          wait_months=np.array([w for _, _, w in self.lines], float),
+                          patient_id=pat.patient_id[rows], rank=np.full(rows.size, rank),
+                          key=row_key(rank, order[rows], cols["line"]))
+        if self.ev:
+            j, t, line, code, detail, value = (np.array(x) for x in zip(*self.ev))
+            j = j.astype(np.int64)
+            by = np.argsort(j, kind="stable")        # per patient, in the order appended
+            first = np.searchsorted(j[by], j[by])
+            seq = np.empty(j.size, np.int64)
+            seq[by] = np.arange(j.size) - first
+            rec.events.add(pid=pat.patient_id[j], time=t.astype(float), line=line.astype(np.int64),
+                           code=code.astype(np.int64), detail=detail.astype(np.int64), value=value.astype(float),
+                           rank=np.full(j.size, rank), key=row_key(rank, order[j], seq))
 
 
-@dataclass
-class Records:
-    """Row buffers of the three output tables."""
-
-    patients: list = field(default_factory=list)
-    lines: list = field(default_factory=list)
-    events: list = field(default_factory=list)
-    #: one :class:`~sim.resources.QueueMonitor` per (strategy, resource) when the model has resources
-    queues: list = field(default_factory=list)
-
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """Frames in a fixed order (strategy as first simulated, patient, line; events in time order
-        within a patient), independent of the order in which the event heap finished the processes.
-        Columns and dtypes: :data:`sim.events.PATIENT_COLUMNS`, :data:`~sim.events.LINE_COLUMNS`,
-        :data:`~sim.events.EVENT_DTYPES`."""
-        p = typed_frame(self.patients, PATIENT_COLUMNS)
-        ln = typed_frame(self.lines, LINE_COLUMNS)
-        ev = typed_frame(self.events, EVENT_DTYPES)
-        return sort_frames(p, ln, ev, list(pd.unique(p["strategy"])) if len(p) else [])
-
-
-def prepare_chunk(chunk: pd.DataFrame, rules: ModelRules, lifetable: LifeTable, seed: int, sample: int = 0):
-    """Baseline arrays and named streams of one chunk: frailty ``z`` (stream ``frailty``
-    slot 0), absolute other-cause death time (stream ``background_death`` slot 0) and the
-    threshold ``E = -log u`` of the disease-death clock (stream ``disease_death`` slot 0)."""
-    pat = Patients(chunk, rules)
-    draws = Draws.for_ids(seed, pat.patient_id, sample)
-    pat.z = frailty_z(draws["frailty"][:, 0])
-    pat.death_bg = lifetable.death_time_months(chunk["age"].to_numpy(float), chunk["sex"].astype(str).to_numpy(),
-                                               draws["background_death"][:, 0])
-    pat.disease_clock = -np.log(draws["disease_death"][:, 0])
-    return pat, draws
+#: columns of ``lines`` taken from the :class:`~sim.therapies.line.LineBatch` of the line
+_LINE_BATCH_FIELDS = tuple(c for c in LINE_FIELDS if c not in ("therapy", "wait_months", "patient_id", "rank", "key"))
 
 
 class _Shared:
@@ -109,12 +103,10 @@ class _Shared:
 
 
 def patient_process(env: simpy.Environment, j: int, strategy: Strategy, therapies: Mapping[str, Therapy],
-                    rules: ModelRules, pat: Patients, st: Pathways, draws, rec: Records, shared: _Shared | None = None):
+                    rules: ModelRules, pat: Patients, st: Pathways, draws, log: _Log, shared: _Shared | None = None):
     """The pathway of chunk row ``j`` under ``strategy`` (a SimPy generator); its state lives in
     row ``j`` of ``st`` (times measured from the patient's arrival ``t0``: 0 without resources)."""
-    pid, sname = int(pat.patient_id[j]), strategy.name
     rows = np.array([j], dtype=np.int64)
-    events, lines = rec.events, rec.lines
     terminal = therapies[strategy.lines[-1]]
     t0 = 0.0
     if shared is not None:
@@ -123,31 +115,29 @@ def patient_process(env: simpy.Environment, j: int, strategy: Strategy, therapie
     while True:
         p, = pick(strategy, int(st.pos[j]), therapies, pat, rows, st)
         if p.therapy is None:
-            events.append((pid, sname, st.now[j], int(st.line[j]), "line_skipped", VOCAB.string(p.detail), math.nan))
+            log.event(j, st.now[j], st.line[j], "line_skipped", p.detail, math.nan)
             continue
         th = p.therapy
         wait, slot, u_pfs = 0.0, None, None
         if th.kind != "terminal":
             g = gate(strategy, th, pat, rows, st, draws)
             if g.skip[0]:
-                events.append((pid, sname, st.now[j], int(st.line[j]), "line_skipped", VOCAB.string(g.detail[0]),
-                               math.nan))
+                log.event(j, st.now[j], st.line[j], "line_skipped", g.detail[0], math.nan)
             if not g.go[0]:
                 continue
             line = int(st.line[j])
             h = holiday(strategy, th, terminal, pat, rows, st, draws, rules.horizon_months)
             if h is not None:
-                events.append((pid, sname, float(h.start[0]), line, "holiday_start", th.name, h.months))
+                log.event(j, h.start[0], line, "holiday_start", VOCAB.code(th.name), h.months)
                 yield _until(env, t0, float(h.stop[0]))
                 if h.ends[0]:
                     if h.died[0]:
-                        events.append((pid, sname, float(h.stop[0]), line, "death", CAUSES[h.cause[0]], math.nan))
+                        log.event(j, h.stop[0], line, "death", VOCAB.code(CAUSES[h.cause[0]]), math.nan)
                     break
-                events.append((pid, sname, float(h.stop[0]), line, "holiday_end", th.name, h.months))
+                log.event(j, h.stop[0], line, "holiday_end", VOCAB.code(th.name), h.months)
             res = shared.centre.resource_of(th.name) if shared is not None else None
             if res is not None:
-                got = yield from _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws,
-                                                events, pid, sname)
+                got = yield from _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws, log)
                 if got is None:                      # left the queue: next position, or the pathway ended
                     if st.done[j]:
                         break
@@ -159,13 +149,13 @@ def patient_process(env: simpy.Environment, j: int, strategy: Strategy, therapie
         if slot is not None:
             env.process(_administrations(env, t0, shared, res, slot, th, float(lb.start[0]),
                                          float(lb.on_treatment_months[0])))
-        for t, event, detail, value in lb.row_events(0):
+        sel = np.argsort(lb.ev_pos, kind="stable")          # the line's events in output order
+        for t, code, detail, value in zip(lb.ev_time[sel].tolist(), lb.ev_code[sel].tolist(),
+                                          lb.ev_detail[sel].tolist(), lb.ev_value[sel].tolist()):
             if t0 + t > env.now:
                 yield env.timeout(t0 + t - env.now)
-            events.append((pid, sname, t, n, event, detail, value))
-        r = lb.row_record(0)
-        r["patient_id"], r["strategy"], r["wait_months"] = pid, sname, wait
-        lines.append(r)
+            log.ev.append((j, t, n, code, detail, value))
+        log.lines.append((j, lb, wait))
         after_line(strategy, th, rows, st, lb)
         if st.done[j]:
             break
@@ -178,7 +168,7 @@ def _until(env: simpy.Environment, t0: float, t: float) -> simpy.Timeout:
     return env.timeout(max(0.0, t0 + t - env.now))
 
 
-def _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws, events, pid, sname):
+def _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws, log):
     """Queue chunk row ``j`` for a first administration of ``th`` (a sub-generator of
     :func:`patient_process`; :mod:`sim.resources` gives the rules). Returns ``(wait, request,
     u_pfs)`` when the slot comes first: the line starts ``wait`` months after the request
@@ -213,8 +203,8 @@ def _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws
             return wait, req, None
         hist.disease_used[j] += rate * wait
         st.now[j] = start + wait
-        events.append((pid, sname, start, line_no, "queue_start", th.name, math.nan))
-        events.append((pid, sname, start + wait, line_no, "queue_end", f"{th.name}:started", wait))
+        log.event(j, start, line_no, "queue_start", VOCAB.code(th.name), math.nan)
+        log.event(j, start + wait, line_no, "queue_end", VOCAB.code(f"{th.name}:started"), wait)
         used = progression_hr(q, therapies, pat, rows, hist, rules) * q.pfs.cumhazard(wait)
         return wait, req, np.minimum(u * np.exp(used), 1.0 - 1e-16)
     if req.triggered:                           # granted at the same instant: give the slot back
@@ -223,11 +213,11 @@ def _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws
         req.cancel()
     wait = limit - start
     mon.waits.append(wait)
-    events.append((pid, sname, start, line_no, "queue_start", th.name, math.nan))
+    log.event(j, start, line_no, "queue_start", VOCAB.code(th.name), math.nan)
     reason = int(ql.reason[0]) if limit == float(ql.end[0]) else -1
     if reason == DEATH:
         mon.outcomes.append("death")
-        events.append((pid, sname, limit, line_no, "death", CAUSES[ql.cause[0]], math.nan))
+        log.event(j, limit, line_no, "death", VOCAB.code(CAUSES[ql.cause[0]]), math.nan)
         _end(st, j, limit, END_REASONS.index("death"), float(ql.death[0]), int(ql.cause[0]))
         return None
     if reason == HORIZON:
@@ -236,7 +226,7 @@ def _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws
         return None
     outcome = "progression" if reason == PROGRESSION else "max_wait"
     mon.outcomes.append(outcome)
-    events.append((pid, sname, limit, line_no, "queue_end", f"{th.name}:{outcome}", wait))
+    log.event(j, limit, line_no, "queue_end", VOCAB.code(f"{th.name}:{outcome}"), wait)
     hist.disease_used[j] += rate * wait
     if reason == PROGRESSION:                    # a detected progression, counted like one on a line
         k = st.n_prog[j]
@@ -277,30 +267,22 @@ def _administrations(env, t0, shared, res, first, th, start, on_treatment):
         k += 1
 
 
-def _patient_rows(pat: Patients, st: Pathways, rows: np.ndarray, sname: str, horizon: float) -> list[dict]:
-    out = outcomes(st, horizon)
-    return [dict(patient_id=int(pat.patient_id[j]), strategy=sname, os_months=float(out["os_months"][j]),
-                 death=bool(out["death"][j]), death_cause=CAUSES[out["death_cause"][j]],
-                 pfs1_months=float(out["pfs1_months"][j]), pfs1_event=bool(out["pfs1_event"][j]),
-                 pfs2_months=float(out["pfs2_months"][j]), pfs2_event=bool(out["pfs2_event"][j]),
-                 n_lines=int(out["n_lines"][j]), end_reason=END_REASONS[out["end_reason"][j]]) for j in rows]
-
-
 def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies: Mapping[str, Therapy],
              rules: ModelRules, lifetable: LifeTable, seed: int, chunk_size: int = 500, progress=None,
-             sample: int = 0, centre: Centre | None = None) -> Records:
+             sample: int = 0, centre: Centre | None = None) -> RunRecord:
     """Simulate every patient of ``cohort`` under every strategy (common random numbers).
 
     ``progress`` is an optional callable receiving the number of patients just finished;
     ``sample`` selects the random streams of a PSA sample (keyed by (seed, name, sample);
     0 is the base case). With ``centre`` (shared resources) the whole cohort is one chunk
     (patients interact), arriving in patient-id order (stream ``arrival`` slot 0), and
-    ``Records.queues`` holds the queue statistics.
+    ``RunRecord.queues`` holds the queue statistics.
     """
-    rec = Records()
+    rec = RunRecord(list(strategies))
     n = len(cohort)
-    step = n if centre is not None else chunk_size
-    for a in range(0, n, max(step, 1)):
+    rank_of = patient_ranks(cohort["patient_id"].to_numpy(np.int64))
+    step = max(n if centre is not None else chunk_size, 1)
+    for a in range(0, n, step):
         chunk = cohort.iloc[a:a + step]
         pat, draws = prepare_chunk(chunk, rules, lifetable, seed, sample)
         arrival = None
@@ -308,14 +290,15 @@ def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies
             order = np.argsort(pat.patient_id, kind="stable")
             arrival = np.empty(pat.n)
             arrival[order] = arrival_times(draws["arrival"][:, 0][order], centre.arrivals_per_month)
-        for strategy in strategies.values():
+        for rank, strategy in enumerate(strategies.values()):
             env = simpy.Environment()
             st = Pathways(pat)
+            log = _Log()
             shared = None if centre is None else _Shared(env, centre, strategy, arrival, therapies)
             for j in range(pat.n):
-                env.process(patient_process(env, j, strategy, therapies, rules, pat, st, draws, rec, shared))
+                env.process(patient_process(env, j, strategy, therapies, rules, pat, st, draws, log, shared))
             env.run()
-            rec.patients += _patient_rows(pat, st, range(pat.n), strategy.name, rules.horizon_months)
+            log.flush(rec, rank, pat, rank_of[a:a + step], st, rules.horizon_months)
             if shared is not None:
                 rec.queues += list(shared.monitors.values())
         if progress is not None:

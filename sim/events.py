@@ -26,10 +26,7 @@ reduction during an interruption applies from the resumption on).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
-import pandas as pd
 
 #: event -> (meaning of ``detail``, meaning of ``value``)
 EVENT_TYPES: dict[str, tuple[str, str]] = {
@@ -117,18 +114,3 @@ class Vocabulary:
 
 #: process-wide vocabulary shared by both executors
 VOCAB = Vocabulary()
-
-
-def typed_frame(data, dtypes: Mapping[str, str]) -> pd.DataFrame:
-    """A frame with exactly the columns of ``dtypes`` in that order and those dtypes.
-
-    ``data`` is a list of row dicts / tuples (in column order) or a dict of columns.
-    """
-    cols = list(dtypes)
-    if isinstance(data, Mapping):
-        df = pd.DataFrame({c: data[c] for c in cols}, columns=cols)
-    elif data and isinstance(data[0], Mapping):
-        df = pd.DataFrame.from_records(data, columns=cols)
-    else:
-        df = pd.DataFrame.from_records(data, columns=cols) if data else pd.DataFrame(columns=cols)
-    return df.astype(dict(dtypes), copy=False)

@@ -25,77 +25,18 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from sim.engine import prepare_chunk
-from sim.events import EVENT_CODE, EVENT_DTYPES, EVENT_NAMES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB
+from sim.chunk import prepare_chunk
+from sim.events import EVENT_CODE, VOCAB
 from sim.lifetable import LifeTable
-from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes, pick
+from sim.record import RunRecord, patient_ranks, row_key
+from sim.strategies import Pathways, Strategy, after_line, gate, holiday, outcomes, pick
 from sim.therapies.definition import Therapy
-from sim.therapies.line import CAUSES, REASONS, ModelRules, plan_lines
+from sim.therapies.line import CAUSES, ModelRules, plan_lines
 
 #: default patients per chunk: bounds memory (~15 streams x 32 uniforms x 8 bytes per patient)
 CHUNK = 20_000
 #: event order within a patient: position in the strategy x _SEQ + rank within the position
 _SEQ = 1 << 12
-
-
-class _Buffer(Mapping):
-    """Column chunks of one output table: ``add`` appends arrays; ``buf[column]`` is the whole
-    column, concatenated on first access (a reader that needs a few columns pays for those)."""
-
-    def __init__(self, names):
-        self.cols = {c: [] for c in names}
-
-    def add(self, **arrays):
-        for c, v in arrays.items():
-            self.cols[c].append(v)
-
-    def __getitem__(self, c: str) -> np.ndarray:
-        v = self.cols[c]
-        if not isinstance(v, np.ndarray):
-            v = self.cols[c] = np.concatenate(v) if v else np.zeros(0, np.int64)
-        return v
-
-    def __iter__(self):
-        return iter(self.cols)
-
-    def __len__(self) -> int:
-        return len(self.cols)
-
-
-class FrameRecords:
-    """Output of the vectorised executor (same API as :class:`sim.engine.Records`:
-    ``frames()`` and the ``patients``, ``lines``, ``events`` tables). The column arrays are
-    turned into typed, ordered frames on first use."""
-
-    def __init__(self, patients: dict, lines: dict, events: dict, strategies: list[str]):
-        self._arrays = (patients, lines, events, strategies)
-        self._frames = None
-
-    def __getstate__(self):  # vocabulary codes are per process: pickle the frames
-        return {"_arrays": None, "_frames": self.frames()}
-
-    def raw(self):
-        """``(patients, lines, events, strategies)`` column arrays (vocabulary codes) as simulated,
-        or None once the frames have been built (they replace the arrays)."""
-        return self._arrays
-
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        if self._frames is None:
-            self._frames = _frames(*self._arrays)
-            self._arrays = None
-        return self._frames
-
-    @property
-    def patients(self) -> pd.DataFrame:
-        return self.frames()[0]
-
-    @property
-    def lines(self) -> pd.DataFrame:
-        return self.frames()[1]
-
-    @property
-    def events(self) -> pd.DataFrame:
-        return self.frames()[2]
 
 
 #: position of a jump to the terminal line while strategies of different lengths share a state
@@ -136,7 +77,7 @@ def _run_tree(members: list, i: int, st: Pathways, therapies, rules, pat, draws,
         if last:
             out = outcomes(state, rules.horizon_months)
             for si, _ in grp:
-                bufs[0].add(patient_id=pat.patient_id, rank=np.full(pat.n, si), key=_key(si, order, 0), **out)
+                bufs[0].add(patient_id=pat.patient_id, rank=np.full(pat.n, si), key=row_key(si, order, 0), **out)
         else:
             _run_tree(grp, i + 1, state, therapies, rules, pat, draws, order, bufs)
 
@@ -161,7 +102,7 @@ def _skips(grp, i, st, pat, order, bufs, r, detail) -> None:
     for si, _ in grp:
         bufs[2].add(pid=pat.patient_id[r], time=st.now[r], line=st.line[r],
                     code=np.full(r.size, EVENT_CODE["line_skipped"]), detail=detail, value=np.full(r.size, np.nan),
-                    rank=np.full(r.size, si), key=_key(si, order[r], i * _SEQ))
+                    rank=np.full(r.size, si), key=row_key(si, order[r], i * _SEQ))
 
 
 def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, bufs) -> None:
@@ -187,12 +128,12 @@ def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, b
             for si in ranks:
                 buf_e.add(pid=pid[rows], time=h.start, line=line_before, code=np.full(m, EVENT_CODE["holiday_start"]),
                           detail=np.full(m, VOCAB.code(th.name)), value=np.full(m, h.months),
-                          rank=np.full(m, si), key=_key(si, order[rows], i * _SEQ + 1))
+                          rank=np.full(m, si), key=row_key(si, order[rows], i * _SEQ + 1))
                 buf_e.add(pid=pid[rows][shown], time=h.stop[shown], line=line_before[shown],
                           code=np.where(h.died, EVENT_CODE["death"], EVENT_CODE["holiday_end"])[shown],
                           detail=np.where(h.died, cause_code, VOCAB.code(th.name))[shown],
                           value=np.where(h.died, np.nan, h.months)[shown],
-                          rank=np.full(int(shown.sum()), si), key=_key(si, order[rows][shown], i * _SEQ + 2))
+                          rank=np.full(int(shown.sum()), si), key=row_key(si, order[rows][shown], i * _SEQ + 2))
             rows = rows[~h.ends]
             if rows.size == 0:
                 return
@@ -209,20 +150,15 @@ def _give(grp, i, st, terminal, th, rows, therapies, rules, pat, draws, order, b
                   unscheduled_scans=lb.unscheduled_scans, time_ratio=lb.time_ratio, syndrome=lb.syndrome,
                   wait_months=np.zeros(m),
                   patient_id=pid[rows],
-                  rank=np.full(m, si), key=_key(si, order[rows], line))
+                  rank=np.full(m, si), key=row_key(si, order[rows], line))
         buf_e.add(pid=pid[rows][rr], time=lb.ev_time, line=line[rr], code=lb.ev_code, detail=lb.ev_detail,
-                  value=lb.ev_value, rank=np.full(rr.size, si), key=_key(si, order[rows][rr], i * _SEQ + 3 + lb.ev_pos))
+                  value=lb.ev_value, rank=np.full(rr.size, si), key=row_key(si, order[rows][rr], i * _SEQ + 3 + lb.ev_pos))
     after_line(strategy, th, rows, st, lb, terminal)
-
-
-def _key(rank: int, order, seq) -> np.ndarray:
-    """Sort key of output rows: strategy rank, patient rank (by id), then ``seq`` (< 2^20)."""
-    return (np.int64(rank) << 50) | (np.asarray(order, np.int64) << 20) | np.asarray(seq, np.int64)
 
 
 def simulate_vectorised(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies: Mapping[str, Therapy],
                         rules: ModelRules, lifetable: LifeTable, seed: int, chunk_size: int | None = None,
-                        progress=None, sample: int = 0) -> FrameRecords:
+                        progress=None, sample: int = 0) -> RunRecord:
     """Simulate every patient of ``cohort`` under every strategy, vectorised over patients.
 
     Same model, streams and output as :func:`sim.engine.simulate`. ``chunk_size`` patients
@@ -231,60 +167,15 @@ def simulate_vectorised(cohort: pd.DataFrame, strategies: Mapping[str, Strategy]
     ``sample`` selects the random streams of a PSA sample (0: base case).
     """
     chunk_size = CHUNK if chunk_size is None else int(chunk_size)
-    names = list(strategies)
-    buf_p = _Buffer(["patient_id", "rank", "key", "os_months", "death", "death_cause", "pfs1_months", "pfs1_event",
-                     "pfs2_months", "pfs2_event", "n_lines", "end_reason"])
-    buf_l = _Buffer([c for c in LINE_COLUMNS if c != "strategy"] + ["rank", "key"])
-    buf_e = _Buffer(["pid", "time", "line", "code", "detail", "value", "rank", "key"])
+    rec = RunRecord(list(strategies))
+    bufs = (rec.patients, rec.lines, rec.events)
     n = len(cohort)
-    ids = cohort["patient_id"].to_numpy(np.int64)
-    rank_of = np.empty(n, np.int64)
-    rank_of[np.argsort(ids, kind="stable")] = np.arange(n)
+    rank_of = patient_ranks(cohort["patient_id"].to_numpy(np.int64))
     members = list(enumerate(strategies.values()))
     for a in range(0, n, chunk_size):
         chunk = cohort.iloc[a:a + chunk_size]
         pat, draws = prepare_chunk(chunk, rules, lifetable, seed, sample)
-        _run_tree(members, 0, Pathways(pat), therapies, rules, pat, draws, rank_of[a:a + chunk_size],
-                  (buf_p, buf_l, buf_e))
+        _run_tree(members, 0, Pathways(pat), therapies, rules, pat, draws, rank_of[a:a + chunk_size], bufs)
         if progress is not None:
             progress(pat.n)
-    return FrameRecords(buf_p, buf_l, buf_e, names)
-
-
-def _frames(p: dict, ln: dict, ev: dict, names: list[str]):
-    snames = np.array(names, dtype=object)
-    causes, reasons, ends = (np.array(x, dtype=object) for x in (CAUSES, REASONS, END_REASONS))
-    i = np.argsort(p["key"], kind="stable")
-    patients = pd.DataFrame({
-        "patient_id": p["patient_id"][i], "strategy": snames[p["rank"][i].astype(np.int64)],
-        "os_months": p["os_months"][i], "death": p["death"][i], "death_cause": causes[p["death_cause"][i].astype(int)],
-        "pfs1_months": p["pfs1_months"][i], "pfs1_event": p["pfs1_event"][i], "pfs2_months": p["pfs2_months"][i],
-        "pfs2_event": p["pfs2_event"][i], "n_lines": p["n_lines"][i],
-        "end_reason": ends[p["end_reason"][i].astype(int)]}, columns=list(PATIENT_COLUMNS), copy=False)
-    i = np.argsort(ln["key"], kind="stable")
-    cols = {}
-    for c in LINE_COLUMNS:
-        if c == "strategy":
-            cols[c] = snames[ln["rank"][i].astype(np.int64)]
-        elif c in ("therapy", "ae_types"):
-            cols[c] = VOCAB.strings(ln[c][i].astype(np.int64))
-        elif c == "reason":
-            cols[c] = reasons[ln[c][i].astype(np.int64)]
-        else:
-            cols[c] = ln[c][i]
-    lines = pd.DataFrame(cols, columns=list(LINE_COLUMNS), copy=False)
-    i = np.argsort(ev["key"], kind="stable")
-    events = pd.DataFrame({
-        "patient_id": ev["pid"][i], "strategy": snames[ev["rank"][i].astype(np.int64)], "time": ev["time"][i],
-        "line": ev["line"][i], "event": np.array(EVENT_NAMES, dtype=object)[ev["code"][i].astype(np.int64)],
-        "detail": VOCAB.strings(ev["detail"][i].astype(np.int64)), "value": ev["value"][i]},
-        columns=list(EVENT_DTYPES), copy=False)
-    return tuple(_typed(df, dt) for df, dt in ((patients, PATIENT_COLUMNS), (lines, LINE_COLUMNS),
-                                               (events, EVENT_DTYPES)))
-
-
-def _typed(df: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
-    """``df`` with the schema dtypes (a no-op unless the frame is empty)."""
-    if all(str(df[c].dtype) == t for c, t in dtypes.items()):
-        return df
-    return df.astype(dtypes)
+    return rec

@@ -62,6 +62,8 @@ BAD = {
     "misspelt_resource_key": (lambda t: ["resources=prrt_uk", "+resources.prrt.slot_per_week=3"],
                               ["resources.prrt.slot_per_week", "3"]),
     "unknown_resources_option": (lambda t: ["resources=nosuch"], ["resources", "'nosuch'", "prrt_uk"]),
+    "resources_in_validation": (lambda t: ["resources=prrt_uk", "experiment=validation"],
+                                ["resources", "'validation'"]),
 }
 
 

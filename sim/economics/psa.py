@@ -327,7 +327,7 @@ def simulate_sample(model, s: int):
     from sim.executors import simulate
 
     rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable, model.seed,
-                   engine=model.engine, chunk_size=model.chunk_size, sample=s)
+                   engine=model.engine, chunk_size=model.chunk_size, sample=s, centre=model.centre)
     return RunArrays.from_records(rec)
 
 

@@ -4,8 +4,8 @@
 QALYs need, with every row of ``lines`` and ``events`` pointing to its patient row
 (``line_patient``, ``ev_patient``: index into the patient arrays) and string columns as codes
 into name lists. It is built either from the frames of any executor (:meth:`from_frames`) or
-directly from the arrays of the vectorised executor (:meth:`from_vectorised`, no frames
-built: the probabilistic analysis path). Per-patient results are then sums over rows by
+directly from the coded columns of the run record (:meth:`from_record`, no frames built: the
+probabilistic analysis path). Per-patient results are then sums over rows by
 ``np.bincount`` on those indices.
 """
 
@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.events import EVENT_CODE
+from sim.events import EVENT_CODE, VOCAB
+from sim.record import patient_bits
+from sim.therapies.line import CAUSES
 
 KEYS = ["strategy", "patient_id"]
 _LINE_COLUMNS = ["line", "therapy", "start", "end", "pfs_true", "progression_true", "progression_detected",
@@ -86,15 +88,11 @@ class RunArrays:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_records(cls, rec) -> "RunArrays":
-        """From an executor's output: the vectorised executor's arrays when it still has them
-        (no frames built), else its ``frames()``."""
-        raw = rec.raw() if hasattr(rec, "raw") else None
-        if raw is not None:
-            from sim.events import VOCAB
-            patients, lines, events, strategies = raw
-            return cls.from_vectorised(patients, lines, events, VOCAB, strategies)
+        """From an executor's :class:`~sim.record.RunRecord`: its coded columns while it has them
+        (no frames built), else its ``frames()`` (a record that travelled between processes)."""
+        if rec.patients is not None:
+            return cls.from_record(rec)
         return cls.from_frames(*rec.frames())
-
     @classmethod
     def from_frames(cls, patients: pd.DataFrame, lines: pd.DataFrame, events: pd.DataFrame) -> "RunArrays":
         """From the ``patients``, ``lines`` and ``events`` tables of a run (any row order)."""
@@ -141,28 +139,26 @@ class RunArrays:
             ev_detail=det_code, detail_names=list(det_names), ev_value=f(events, "value"))
 
     @classmethod
-    def from_vectorised(cls, patients: dict, lines: dict, events: dict, vocabulary, strategies: list) -> "RunArrays":
-        """From the column arrays of :class:`sim.vectorised.FrameRecords` (codes of ``vocabulary``).
+    def from_record(cls, rec) -> "RunArrays":
+        """From the coded columns of a :class:`~sim.record.RunRecord` (:data:`sim.events.VOCAB` codes).
 
         Patient rows are in output order (sorted ``key``); a line's or event's patient row is
-        found from the strategy and patient bits of its sort key.
+        found from the strategy and patient part of its key (:func:`sim.record.patient_bits`).
         """
-        from sim.therapies.line import CAUSES
-
+        patients, lines, events = rec.patients, rec.lines, rec.events
         po = np.argsort(patients["key"], kind="stable")
         pkey = patients["key"][po]
-        mask = ~np.int64((1 << 20) - 1)
-        lp = np.searchsorted(pkey, lines["key"] & mask)
+        lp = np.searchsorted(pkey, patient_bits(lines["key"]))
         order = np.lexsort((lines["line"], lp))
         lp = lp[order]
         lt = {c: np.asarray(lines[c])[order] for c in ("line", "therapy", "start", "end", "pfs_true", "progression_true",
                                                       "progression_detected", "on_treatment_months",
                                                       "dose_intensity", "n_scans", "unscheduled_scans",
                                                       "syndrome")}
-        names = list(vocabulary.strings(np.arange(len(vocabulary))))
+        names = list(VOCAB.strings(np.arange(len(VOCAB))))
         cause = patients["death_cause"][po].astype(np.int64)
         return cls(
-            strategy=patients["rank"][po].astype(np.int64), strategy_names=list(strategies),
+            strategy=patients["rank"][po].astype(np.int64), strategy_names=list(rec.strategies),
             patient_id=patients["patient_id"][po].astype(np.int64),
             os_months=patients["os_months"][po].astype(float), death=patients["death"][po].astype(bool),
             disease_death=patients["death"][po].astype(bool) & (cause == CAUSES.index("disease")),
@@ -172,6 +168,6 @@ class RunArrays:
             dose_intensity=lt["dose_intensity"], n_scans=lt["n_scans"].astype(float),
             unscheduled_scans=lt["unscheduled_scans"].astype(float), progression_detected=lt["progression_detected"],
             syndrome=lt["syndrome"].astype(np.int64),
-            ev_patient=np.searchsorted(pkey, events["key"] & mask), ev_line=events["line"].astype(np.int64),
+            ev_patient=np.searchsorted(pkey, patient_bits(events["key"])), ev_line=events["line"].astype(np.int64),
             ev_time=events["time"], ev_event=events["code"].astype(np.int64),
             ev_detail=events["detail"].astype(np.int64), detail_names=names, ev_value=events["value"])
