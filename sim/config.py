@@ -95,7 +95,8 @@ def build_rules(m: Mapping) -> ModelRules:
     correlation; 1 would make every line's PFS uniform identical); every ``covariate_reference``
     prevalence in ``[0, 1]``; ``0 < horizon_years <= 100``; ``clinical_detection_months > 0`` or null
     (scans only); ``disease_death.rate_per_year >= 0`` with hazard ratios ``> 0`` on known
-    covariates; ``line_effect.hr_per_prior_line > 0``; ``prognostic_hr`` ratios ``> 0`` on known covariates.
+    covariates; ``line_effect.hr_per_prior_line > 0``; ``prognostic_hr`` ratios ``> 0`` on known covariates;
+    ``dose_intensity_effect.beta >= 0`` (absent: 0, no effect of a dose reduction on progression).
     """
     from sim.therapies.definition import COVARIATES
     ref = {}
@@ -111,6 +112,7 @@ def build_rules(m: Mapping) -> ModelRules:
         check(c in COVARIATES, "model.prognostic_hr", c, f"must name one of {list(COVARIATES)}")
         prog[c] = _number(f"model.prognostic_hr.{c}", v, 0, lo_open=True)
     le = mapping("model.line_effect", m.get("line_effect"), allow_none=True)
+    di = mapping("model.dose_intensity_effect", m.get("dose_intensity_effect"), allow_none=True)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
                                               _required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
@@ -127,6 +129,7 @@ def build_rules(m: Mapping) -> ModelRules:
         line_hr_per_prior_line=_number("model.line_effect.hr_per_prior_line", le.get("hr_per_prior_line", 1.0), 0,
                                        lo_open=True),
         prognostic_hr=prog,
+        dose_intensity_beta=_number("model.dose_intensity_effect.beta", di.get("beta", 0.0), 0),
     )
 
 

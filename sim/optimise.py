@@ -16,8 +16,8 @@ cohort, by the therapies' own eligibility rules (:func:`sim.therapies.line.eligi
 
 An agent appears at most once; a rechallenge is a therapy of its own. With ``m`` first-exposure
 agents and one rechallenge agent ``r`` of agent ``x``, the number of sequences of length ``L`` is
-``P(m, L) + C(L, 2) P(m - 1, L - 2)`` (``P(a, b) = a! / (a - b)!``): 291 for the default six agents and
-``k = 4``.
+``P(m, L) + C(L, 2) P(m - 1, L - 2)`` (``P(a, b) = a! / (a - b)!``): 3971 for the default ten agents
+(``m = 9``) and ``k = 4`` (291 for the original six, ``m = 5``), above the default ``enumeration_limit``.
 
 **Evaluation.** Each sequence is a strategy (data: lines plus ``experiment.rules``) simulated on
 one cohort with the master seed, so every patient meets the same random numbers under every

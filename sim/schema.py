@@ -197,6 +197,7 @@ RANGES = {
     "model.imaging_interval_weeks": "> 0",
     "model.clinical_detection_months": "> 0, or null (scans only)",
     "model.frailty_rho": "[0, 1)",
+    "model.dose_intensity_effect.beta": ">= 0 (0: no effect)",
     "model.pre_progression_death_share": "[0, 1]",
     "model.horizon_years": "(0, 100]",
     "model.background_mortality": "table: a file of data/lifetables/; max_age whole number in (100, 130]",

@@ -59,9 +59,17 @@ def test_number_of_eligible_sequences_matches_the_closed_form(k):
             assert "sunitinib" in s[:s.index("sunitinib_rechallenge")]
 
 
-def test_default_space_is_291_sequences():
-    model = build_model(_cfg())
-    assert len(eligible_sequences(AGENTS, model.therapies, 4, model.cohort)) == 291
+def test_the_six_original_agents_give_291_sequences_and_the_default_ten_give_3971():
+    """The closed form with 5 (9) first-exposure agents and one rechallenge at k = 4: 291 for the original six
+    agents, 3971 for the default agents of configs/experiment/optimise.yaml (the new therapies added), which is
+    above ``enumeration_limit`` (500), so the default screen runs the metamodel."""
+    cfg = _cfg()
+    model = build_model(cfg)
+    assert len(eligible_sequences(AGENTS, model.therapies, 4, model.cohort)) == 291 == _count(5, 4)
+    default = list(cfg.experiment.agents)
+    assert set(AGENTS) < set(default) and len(default) == 10
+    n = len(eligible_sequences(default, model.therapies, 4, model.cohort))
+    assert n == _count(9, 4) == 3971 and n > cfg.experiment.enumeration_limit
 
 
 def test_lines_no_patient_of_the_cohort_can_receive_are_pruned():

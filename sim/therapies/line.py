@@ -72,6 +72,23 @@ Dose level while on treatment (relative dose intensity = its time average over t
 treatment): ``level(t) = prod_{reductions with onset <= t} r_j`` times 0 inside any
 interruption window ``[onset_i, onset_i + w_i)``. A reduction that happens during an
 interruption therefore applies from the resumption on.
+
+Dose intensity and efficacy (``model.dose_intensity_effect.beta``, default 0: none). After the ``j``-th
+counted dose reduction (onset ``a_j``) the dose level is ``L_j = prod_{i <= j} r_i`` and the progression
+hazard is multiplied by ``M_j = L_j^(-beta)`` from then on, to the progression (also after a fixed course
+ends): the cumulative progression hazard becomes ``sum_j M_j [HR H(min(t, a_{j+1}) / TR) - HR H(a_j / TR)]^+``
+(``a_0 = 0``, ``M_0 = 1``) and the progression ``T*`` is where it reaches ``-log u``
+(:func:`dose_adjusted_progression`; ``T* <= T``, equal when no reduction comes before ``T``). Interruptions
+do not count (the level is the product of the reductions; the zero level inside an interruption window
+enters the RDI only: a few weeks off drug, and ``0^(-beta)`` would be infinite). A reduction counts only
+before the progression it would change. The AEs are drawn against a treatment end that depends on the
+detection, so the kernel resolves the line once without the effect, re-solves the progression of the rows
+with a counted reduction before ``T``, then recomputes the detection, the end of treatment and the counted
+AEs (same uniforms). One pass is exact: the reductions before ``T*`` are before the new detection
+(``T* <= detection``) and before every other bound of the old treatment end (course end, death, horizon, an
+earlier discontinuation), so they are counted again and give the same ``T*``; an AE between the new and the
+old detection (after ``T*``) is dropped and cannot act on ``T*``. The fitted PFS curves are the trials'
+observed PFS, reductions included; with ``beta > 0`` they are read as the full-dose curves (not refitted).
 """
 
 from __future__ import annotations
@@ -124,6 +141,13 @@ class ModelRules:
     line_hr_per_prior_line: float = 1.0
     #: prognostic progression hazard ratios by binary covariate on every non-terminal line (centred)
     prognostic_hr: Mapping = field(default_factory=dict)
+    #: exponent ``beta`` of the dose-intensity effect on progression: after the dose level drops to ``L``
+    #: the progression hazard is multiplied by ``L^(-beta)`` (0: no effect; module docstring)
+    dose_intensity_beta: float = 0.0
+
+    def __post_init__(self):
+        if not (self.dose_intensity_beta >= 0.0 and math.isfinite(self.dose_intensity_beta)):
+            raise ValueError(f"dose_intensity_beta must be a finite number >= 0, got {self.dose_intensity_beta!r}")
 
 
 @dataclass
@@ -696,27 +720,34 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     t_pd = np.minimum(t_pd, late_death - start)   # a late toxicity's death (earlier exposure) acts alike
     procedure_death = start + t_pd
     t_dnp = np.minimum(t_dd, t_pd)          # death without progression: disease or treatment
-    event_is_death = t_dnp < t_prog         # no progression before that death
-    t_event = np.minimum(t_prog, t_dnp)     # true time of the PFS event (progression or death)
     dt = rules.imaging_interval_months
-    n_scans_prog = np.maximum(1.0, np.ceil(t_prog / dt - 1e-12))
     # progression seen at the next scheduled scan, or earlier when it becomes clinically apparent
     # after D ~ Exp(mean c) (stream ``detection@<therapy>``, slot e); then one unscheduled scan confirms it
-    detect = n_scans_prog * dt
-    clinical = np.zeros(m, bool)
     c_mean = rules.clinical_detection_months
-    if math.isfinite(c_mean):
-        apparent = t_prog - c_mean * np.log(draws[stream("detection", name)][rows, e])
-        clinical = apparent < detect
-        detect = np.where(clinical, apparent, detect)
-        n_scans_prog = n_scans_prog - clinical
+    u_detect = draws[stream("detection", name)][rows, e] if math.isfinite(c_mean) else None
+    n_scans_prog, detect, clinical = _detection(t_prog, dt, c_mean, u_detect)
     death = np.minimum(np.minimum(death_bg, disease_death), procedure_death)
     responded = draws[stream("response", name)][rows, e] < p_resp
     on_drug = therapy.kind == "active"
-    stop = np.minimum(np.minimum(start + therapy.course_months, start + detect), np.minimum(death, horizon))
+    course_stop = np.minimum(start + therapy.course_months, np.minimum(death, horizon))
+    stop = np.minimum(course_stop, start + detect)
 
     # ---- toxicity, in onset order, while on treatment (AE types are columns)
     tox = _toxicity(therapy, ta, pat, rows, e, start, stop, draws) if on_drug and therapy.adverse_events else None
+    beta = rules.dose_intensity_beta
+    if tox is not None and beta > 0.0 and tox.hit.size:
+        # dose-intensity effect: progression re-solved from the first counted reduction before it, then its
+        # detection, the end of treatment and the AEs counted (module docstring: exact, one pass)
+        changed, t_new = dose_adjusted_progression(therapy.pfs, tox.red_onset, tox.red_factor, start[tox.hit],
+                                                   t_prog[tox.hit], tr[tox.hit], u_pfs[tox.hit], hr[tox.hit], beta)
+        if changed.any():
+            t_prog = t_prog.copy()
+            t_prog[tox.hit[changed]] = t_new[changed]
+            n_scans_prog, detect, clinical = _detection(t_prog, dt, c_mean, u_detect)
+            stop = np.minimum(course_stop, start + detect)
+            tox = _toxicity(therapy, ta, pat, rows, e, start, stop, draws)
+    event_is_death = t_dnp < t_prog         # no progression before that death
+    t_event = np.minimum(t_prog, t_dnp)     # true time of the PFS event (progression or death)
     if tox is not None:
         tox_stop, treat_end = tox.tox_stop, tox.treat_end
     else:
@@ -784,6 +815,90 @@ def disease_rate_now(pat: Patients, rows: np.ndarray, history: History, rules: M
     """Disease-death hazard without progression (per month) of the patients ``rows`` now:
     ``lambda_i g^(n_i)``, ``n_i`` the active lines already given (module docstring)."""
     return pat.disease_rate[rows] * rules.disease_death_hr_per_line ** history.n_active[rows]
+
+
+def _detection(t_prog: np.ndarray, dt: float, c_mean: float, u_detect: np.ndarray | None) -> tuple:
+    """Detection of a progression at ``t_prog`` months into the line (module docstring).
+
+    Returns ``(n_scans, detect, clinical)``: the scheduled scans up to the detection, the months from the
+    line start to it, ``min(ceil(T / dt) dt, T + D)`` with ``D = -c log(u_detect)`` (scans only when
+    ``c`` is infinite), and whether it is the clinical one (then one scheduled scan fewer)."""
+    n_scans = np.maximum(1.0, np.ceil(t_prog / dt - 1e-12))
+    detect = n_scans * dt
+    clinical = np.zeros(t_prog.size, bool)
+    if u_detect is not None:
+        apparent = t_prog - c_mean * np.log(u_detect)
+        clinical = apparent < detect
+        detect = np.where(clinical, apparent, detect)
+        n_scans = n_scans - clinical
+    return n_scans, detect, clinical
+
+
+def dose_adjusted_progression(pfs, red_onset: np.ndarray, red_factor: np.ndarray, start: np.ndarray,
+                              t_prog: np.ndarray, tr: np.ndarray, u_pfs: np.ndarray, hr: np.ndarray,
+                              beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """Progression time under the dose-intensity effect (``model.dose_intensity_effect.beta``).
+
+    After the dose level drops to ``L_j = prod_{i <= j} r_i`` at the ``j``-th counted dose reduction
+    (line time ``a_j``) the progression hazard is multiplied by ``M_j = L_j^(-beta)`` (``M_0 = 1``). With
+    ``H`` the fitted cumulative hazard on the rechallenge-scaled clock ``s = t / TR`` and
+    ``E = -log(u) / HR`` the patient's threshold (:meth:`~sim.distributions.SurvivalDistribution.sample`),
+    the progression ``T*`` solves
+
+    ``sum_j M_j [H(min(T*, a_{j+1}) / TR) - H(a_j / TR)]^+ = E``  (``a_0 = 0``),
+
+    i.e. segment by segment ``T* = TR H^{-1}(H(a_j / TR) + (E - used_j) / M_j)`` in the segment where the
+    hazard used reaches ``E``. Reductions at or after the original ``T`` cannot matter (``T* <= T``
+    because every ``M_j >= 1``), nor can one after ``T*`` (the walk stops there).
+
+    Parameters
+    ----------
+    pfs : SurvivalDistribution
+        The therapy's fitted progression curve ``H``.
+    red_onset, red_factor : arrays (k, a)
+        Per row and onset position: absolute onset of a counted dose reduction (inf: none) and its factor.
+    start, t_prog, tr, u_pfs, hr : arrays (k,)
+        Line start, progression time drawn without the effect (months from the start), rechallenge time
+        ratio, progression uniform and hazard multiplier.
+    beta : float
+        Exponent (> 0).
+
+    Returns
+    -------
+    changed : bool array (k,)
+        Rows with a reduction before the original progression (the others keep ``t_prog`` exactly).
+    t_new : array (k,)
+        ``T*`` where changed, else ``t_prog``.
+    """
+    k, a = red_onset.shape
+    with np.errstate(divide="ignore"):
+        target = -np.log(u_pfs) / hr
+    used, h_prev, mult = np.zeros(k), np.zeros(k), np.ones(k)
+    found = np.zeros(k, bool)
+    changed = np.zeros(k, bool)
+    t_new = np.asarray(t_prog, float).copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        for p in range(a):
+            at = red_onset[:, p] - start
+            live = ~found & (at < t_prog)          # a reduction before the progression so far
+            h_a = np.where(live, np.asarray(pfs.cumhazard(np.where(live, at, 0.0) / tr), float), h_prev)
+            seg = mult * (h_a - h_prev)
+            ends = live & (used + seg >= target)   # reached before this reduction (only after an earlier one)
+            if ends.any():
+                t_new[ends] = tr[ends] * np.asarray(
+                    pfs.inverse_cumhazard(h_prev[ends] + (target[ends] - used[ends]) / mult[ends]), float)
+            found |= ends
+            go = live & ~ends
+            changed |= go
+            used = np.where(go, used + seg, used)
+            h_prev = np.where(go, h_a, h_prev)
+            mult = np.where(go, mult * red_factor[:, p] ** (-beta), mult)
+        rest = changed & ~found
+        if rest.any():
+            t_new[rest] = tr[rest] * np.asarray(
+                pfs.inverse_cumhazard(h_prev[rest] + (target[rest] - used[rest]) / mult[rest]), float)
+    t_new = np.where(changed, np.minimum(t_new, t_prog), t_prog)
+    return changed, t_new
 
 
 def syndrome_state(therapy: Therapy, pat: Patients, rows: np.ndarray, slot: np.ndarray, draws) -> np.ndarray:
@@ -936,6 +1051,10 @@ class _Toxicity:
     ae_types: np.ndarray
     hit: np.ndarray
     events: list
+    #: over the ``hit`` rows, per onset position: absolute onset of a counted dose reduction (inf: none)
+    #: and its factor ``r_j`` (1: none)
+    red_onset: np.ndarray | None = None
+    red_factor: np.ndarray | None = None
 
 
 def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
@@ -1025,7 +1144,9 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
             (so[:, p], counted[:, p] & (sc[:, p] != _NONE), cons_code[:, p], ae_name[:, p], cons_value[:, p]),
             (back[:, p], resume_ok[:, p], _E["dose_change"], resume, resume_level[:, p]),
         ]
-    return _Toxicity(tox_stop, treat_end, rdi, n_ae, ae_types, hit, events)
+    is_red = counted & (sc == _RED)
+    return _Toxicity(tox_stop, treat_end, rdi, n_ae, ae_types, hit, events,
+                     np.where(is_red, so, math.inf), np.where(is_red, factor, 1.0))
 
 
 # ------------------------------------------------------------------ one patient
