@@ -708,7 +708,7 @@ def plan_lines(therapy: Therapy, therapies: dict, pat: Patients, rows: np.ndarra
     # death without progression: the patient's disease-death clock (threshold E, hazard used so far)
     rate = disease_rate_now(pat, rows, history, rules)
     left = np.maximum(pat.disease_clock[rows] - history.disease_used[rows], 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_dd = np.where(rate > 0, left / rate, math.inf)
     disease_death = start + t_dd
     # death from the procedure (e.g. 30-day mortality of an embolisation): u < p, at start + w u / p
