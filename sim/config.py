@@ -11,11 +11,13 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.executors import ENGINES
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
 from sim.runio import check_memory
 from sim.strategies import Strategy, build_strategies
 from sim.therapies import ModelRules, Therapy, build_therapies
+from sim.therapies.definition import COVARIATES
 from sim.units import MONTHS_PER_YEAR, weeks
 
 
@@ -93,7 +95,6 @@ def build_rules(m: Mapping) -> ModelRules:
     (scans only); ``disease_death.rate_per_year >= 0`` with hazard ratios ``> 0`` on known
     covariates; ``line_effect.hr_per_prior_line > 0``; ``prognostic_hr`` ratios ``> 0`` on known covariates.
     """
-    from sim.therapies.definition import COVARIATES
     ref = {}
     for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
@@ -161,7 +162,6 @@ def check_run_settings(c: Mapping) -> tuple[str, int | None]:
     or null / absent for the executor's default). Every experiment kind calls this (through
     :func:`build_model` or directly) before it simulates, so a wrongly typed setting is a
     :class:`UserError` naming it in every kind. Returns ``(engine, chunk_size)``."""
-    from sim.executors import ENGINES
     engine = c.get("engine", "auto")
     check(isinstance(engine, str) and engine in ENGINES, "engine", engine, f"must be one of {list(ENGINES)}")
     chunk = c.get("chunk_size")

@@ -70,6 +70,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -494,10 +496,7 @@ def run_optimise(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFr
 
 def sequences_figure(tab: pd.DataFrame, path: Path, wtp: float, currency: str = "", top: int = 20) -> Path:
     """Horizontal bars of the mean NMB (+- 1.96 SE) of the ``top`` ranked sequences."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     t = tab.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(t) + 1.5))

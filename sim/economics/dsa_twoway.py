@@ -37,6 +37,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
@@ -149,10 +151,7 @@ def threshold(runner: ArmRunner, st: DsaSettings, p: OneWay, xtol: float) -> dic
 def two_way_figure(table: pd.DataFrame, path: Path, st: DsaSettings, base_x=None, base_y=None, currency: str = ""
                    ) -> Path:
     """Heat map of INB over the two-way grid with the ``INB = 0`` contour and the base case."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     xs, ys = np.unique(table["x"]), np.unique(table["y"])
     z = table.pivot(index="y", columns="x", values="inb").reindex(index=ys, columns=xs).to_numpy()

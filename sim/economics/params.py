@@ -45,6 +45,7 @@ the draws of those after it; use a power of two samples for the sequence's balan
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,11 +54,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 from scipy.special import ndtri
 from scipy.stats import qmc
 
 from sim.errors import UserError, check, sequence_of_str
+from sim.evidence import lookup
 from sim.rng import column, uniforms
 
 Z95 = 1.959963984540054
@@ -101,8 +105,6 @@ def load_assumptions(path: Path = ASSUMPTIONS) -> pd.DataFrame | None:
 
 
 def _evidence_ci(ref: str) -> tuple[float, float, float]:
-    from sim.evidence import lookup
-
     eid = ref.split(":", 1)[1] if ref.startswith("evidence:") else ref
     try:
         row = lookup(eid)
@@ -237,8 +239,6 @@ class WeibullFit:
     def table_rows(self) -> list[dict]:
         """Rows of :meth:`ParamSet.table`: base values and the 2.5 / 97.5 % quantiles of each
         drawn value, by quasi-Monte Carlo over 2^14 - 1 unscrambled Sobol points (deterministic)."""
-        from scipy.stats import qmc
-
         u = qmc.Sobol(d=2, scramble=False).random_base2(14)[1:]      # the first point is (0, 0)
         theta = np.asarray(self.theta0)[:, None] + self.chol @ ndtri(u).T
         scale, shape = np.exp(theta[0]), np.exp(theta[1])
@@ -425,8 +425,6 @@ def make_mvnormal(name: str, spec: Mapping, cfg: Mapping) -> MvNormal:
 
 def make_weibull_fit(path: str, spec: Mapping, cfg: Mapping) -> WeibullFit:
     """:class:`WeibullFit` for the PFS node ``path`` from ``{dist: fit, fit: <name>, file: <yaml>}``."""
-    import yaml
-
     key = f"psa.parameters.{path}"
     node = get_path(cfg, path, None)
     check(node is not None, key, path, "must name an existing configuration key")
@@ -561,10 +559,6 @@ def apply_overrides(cfg, overrides: Mapping[str, float]):
     resolved, so a value that others interpolate (``therapies.sunitinib.pfs`` is also the
     rechallenge's) changes everywhere it is used; a plain dict is deep-copied and set.
     """
-    import copy
-
-    from omegaconf import DictConfig, OmegaConf
-
     if isinstance(cfg, DictConfig):
         c = copy.deepcopy(cfg)
         for p, v in overrides.items():

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.events import EVENT_CODE
+from sim.events import EVENT_CODE, VOCAB
+from sim.therapies.line import CAUSES
 
 KEYS = ["strategy", "patient_id"]
 _LINE_COLUMNS = ["line", "therapy", "start", "end", "pfs_true", "progression_true", "progression_detected",
@@ -90,7 +91,6 @@ class RunArrays:
         (no frames built), else its ``frames()``."""
         raw = rec.raw() if hasattr(rec, "raw") else None
         if raw is not None:
-            from sim.events import VOCAB
             patients, lines, events, strategies = raw
             return cls.from_vectorised(patients, lines, events, VOCAB, strategies)
         return cls.from_frames(*rec.frames())
@@ -147,8 +147,6 @@ class RunArrays:
         Patient rows are in output order (sorted ``key``); a line's or event's patient row is
         found from the strategy and patient bits of its sort key.
         """
-        from sim.therapies.line import CAUSES
-
         po = np.argsort(patients["key"], kind="stable")
         pkey = patients["key"][po]
         mask = ~np.int64((1 << 20) - 1)

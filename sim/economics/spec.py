@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from sim.economics.dispensing import parse_dispensing
 from sim.errors import UserError, check, mapping
@@ -384,7 +385,6 @@ class EconomicsSpec:
 def _plain(cfg) -> dict:
     """Plain dict (resolves an OmegaConf node)."""
     try:
-        from omegaconf import DictConfig, OmegaConf
         if isinstance(cfg, DictConfig):
             return OmegaConf.to_container(cfg, resolve=True)
     except ImportError:  # pragma: no cover
@@ -409,7 +409,6 @@ def _grid(g) -> np.ndarray:
 
 def load_spec(name: str = "uk_nhs", overrides: Mapping[str, object] | None = None) -> EconomicsSpec:
     """Spec from ``configs/economics/<name>.yaml`` (or a path), with optional dotted overrides."""
-    from omegaconf import OmegaConf
     path = Path(name)
     if not path.suffix:
         path = CONFIG_DIR / f"{name}.yaml"

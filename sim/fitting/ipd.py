@@ -37,8 +37,10 @@ import math
 import warnings
 from collections.abc import Sequence
 
+import lifelines
 import numpy as np
 import pandas as pd
+from lifelines import KaplanMeierFitter
 from scipy import optimize, special
 
 from sim.distributions import FAMILIES, GeneralizedGamma
@@ -393,7 +395,6 @@ def _fit_lifelines(family: str, t: np.ndarray, d: np.ndarray) -> FitResult:
     if family not in LIFELINES_FITTERS:
         raise UserError(f"engine 'lifelines' has no {family} fitter; use one of {sorted(LIFELINES_FITTERS)}, "
                         f"got family={family!r}")
-    import lifelines
 
     cls_name, names, logged = LIFELINES_FITTERS[family]
     with warnings.catch_warnings():
@@ -432,8 +433,6 @@ def kaplan_meier(durations, events=None) -> pd.DataFrame:
         ``lower``, ``upper`` (lifelines' exponential Greenwood interval), ``at_risk``,
         ``events``, ``censored`` (counts at that time).
     """
-    from lifelines import KaplanMeierFitter
-
     t, d = check_ipd(durations, events)
     km = KaplanMeierFitter().fit(t, d)
     table = km.event_table
