@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from sim.errors import check, mapping
+from sim.errors import check, is_number, mapping
 from sim.fitting.evidence_fits import fit_all, load_spec
 from sim.target_roles import CALIBRATION_TRIALS
 from sim.validation import PreparedTrial, km_median, load_designs, prepare_trial, set_path, simulate_trial
@@ -201,11 +201,10 @@ def calibrate(plain: Mapping, n: int = 1500, progress=None, refit_pfs: bool = Tr
     obj = OSCalibration(plain, n, params=params, refit_pfs=refit_pfs)
     cal = mapping("experiment.calibration", mapping("experiment", plain.get("experiment")).get("calibration"))
     e = cal.get("event_share")
-    check(isinstance(e, (int, float)) and not isinstance(e, bool) and 0 < e <= 1, "experiment.calibration.event_share",
+    check(is_number(e) and 0 < e <= 1, "experiment.calibration.event_share",
           e, "must be a share in (0, 1]")
     delta = cal.get("discrepancy_sd_log")
-    check(isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0,
-          "experiment.calibration.discrepancy_sd_log", delta, "must be a number >= 0")
+    check(is_number(delta) and delta >= 0, "experiment.calibration.discrepancy_sd_log", delta, "must be a number >= 0")
     sd = obj.target_sd(float(e), float(delta))
     axes = grid_axes(obj.params)
     mesh = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.errors import UserError, check, mapping, number, sequence_of_str, whole
 from sim.executors import ENGINES
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
@@ -46,13 +47,9 @@ def to_container(cfg) -> dict:
     return dict(cfg)
 
 
-def _number(key, v, lo=None, hi=None, lo_open=False, hi_open=False):
-    check(isinstance(v, (int, float)) and not isinstance(v, bool), key, v, "must be a number")
-    if lo is not None:
-        check(v > lo if lo_open else v >= lo, key, v, f"must be {'>' if lo_open else '>='} {lo}")
-    if hi is not None:
-        check(v < hi if hi_open else v <= hi, key, v, f"must be {'<' if hi_open else '<='} {hi}")
-    return float(v)
+#: :func:`sim.errors.number` that lets NaN and infinities through to the bounds (``inf`` is a valid
+#: ``model.clinical_detection_months``)
+_number = partial(number, nonfinite=None)
 
 
 def _required(m: Mapping, group: str, name: str):

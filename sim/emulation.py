@@ -41,7 +41,7 @@ from scipy import stats
 
 from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings, to_container
 from sim.economics.params import make_param
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.errors import UserError, check, is_number, mapping, sequence_of_str, whole
 from sim.rng import uniforms
 from sim.runio import atomic_run_dir, run_folder_name, write_manifest
 from sim.strategies import Strategy
@@ -131,7 +131,7 @@ class Emulator:
         self.strategy = exp.get("strategy", "rechallenge")
         self.therapy = exp.get("therapy", "sunitinib_rechallenge")
         landmark = exp.get("landmark_months", 6)
-        check(isinstance(landmark, (int, float)) and not isinstance(landmark, bool) and landmark > 0,
+        check(is_number(landmark) and landmark > 0,
               "experiment.landmark_months", landmark, "must be a number of months > 0")
         self.landmark = float(landmark)
         strategies = mapping("strategies", plain.get("strategies"))
@@ -230,8 +230,7 @@ def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
     d = mapping("experiment.design", exp.get("design"), allow_none=True)
     alpha, p0 = d.get("alpha", 0.05), d.get("null_rate")
     for key, v in (("alpha", alpha), ("null_rate", p0)):
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1, f"experiment.design.{key}", v,
-              "must be a number in (0, 1)")
+        check(is_number(v) and 0 < v < 1, f"experiment.design.{key}", v, "must be a number in (0, 1)")
     sizes = d.get("sample_sizes")
     check(isinstance(sizes, (list, tuple)) and len(sizes) >= 1
           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
@@ -240,8 +239,7 @@ def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
     rates = d.get("true_rates") or []
     check(isinstance(rates, (list, tuple)), "experiment.design.true_rates", rates, "must be a list of probabilities")
     for r in rates:
-        check(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r <= 1, "experiment.design.true_rates",
-              r, "must be probabilities in [0, 1]")
+        check(is_number(r) and 0 <= r <= 1, "experiment.design.true_rates", r, "must be probabilities in [0, 1]")
     return float(alpha), float(p0), sizes, {f"{r:g}": float(r) for r in rates}
 
 

@@ -60,7 +60,7 @@ import pandas as pd
 
 from sim import executors
 from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings, to_container
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.errors import UserError, check, is_number, mapping, probability, sequence_of_str, whole
 from sim.evidence import lookup
 from sim.patients import CohortSpec
 from sim.runio import atomic_run_dir, run_folder_name, write_manifest
@@ -184,8 +184,7 @@ class PostTrial:
             return None
         cfg = mapping(key, cfg)
         u = cfg.get("uptake")
-        check(isinstance(u, (int, float)) and not isinstance(u, bool) and 0 <= u <= 1, f"{key}.uptake", u,
-              "must be a probability in [0, 1]")
+        probability(f"{key}.uptake", u)
         seq = tuple(sequence_of_str(f"{key}.sequence", cfg.get("sequence")))
         for t in seq:
             check(t in therapies and therapies[t].kind == "active", f"{key}.sequence", t,
@@ -465,8 +464,7 @@ def tolerances(exp: Mapping) -> dict:
     """Goal tolerances: :data:`DEFAULT_TOLERANCES` updated by ``experiment.tolerances``."""
     tol = dict(DEFAULT_TOLERANCES) | dict(mapping("experiment.tolerances", exp.get("tolerances"), allow_none=True))
     for k, v in tol.items():
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, f"experiment.tolerances.{k}", v,
-              "must be a number >= 0")
+        check(is_number(v) and v >= 0, f"experiment.tolerances.{k}", v, "must be a number >= 0")
     return tol
 
 

@@ -56,7 +56,7 @@ from sim.economics.inputs import inputs_table
 from sim.economics.params import apply_overrides, get_path, load_assumptions, make_param
 from sim.economics.psa import with_economics
 from sim.economics.spec import EconomicsSpec
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, is_number, mapping
 from sim.outcomes import summarise
 from sim.pipeline import simulate_model, write_report_if_available
 from sim.report.econ_figures import tornado
@@ -150,7 +150,7 @@ def dsa_settings(plain: Mapping, spec) -> DsaSettings:
     check(comp in strategies, f"{KEY}.comparator", comp, f"must be one of the compared strategies {strategies}")
     wtp = exp.get("primary_wtp")
     wtp = max(spec.wtp) if wtp is None else wtp
-    check(isinstance(wtp, (int, float)) and not isinstance(wtp, bool), f"{KEY}.primary_wtp", wtp, "must be a number")
+    check(is_number(wtp), f"{KEY}.primary_wtp", wtp, "must be a number")
     params: list[OneWay] = []
     if exp.get("economics_ranges", True):
         params += _economics_ranges(plain)

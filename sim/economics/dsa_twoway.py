@@ -45,7 +45,7 @@ from scipy.optimize import brentq
 
 from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast, dsa_settings
 from sim.economics.spec import EconomicsSpec
-from sim.errors import check, mapping, sequence_of_str, whole
+from sim.errors import check, is_number, mapping, sequence_of_str, whole
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def twoway_settings(plain: Mapping, st: DsaSettings) -> TwoWaySettings:
         n = whole(f"{KEY}.two_way.n", tw.get("n", 5), 2)
     th = tuple(_param(known, f"{KEY}.thresholds[{i}]", p) for i, p in enumerate(paths))
     xtol = exp.get("threshold_xtol", 1e-3)
-    check(isinstance(xtol, (int, float)) and not isinstance(xtol, bool) and 0 < xtol < 1, f"{KEY}.threshold_xtol",
+    check(is_number(xtol) and 0 < xtol < 1, f"{KEY}.threshold_xtol",
           xtol, "must be a number in (0, 1) (a fraction of the parameter's range)")
     return TwoWaySettings(x, y, n, th, float(xtol))
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from sim.economics.spec import DrugCost
+from sim.errors import is_number
 from sim.evidence import lookup
 from sim.units import DAYS_PER_MONTH
 
@@ -31,7 +32,7 @@ def _leaves(node, prefix=""):
     elif isinstance(node, (list, tuple)):
         for i, v in enumerate(node):
             yield from _leaves(v, f"{prefix}.{i}")
-    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+    elif is_number(node):
         yield prefix, float(node)
 
 

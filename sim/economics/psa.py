@@ -49,7 +49,7 @@ from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane
 from sim.economics.records import RunArrays
 from sim.economics.spec import CONFIG_DIR, EconomicsSpec
 from sim.economics.voi_figures import psa_voi_figures
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, is_number, mapping, number_at_least
 from sim.executors import simulate
 from sim.outcomes import summarise
 from sim.overrides import Overrider
@@ -127,24 +127,17 @@ class PsaSettings:
         return population_factor(self.incidence, self.horizon_years, self.population_discount)
 
 
-def number(key, v, lo=0.0, lo_open=False) -> float:
-    """``v`` as a float, a UserError naming ``key`` unless it is a finite number >= ``lo`` (> with ``lo_open``)."""
-    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-          and (v > lo if lo_open else v >= lo), key, v, f"must be a number {'>' if lo_open else '>='} {lo:g}")
-    return float(v)
-
-
 def population_settings(plain: Mapping, spec=None) -> tuple[float, float, float]:
     """(incidence a year, decision horizon in years, discount rate) of ``psa.population``
     (labelled assumptions ``voi_incidence``, ``voi_horizon_years``; the discount rate defaults to
     the economics discount rate of costs)."""
     pop = mapping("psa.population", (plain.get("psa") or {}).get("population"), allow_none=True)
-    inc = number("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
-    hor = number("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
+    inc = number_at_least("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
+    hor = number_at_least("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
     disc = pop.get("discount")
     if disc is None:
         disc = spec.discount_costs if spec is not None else 0.0
-    disc = number("psa.population.discount", disc)
+    disc = number_at_least("psa.population.discount", disc)
     check(disc < 1, "psa.population.discount", disc, "must be an annual rate in [0, 1)")
     return inc, hor, float(disc)
 
@@ -164,14 +157,13 @@ def wtp_grid(key: str, g) -> np.ndarray:
     an empty or negative grid is a :class:`UserError` naming ``key``."""
     if isinstance(g, Mapping):
         for f in ("start", "stop", "step"):
-            check(isinstance(g.get(f), (int, float)) and not isinstance(g.get(f), bool), f"{key}.{f}", g.get(f),
-                  "must be a number")
+            check(is_number(g.get(f)), f"{key}.{f}", g.get(f), "must be a number")
         check(g["step"] > 0, f"{key}.step", g["step"], "must be > 0")
         check(g["stop"] >= g["start"] >= 0, key, dict(g), "must have 0 <= start <= stop")
         n = int(math.floor((g["stop"] - g["start"]) / g["step"] + 1e-9)) + 1
         return float(g["start"]) + float(g["step"]) * np.arange(n)
     check(isinstance(g, (list, tuple)) and len(g) > 0, key, g, "must be a non-empty list of WTP values")
-    check(all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in g),
+    check(all(is_number(w) and math.isfinite(w) and w >= 0 for w in g),
           key, g, "must hold numbers >= 0")
     return np.unique(np.asarray(g, float))
 
@@ -198,12 +190,10 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         rw = list(spec.wtp)
     check(isinstance(rw, (list, tuple)) and len(rw) > 0, "psa.report_wtp", rw, "must be a non-empty list of numbers >= 0")
     for w in rw:
-        check(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0, "psa.report_wtp", rw,
-              "must be numbers >= 0")
+        check(is_number(w) and w >= 0, "psa.report_wtp", rw, "must be numbers >= 0")
     prim = p.get("primary_wtp")
     prim = max(rw) if prim is None else prim
-    check(isinstance(prim, (int, float)) and not isinstance(prim, bool) and prim >= 0, "psa.primary_wtp", prim,
-          "must be a number >= 0")
+    check(is_number(prim) and prim >= 0, "psa.primary_wtp", prim, "must be a number >= 0")
     ev = mapping("psa.evppi", p.get("evppi"), allow_none=True)
     method = ev.get("method", "auto")
     check(isinstance(method, str) and method in ("auto", "gam", "gp"), "psa.evppi.method", method,
@@ -216,7 +206,7 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     pat = mapping("psa.patients", p.get("patients"), allow_none=True)
     rule = pat.get("rule", "fixed")
     check(rule in ("fixed", "anova"), "psa.patients.rule", rule, "must be fixed or anova")
-    target = number("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
+    target = number_at_least("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
     check(target < 1, "psa.patients.target_share", target, "must be in (0, 1)")
     check(p.get("sampling", "random") in ("random", "sobol"), "psa.sampling", p.get("sampling"),
           "must be random or sobol")

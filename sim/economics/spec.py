@@ -21,7 +21,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sim.economics.dispensing import parse_dispensing
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, mapping, number
 from sim.units import DAYS_PER_MONTH, MONTHS_PER_YEAR, weeks
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "economics"
@@ -30,14 +30,10 @@ KEY = "economics"
 
 
 def _num(key: str, v, lo: float | None = 0.0, hi: float | None = None, *, lo_open=False, hi_open=False) -> float:
-    """A finite number within bounds, else :class:`UserError` naming ``key`` and ``v``."""
-    check(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool), key, v, "must be a number")
-    check(math.isfinite(float(v)), key, v, "must be finite")
-    if lo is not None:
-        check(v > lo if lo_open else v >= lo, key, v, f"must be {'>' if lo_open else '>='} {lo:g}")
-    if hi is not None:
-        check(v < hi if hi_open else v <= hi, key, v, f"must be {'<' if hi_open else '<='} {hi:g}")
-    return float(v)
+    """A finite number within bounds (``>= 0`` unless told; NumPy scalars too), else :class:`UserError`
+    naming ``key`` and ``v`` (:func:`sim.errors.number`; a NaN or an infinity: ``must be finite``)."""
+    return number(key, v, lo, hi, lo_open=lo_open, hi_open=hi_open, nonfinite="must be finite",
+                  types=(int, float, np.integer, np.floating))
 
 
 def _utility(key: str, v) -> float:

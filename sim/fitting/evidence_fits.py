@@ -20,6 +20,7 @@ import datetime as _dt
 import math
 import re
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from sim.distributions import FAMILIES, SurvivalDistribution
-from sim.errors import UserError, dotted
+from sim.errors import UserError, dotted, number
 from sim.evidence import endpoint_base, load_evidence, lookup
 from sim.fitting.detection import Detection
 from sim.fitting.summary import PH_FAMILIES, HazardRatio, Landmark, Median, fit_summary
@@ -178,10 +179,8 @@ def background_rate_per_year(model: Mapping, cohort_file: str | Path = DEFAULT_C
     return float(np.mean(h))
 
 
-def _number(key: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise UserError(f"{key} must be a number, got {v!r}")
-    return float(v)
+#: :func:`sim.errors.number` without bounds, NaN and infinities accepted
+_number = partial(number, nonfinite=None)
 
 
 def _row(key: str, evidence_id, table: pd.DataFrame) -> pd.Series:
