@@ -11,7 +11,7 @@ from functools import partial
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.errors import UserError, check, mapping, number, sequence_of_str, whole
+from sim.errors import UserError, check, mapping, number, required, sequence_of_str, whole
 from sim.executors import ENGINES
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
@@ -52,12 +52,6 @@ def to_container(cfg) -> dict:
 _number = partial(number, nonfinite=None)
 
 
-def _required(m: Mapping, group: str, name: str):
-    """``m[name]`` of config group ``group``, or a :class:`UserError` naming the missing key."""
-    check(name in m, f"{group}.{name}", None, "is required")
-    return m[name]
-
-
 #: largest master seed (a 63-bit whole number)
 SEED_MAX = 2 ** 63 - 1
 #: longest model horizon: a lifetime from age 18 (the youngest patient) ends by the life table's last age
@@ -95,7 +89,7 @@ def build_rules(m: Mapping) -> ModelRules:
     ref = {}
     for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
-    dd = mapping("model.disease_death", _required(m, "model", "disease_death"))
+    dd = mapping("model.disease_death", required(m, "model", "disease_death"))
     dd_hr = {}
     for c, v in mapping("model.disease_death.hr", dd.get("hr"), allow_none=True).items():
         check(c in COVARIATES, "model.disease_death.hr", c, f"must name one of {list(COVARIATES)}")
@@ -107,14 +101,14 @@ def build_rules(m: Mapping) -> ModelRules:
     le = mapping("model.line_effect", m.get("line_effect"), allow_none=True)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
-                                              _required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
-        frailty_rho=_number("model.frailty_rho", _required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
+                                              required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
+        frailty_rho=_number("model.frailty_rho", required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
         covariate_reference=ref,
-        horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0, HORIZON_MAX_YEARS,
+        horizon_months=_number("model.horizon_years", required(m, "model", "horizon_years"), 0, HORIZON_MAX_YEARS,
                                lo_open=True) * MONTHS_PER_YEAR,
         clinical_detection_months=_detection_delay(m.get("clinical_detection_months")),
         disease_death_rate=_number("model.disease_death.rate_per_year",
-                                   _required(dd, "model.disease_death", "rate_per_year"), 0) / MONTHS_PER_YEAR,
+                                   required(dd, "model.disease_death", "rate_per_year"), 0) / MONTHS_PER_YEAR,
         disease_death_hr=dd_hr,
         disease_death_hr_per_line=_number("model.disease_death.hr_per_line", dd.get("hr_per_line", 1.0), 0,
                                           lo_open=True),

@@ -30,6 +30,12 @@ def mapping(key: str, value, allow_none: bool = False) -> Mapping:
     return value
 
 
+def required(m: Mapping, key: str, name: str):
+    """``m[name]`` of the config group ``key``, or a :class:`UserError` naming the missing ``key.name``."""
+    check(name in m, f"{key}.{name}", None, "is required")
+    return m[name]
+
+
 def sequence_of_str(key: str, value, allow_none: bool = False) -> list[str]:
     """``value`` as a list of names if it is a list of strings (``[]`` for ``None`` when
     ``allow_none``), else a :class:`UserError` naming ``key`` (or ``key[i]``). A single string is

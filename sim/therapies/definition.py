@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.distributions import SurvivalDistribution
-from sim.errors import check, mapping, number, probability, sequence_of_str
+from sim.errors import check, mapping, number, probability, required, sequence_of_str
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.pfs import build_pfs
 from sim.units import DAYS_PER_MONTH, weeks
@@ -30,12 +30,6 @@ COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade
 EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt", "liver_directed")
 #: covariates that can modify response probability
 RESPONSE_COVARIATES = ("mgmt_low",)
-
-
-def _required(cfg: Mapping, key: str, name: str):
-    """``cfg[name]``, or a :class:`UserError` naming the missing ``key.name``."""
-    check(name in cfg, f"{key}.{name}", None, "is required")
-    return cfg[name]
 
 
 @dataclass(frozen=True)
@@ -90,9 +84,9 @@ class AdverseEvent:
         check(func is None or func in FUNCTIONAL, f"{key}.functional", func, f"must be null or one of {list(FUNCTIONAL)}")
         return cls(
             name=name,
-            probability=probability(f"{key}.probability", _required(cfg, key, "probability")),
+            probability=probability(f"{key}.probability", required(cfg, key, "probability")),
             probability_diabetes=None if pd_ is None else probability(f"{key}.probability_diabetes", pd_),
-            onset_median_weeks=number(f"{key}.onset_median_weeks", _required(cfg, key, "onset_median_weeks"), 0,
+            onset_median_weeks=number(f"{key}.onset_median_weeks", required(cfg, key, "onset_median_weeks"), 0,
                                       lo_open=True),
             consequence=tuple((c, float(p)) for c, p in cons.items()),
             reduced_intensity=probability(f"{key}.reduced_intensity", cfg.get("reduced_intensity", 1.0)),
@@ -126,16 +120,16 @@ class LateToxicity:
     @classmethod
     def from_config(cls, key: str, name: str, cfg: Mapping) -> "LateToxicity":
         cfg = mapping(key, cfg)
-        lo = number(f"{key}.onset_min_months", _required(cfg, key, "onset_min_months"), 0)
-        hi = number(f"{key}.onset_max_months", _required(cfg, key, "onset_max_months"), 0)
+        lo = number(f"{key}.onset_min_months", required(cfg, key, "onset_min_months"), 0)
+        hi = number(f"{key}.onset_max_months", required(cfg, key, "onset_max_months"), 0)
         check(hi >= lo, f"{key}.onset_max_months", hi, f"must be >= onset_min_months ({lo})")
         return cls(
             name=name,
-            probability=probability(f"{key}.probability", _required(cfg, key, "probability")),
+            probability=probability(f"{key}.probability", required(cfg, key, "probability")),
             onset_min_months=lo, onset_max_months=hi,
-            fatal_share=probability(f"{key}.fatal_share", _required(cfg, key, "fatal_share")),
+            fatal_share=probability(f"{key}.fatal_share", required(cfg, key, "fatal_share")),
             survival_median_months=number(f"{key}.survival_median_months",
-                                          _required(cfg, key, "survival_median_months"), 0, lo_open=True),
+                                          required(cfg, key, "survival_median_months"), 0, lo_open=True),
             duration_weeks=number(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
         )
 
@@ -177,17 +171,17 @@ class Rechallenge:
     @classmethod
     def from_config(cls, key: str, cfg: Mapping) -> "Rechallenge":
         cfg = mapping(key, cfg)
-        of = _required(cfg, key, "of")
+        of = required(cfg, key, "of")
         check(isinstance(of, str), f"{key}.of", of, "must be a therapy name")
         return cls(
             of=of,
-            time_ratio=number(f"{key}.time_ratio", _required(cfg, key, "time_ratio"), 0, lo_open=True),
-            response_ratio=number(f"{key}.response_ratio", _required(cfg, key, "response_ratio"), 0),
+            time_ratio=number(f"{key}.time_ratio", required(cfg, key, "time_ratio"), 0, lo_open=True),
+            response_ratio=number(f"{key}.response_ratio", required(cfg, key, "response_ratio"), 0),
             beta_prior_pfs=number(f"{key}.beta_prior_pfs", cfg.get("beta_prior_pfs", 0.0)),
             beta_time_off=number(f"{key}.beta_time_off", cfg.get("beta_time_off", 0.0)),
-            reference_pfs_first=number(f"{key}.reference_pfs_first", _required(cfg, key, "reference_pfs_first"), 0,
+            reference_pfs_first=number(f"{key}.reference_pfs_first", required(cfg, key, "reference_pfs_first"), 0,
                                        lo_open=True),
-            reference_time_off=number(f"{key}.reference_time_off", _required(cfg, key, "reference_time_off"), 0,
+            reference_time_off=number(f"{key}.reference_time_off", required(cfg, key, "reference_time_off"), 0,
                                       lo_open=True),
             response_time_ratio=number(f"{key}.response_time_ratio", cfg.get("response_time_ratio", 1.0), 0,
                                        lo_open=True),
@@ -295,8 +289,8 @@ class Therapy:
             check(cov in RESPONSE_COVARIATES, f"{key}.response.by", cov, f"must name one of {list(RESPONSE_COVARIATES)}")
             k = f"{key}.response.by.{cov}"
             pair = mapping(k, pair)
-            by[cov] = (probability(f"{k}.if_true", _required(pair, k, "if_true")),
-                       probability(f"{k}.if_false", _required(pair, k, "if_false")))
+            by[cov] = (probability(f"{k}.if_true", required(pair, k, "if_true")),
+                       probability(f"{k}.if_false", required(pair, k, "if_false")))
         aes = tuple(
             AdverseEvent.from_config(f"{key}.adverse_events.{ae}", ae, spec)
             for ae, spec in mapping(f"{key}.adverse_events", cfg.get("adverse_events"), allow_none=True).items()
