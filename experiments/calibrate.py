@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
+from experiments.fit import main as fit_main
 from sim.calibration import CALIBRATION_FILE, apply_result, calibrate, write_result
 from sim.config import to_container
 from sim.errors import UserError
@@ -53,8 +54,6 @@ def main(argv=None) -> int:
         print(f"{k}: {v['estimate']} (posterior SD {v['posterior_sd']:.3f} on the {v['coordinate']} scale)")
     print(f"effective grid points {result['effective_grid_points']:.1f}; written {path}")
     if a.apply:
-        from experiments.fit import main as fit_main
-
         apply_result(result)
         print("estimates set in configs/experiment/validation.yaml, configs/model/default.yaml, "
               "configs/psa/default.yaml, data/evidence/assumptions.csv")

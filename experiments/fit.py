@@ -22,9 +22,35 @@ import math
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# after the source tree is on the path (``python experiments/fit.py`` from a checkout)
+from sim.errors import UserError  # noqa: E402
+from sim.fitting.ae_residual import (  # noqa: E402
+    DEFAULT_AE_FITS,
+    DEFAULT_AE_SPEC,
+    check_therapy_probabilities,
+    load_ae_spec,
+    residual_all,
+    write_ae_fits,
+    write_therapy_probabilities,
+)
+from sim.fitting.evidence_fits import (  # noqa: E402
+    CHECK_RTOL,
+    DEFAULT_FITS,
+    DEFAULT_SPEC,
+    THERAPY_DIR,
+    compare_with_configs,
+    fit_all,
+    load_spec,
+    read_fits,
+    write_fits,
+    write_therapy_files,
+)
 
 
 def _stale(fits, stored) -> list[str]:
@@ -44,8 +70,6 @@ def _stale(fits, stored) -> list[str]:
 
 def _stale_ae(records, path) -> list[str]:
     """Therapies whose stored residual AE record differs from a fresh one (probability, residual)."""
-    import yaml
-
     stored = yaml.safe_load(Path(path).read_text()) if Path(path).is_file() else {}
     stored = stored or {}
     out = [name for name, r in records.items()
@@ -55,29 +79,6 @@ def _stale_ae(records, path) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from sim.errors import UserError
-    from sim.fitting.ae_residual import (
-        DEFAULT_AE_FITS,
-        DEFAULT_AE_SPEC,
-        check_therapy_probabilities,
-        load_ae_spec,
-        residual_all,
-        write_ae_fits,
-        write_therapy_probabilities,
-    )
-    from sim.fitting.evidence_fits import (
-        CHECK_RTOL,
-        DEFAULT_FITS,
-        DEFAULT_SPEC,
-        THERAPY_DIR,
-        compare_with_configs,
-        fit_all,
-        load_spec,
-        read_fits,
-        write_fits,
-        write_therapy_files,
-    )
-
     ap = argparse.ArgumentParser(prog="pnetsim-fit", description=__doc__.splitlines()[0])
     ap.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="fit specification (configs/fit/pfs.yaml)")
     ap.add_argument("--out", type=Path, default=DEFAULT_FITS, help="output YAML (a .csv is written next to it)")

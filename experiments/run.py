@@ -21,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -62,7 +63,6 @@ Hydra's own help follows (config groups, then the composed configuration).
 
 def _job_number():
     try:
-        from hydra.core.hydra_config import HydraConfig
         hc = HydraConfig.get()
         return hc.job.num if hc.mode.name == "MULTIRUN" else None
     except Exception:
@@ -98,7 +98,6 @@ def experiment_runner(kind):
 def _task_overrides() -> list[str]:
     """This job's command-line overrides (empty outside a Hydra app)."""
     try:
-        from hydra.core.hydra_config import HydraConfig
         return list(HydraConfig.get().overrides.task)
     except Exception:
         return []

@@ -48,8 +48,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
-from sim.errors import check, mapping
+from sim.errors import check, is_number, mapping
+from sim.fitting.evidence_fits import fit_all, load_spec
+from sim.target_roles import CALIBRATION_TRIALS
 from sim.validation import PreparedTrial, km_median, load_designs, prepare_trial, set_path, simulate_trial
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,8 +86,9 @@ PARAMETERS = (
               "rate_per_year", "log", 7, prior_median=0.03, prior_sd_log=0.55),
 )
 DEATH_RATE = "model.disease_death.rate_per_year"
-#: trials whose arms' median OS are the targets
-TRIALS = ("radiant3", "sun1111", "e2211")
+#: trials whose arms' median OS are the targets (declared in :mod:`sim.target_roles`, which the validation
+#: imports, so that it needs nothing of this module)
+TRIALS = CALIBRATION_TRIALS
 
 
 def assumption_rows(path: Path = ASSUMPTIONS) -> dict[str, dict]:
@@ -157,7 +161,6 @@ class OSCalibration:
         competing, so the progression component depends on it."""
         key = round(float(rate), 12)
         if key not in self._pfs_cache:
-            from sim.fitting.evidence_fits import fit_all, load_spec
             fits = fit_all(load_spec(), model_values={DEATH_RATE.split(".", 1)[1]: float(rate)}, compare=False)
             self._pfs_cache[key] = {name: f["record"]["pfs"] for name, f in fits.items()}
         return self._pfs_cache[key]
@@ -198,11 +201,10 @@ def calibrate(plain: Mapping, n: int = 1500, progress=None, refit_pfs: bool = Tr
     obj = OSCalibration(plain, n, params=params, refit_pfs=refit_pfs)
     cal = mapping("experiment.calibration", mapping("experiment", plain.get("experiment")).get("calibration"))
     e = cal.get("event_share")
-    check(isinstance(e, (int, float)) and not isinstance(e, bool) and 0 < e <= 1, "experiment.calibration.event_share",
+    check(is_number(e) and 0 < e <= 1, "experiment.calibration.event_share",
           e, "must be a share in (0, 1]")
     delta = cal.get("discrepancy_sd_log")
-    check(isinstance(delta, (int, float)) and not isinstance(delta, bool) and delta >= 0,
-          "experiment.calibration.discrepancy_sd_log", delta, "must be a number >= 0")
+    check(is_number(delta) and delta >= 0, "experiment.calibration.discrepancy_sd_log", delta, "must be a number >= 0")
     sd = obj.target_sd(float(e), float(delta))
     axes = grid_axes(obj.params)
     mesh = np.array(np.meshgrid(*axes, indexing="ij")).reshape(len(axes), -1).T
@@ -258,7 +260,6 @@ def calibrate(plain: Mapping, n: int = 1500, progress=None, refit_pfs: bool = Tr
 # ---------------------------------------------------------------- files
 
 def write_result(result: Mapping, path: Path = CALIBRATION_FILE) -> Path:
-    from omegaconf import OmegaConf
     path.parent.mkdir(parents=True, exist_ok=True)
     head = ("# Overall-survival calibration (sim/calibration.py, written by pnetsim-calibrate).\n"
             "# The estimates are shipped in configs/experiment/validation.yaml and configs/model/default.yaml\n"
@@ -269,7 +270,6 @@ def write_result(result: Mapping, path: Path = CALIBRATION_FILE) -> Path:
 
 
 def read_result(path: Path = CALIBRATION_FILE) -> dict:
-    from omegaconf import OmegaConf
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.errors import UserError, check, mapping, number, required, sequence_of_str, whole
 from sim.executors import ENGINES, resolve_engine
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
@@ -18,6 +19,7 @@ from sim.resources import Centre, build_centre
 from sim.runio import check_memory
 from sim.strategies import Strategy, build_strategies
 from sim.therapies import ModelRules, Therapy, build_therapies
+from sim.therapies.definition import COVARIATES
 from sim.units import MONTHS_PER_YEAR, weeks
 
 
@@ -48,19 +50,9 @@ def to_container(cfg) -> dict:
     return dict(cfg)
 
 
-def _number(key, v, lo=None, hi=None, lo_open=False, hi_open=False):
-    check(isinstance(v, (int, float)) and not isinstance(v, bool), key, v, "must be a number")
-    if lo is not None:
-        check(v > lo if lo_open else v >= lo, key, v, f"must be {'>' if lo_open else '>='} {lo}")
-    if hi is not None:
-        check(v < hi if hi_open else v <= hi, key, v, f"must be {'<' if hi_open else '<='} {hi}")
-    return float(v)
-
-
-def _required(m: Mapping, group: str, name: str):
-    """``m[name]`` of config group ``group``, or a :class:`UserError` naming the missing key."""
-    check(name in m, f"{group}.{name}", None, "is required")
-    return m[name]
+#: :func:`sim.errors.number` that lets NaN and infinities through to the bounds (``inf`` is a valid
+#: ``model.clinical_detection_months``)
+_number = partial(number, nonfinite=None)
 
 
 #: largest master seed (a 63-bit whole number)
@@ -98,11 +90,10 @@ def build_rules(m: Mapping) -> ModelRules:
     covariates; ``line_effect.hr_per_prior_line > 0``; ``prognostic_hr`` ratios ``> 0`` on known covariates;
     ``dose_intensity_effect.beta >= 0`` (absent: 0, no effect of a dose reduction on progression).
     """
-    from sim.therapies.definition import COVARIATES
     ref = {}
     for c, v in mapping("model.covariate_reference", m.get("covariate_reference"), allow_none=True).items():
         ref[c] = _number(f"model.covariate_reference.{c}", v, 0, 1)
-    dd = mapping("model.disease_death", _required(m, "model", "disease_death"))
+    dd = mapping("model.disease_death", required(m, "model", "disease_death"))
     dd_hr = {}
     for c, v in mapping("model.disease_death.hr", dd.get("hr"), allow_none=True).items():
         check(c in COVARIATES, "model.disease_death.hr", c, f"must name one of {list(COVARIATES)}")
@@ -115,14 +106,14 @@ def build_rules(m: Mapping) -> ModelRules:
     di = mapping("model.dose_intensity_effect", m.get("dose_intensity_effect"), allow_none=True)
     return ModelRules(
         imaging_interval_months=weeks(_number("model.imaging_interval_weeks",
-                                              _required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
-        frailty_rho=_number("model.frailty_rho", _required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
+                                              required(m, "model", "imaging_interval_weeks"), 0, lo_open=True)),
+        frailty_rho=_number("model.frailty_rho", required(m, "model", "frailty_rho"), 0, 1, hi_open=True),
         covariate_reference=ref,
-        horizon_months=_number("model.horizon_years", _required(m, "model", "horizon_years"), 0, HORIZON_MAX_YEARS,
+        horizon_months=_number("model.horizon_years", required(m, "model", "horizon_years"), 0, HORIZON_MAX_YEARS,
                                lo_open=True) * MONTHS_PER_YEAR,
         clinical_detection_months=_detection_delay(m.get("clinical_detection_months")),
         disease_death_rate=_number("model.disease_death.rate_per_year",
-                                   _required(dd, "model.disease_death", "rate_per_year"), 0) / MONTHS_PER_YEAR,
+                                   required(dd, "model.disease_death", "rate_per_year"), 0) / MONTHS_PER_YEAR,
         disease_death_hr=dd_hr,
         disease_death_hr_per_line=_number("model.disease_death.hr_per_line", dd.get("hr_per_line", 1.0), 0,
                                           lo_open=True),

@@ -99,7 +99,7 @@ def _r(y):
     return np.where(small, np.polyval(_R_COEF, np.where(small, y, 0.0)), big)
 
 
-def _log_stirling_gap(a: float) -> float:
+def log_stirling_gap(a: float) -> float:
     """:math:`a \\log a - a - \\log\\Gamma(a)`, accurate for large ``a``."""
     if a < 100.0:
         return a * math.log(a) - a - math.lgamma(a)
@@ -767,7 +767,7 @@ class GeneralizedGamma(SurvivalDistribution):
         if abs(Q) <= 0.1:  # Stirling series, gamma >= 100
             K = -_LOG_SQRT_2PI - Q**2 / 12 + Q**6 / 360 - Q**10 / 1260
         else:
-            K = math.log(abs(Q)) + _log_stirling_gap(Q**-2)
+            K = math.log(abs(Q)) + log_stirling_gap(Q**-2)
         w = self._w(t)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return -np.log(self.sigma * t) + K - 0.5 * w * w * _r(Q * w)
@@ -808,7 +808,7 @@ class GeneralizedGamma(SurvivalDistribution):
             d_gap = -0.5 * math.log1p(x) - Q**2 / 12 * x / (1 + x) + Q**6 / 360 * (1 - (1 + x) ** -3)
         else:
             g = Q**-2
-            d_gap = _log_stirling_gap(g) - _log_stirling_gap(g * (1.0 + x))
+            d_gap = log_stirling_gap(g) - log_stirling_gap(g * (1.0 + x))
         return math.exp(self.mu + g_h + d_gap)
 
     @classmethod

@@ -32,11 +32,21 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 from scipy import stats
 
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings, to_container
+from sim.economics.params import make_param
+from sim.errors import UserError, check, is_number, mapping, sequence_of_str, whole
+from sim.rng import uniforms
+from sim.runio import atomic_run_dir, run_folder_name, write_manifest
+from sim.strategies import Strategy
+from sim.therapies import build_therapies
+from sim.validation import run_engine, set_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -92,9 +102,6 @@ def landmark_events(lines: pd.DataFrame, patients: pd.DataFrame, therapy: str, l
 def parameter_distributions(paths, psa_file: Path, plain: Mapping) -> list:
     """The PSA distributions (:class:`sim.economics.params.Param`, centred on the base case of
     ``plain``) of ``paths`` from the PSA parameter file."""
-    from omegaconf import OmegaConf
-
-    from sim.economics.params import make_param
     check(psa_file.exists(), "experiment.uncertainty.ranges_from", str(psa_file), "must be an existing file")
     try:
         loaded = OmegaConf.to_container(OmegaConf.load(psa_file), resolve=False)
@@ -111,7 +118,6 @@ def parameter_distributions(paths, psa_file: Path, plain: Mapping) -> list:
 
 def draw_parameters(dists: list, samples: int, seed: int) -> pd.DataFrame:
     """``samples`` draws (rows) by inverse transform of stream ``emulation/uncertainty``."""
-    from sim.rng import uniforms
     u = uniforms(seed, "emulation/uncertainty", 0, samples, width=len(dists))
     return pd.DataFrame({d.path: np.asarray(d.ppf(u[:, j]), float) for j, d in enumerate(dists)})
 
@@ -120,15 +126,12 @@ class Emulator:
     """The emulated trial population (cohort and strategy built once) and ``p6(parameters)``."""
 
     def __init__(self, plain: Mapping):
-        from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings
-        from sim.strategies import Strategy
-        from sim.therapies import build_therapies
         exp = mapping("experiment", plain.get("experiment"))
         self.plain = plain
         self.strategy = exp.get("strategy", "rechallenge")
         self.therapy = exp.get("therapy", "sunitinib_rechallenge")
         landmark = exp.get("landmark_months", 6)
-        check(isinstance(landmark, (int, float)) and not isinstance(landmark, bool) and landmark > 0,
+        check(is_number(landmark) and landmark > 0,
               "experiment.landmark_months", landmark, "must be a number of months > 0")
         self.landmark = float(landmark)
         strategies = mapping("strategies", plain.get("strategies"))
@@ -146,10 +149,6 @@ class Emulator:
 
     def simulate(self, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
         """Per emulated patient: ``patient_id, event`` under the config with ``overrides``."""
-        from sim.config import build_lifetable, build_rules
-        from sim.strategies import Strategy
-        from sim.therapies import build_therapies
-        from sim.validation import run_engine, set_path
         plain = self.plain
         for k, v in (overrides or {}).items():
             plain = set_path(plain, k, float(v))
@@ -199,9 +198,7 @@ def predict(plain: Mapping) -> tuple[dict, pd.DataFrame]:
 # ---------------------------------------------------------------- figure and entry point
 
 def power_figure(table: pd.DataFrame, summary: Mapping, draws: pd.DataFrame, p0: float, alpha: float, path: Path) -> Path:
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     ax = axes[0]
@@ -233,8 +230,7 @@ def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
     d = mapping("experiment.design", exp.get("design"), allow_none=True)
     alpha, p0 = d.get("alpha", 0.05), d.get("null_rate")
     for key, v in (("alpha", alpha), ("null_rate", p0)):
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1, f"experiment.design.{key}", v,
-              "must be a number in (0, 1)")
+        check(is_number(v) and 0 < v < 1, f"experiment.design.{key}", v, "must be a number in (0, 1)")
     sizes = d.get("sample_sizes")
     check(isinstance(sizes, (list, tuple)) and len(sizes) >= 1
           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
@@ -243,16 +239,12 @@ def _design(exp: Mapping) -> tuple[float, float, list[int], dict[str, float]]:
     rates = d.get("true_rates") or []
     check(isinstance(rates, (list, tuple)), "experiment.design.true_rates", rates, "must be a list of probabilities")
     for r in rates:
-        check(isinstance(r, (int, float)) and not isinstance(r, bool) and 0 <= r <= 1, "experiment.design.true_rates",
-              r, "must be probabilities in [0, 1]")
+        check(is_number(r) and 0 <= r <= 1, "experiment.design.true_rates", r, "must be probabilities in [0, 1]")
     return float(alpha), float(p0), sizes, {f"{r:g}": float(r) for r in rates}
 
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=emulation``: run folder and printed summary."""
-    from sim.config import to_container
-    from sim.runio import atomic_run_dir, run_folder_name, write_manifest
-
     t0 = time.perf_counter()
     plain = to_container(cfg)
     seed = whole("seed", plain.get("seed"), 0)

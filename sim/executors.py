@@ -18,12 +18,14 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from sim.engine import simulate as run
 from sim.errors import UserError
 from sim.lifetable import LifeTable
 from sim.resources import Centre
 from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
 from sim.therapies.line import ModelRules
+from sim.vectorised import simulate_vectorised
 
 ENGINES = ("auto", "simpy", "vectorised")
 #: default chunk size of the SimPy engine (small event heaps are faster)
@@ -63,16 +65,15 @@ def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies
 
     Returns
     -------
-    Records-like
-        ``.frames() -> (patients, lines, events)`` with the columns of ``docs/outputs.md``.
+    RunRecord
+        The run record (:mod:`sim.record`): ``.frames() -> (patients, lines, events)`` with the
+        columns of ``docs/outputs.md``; ``.queues`` with shared resources.
     """
     kind = resolve_engine(engine, centre is not None)
     if chunk_size is not None and not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise UserError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
     if kind == "simpy":
-        from sim.engine import simulate as run
         return run(cohort, strategies, therapies, rules, lifetable, seed,
                    chunk_size=chunk_size or SIMPY_CHUNK, progress=progress, sample=sample, centre=centre)
-    from sim.vectorised import simulate_vectorised
     return simulate_vectorised(cohort, strategies, therapies, rules, lifetable, seed, chunk_size=chunk_size,
                                progress=progress, sample=sample)

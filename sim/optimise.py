@@ -70,6 +70,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -83,7 +85,7 @@ from sim.config import build_model, to_container
 from sim.economics.evaluate import evaluate_arrays
 from sim.economics.params import build_paramset
 from sim.economics.psa import economics_spec, run_samples, simulate_sample, with_economics
-from sim.errors import check, mapping, sequence_of_str, whole
+from sim.errors import check, is_number, mapping, sequence_of_str, whole
 from sim.patients.schema import COLUMNS
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
@@ -140,8 +142,7 @@ def optimise_settings(plain: Mapping, therapies: Mapping, spec) -> OptimiseSetti
     k = whole(f"{KEY}.max_active_lines", exp.get("max_active_lines"), 1)
     wtp = exp.get("wtp")
     wtp = max(spec.wtp) if wtp is None else wtp
-    check(isinstance(wtp, (int, float)) and not isinstance(wtp, bool) and math.isfinite(wtp) and wtp >= 0,
-          f"{KEY}.wtp", wtp, "must be a number >= 0 (per QALY)")
+    check(is_number(wtp) and math.isfinite(wtp) and wtp >= 0, f"{KEY}.wtp", wtp, "must be a number >= 0 (per QALY)")
     rules = dict(mapping(f"{KEY}.rules", exp.get("rules"), allow_none=True))
     for per_line in PER_LINE_RULES:
         for t in mapping(f"{KEY}.rules.{per_line}", rules.get(per_line), allow_none=True):
@@ -494,10 +495,7 @@ def run_optimise(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFr
 
 def sequences_figure(tab: pd.DataFrame, path: Path, wtp: float, currency: str = "", top: int = 20) -> Path:
     """Horizontal bars of the mean NMB (+- 1.96 SE) of the ``top`` ranked sequences."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     t = tab.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(10, 0.32 * len(t) + 1.5))

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import to_container
+from sim.economics.params import apply_overrides, get_path
 
 _PURE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
 _ANY = re.compile(r"\$\{([^${}]*)\}")
@@ -96,9 +97,7 @@ class Overrider:
         with the base config (treat the result as read-only).
         """
         if self.exact:
-            from sim.economics.params import apply_overrides
             return to_container(apply_overrides(self.cfg, overrides))
-        from sim.economics.params import get_path
         root = dict(self.base)
         copied = {"": root}
         for p, v in overrides.items():

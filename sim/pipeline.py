@@ -13,10 +13,15 @@ import pandas as pd
 
 from sim.comparisons import build_comparisons, comparison_table, format_comparisons, phase_table
 from sim.config import Model, build_model, to_container
+from sim.economics import EconomicsSpec, economics_summary, evaluate, incremental_with_se
+from sim.economics import paired_differences as econ_differences
+from sim.economics.inputs import inputs_table
 from sim.executors import simulate
 from sim.flow import flow_figure, flow_labels, never_given_notes, subgroup_table, treatment_flow
 from sim.outcomes import paired_differences, summarise
-from sim.report.html import cohort_characteristics
+from sim.report.figures import ce_plane_paired, km_figures
+from sim.report.html import cohort_characteristics, write_report
+from sim.report.labels import dominance_text, short_label
 from sim.report.resource_figures import queue_figure
 from sim.resources import format_resources, queue_trace, resource_table
 from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
@@ -56,7 +61,6 @@ def economics_spec_of(plain: dict):
     when the composed config has none (then no economics tables are written)."""
     if plain.get("economics") is None:
         return None
-    from sim.economics import EconomicsSpec
     return EconomicsSpec.from_config(plain["economics"])
 
 
@@ -67,10 +71,6 @@ def economics_tables(patients, lines, events, spec, model: Model, labels: dict) 
     "economics_inputs"}`` (columns in ``docs/outputs.md``). Scan costs are timed on the model's
     imaging interval.
     """
-    from sim.economics import economics_summary, evaluate, incremental_with_se
-    from sim.economics import paired_differences as econ_differences
-    from sim.economics.inputs import inputs_table
-
     per = evaluate(patients, lines, events, spec, imaging_interval_months=model.rules.imaging_interval_months)
     return {"economics_patients": per,
             "economics_summary": economics_summary(per, spec, labels),
@@ -81,12 +81,8 @@ def economics_tables(patients, lines, events, spec, model: Model, labels: dict) 
 
 def write_report_if_available(folder: Path, kind: str, plain: dict, tables: dict, figures: dict,
                               labels: dict) -> bool:
-    """``sim.report.html.write_report(folder, kind, plain, tables, figures, labels)`` when that
-    module exists (``report.html`` / ``report.md``); False when it does not (no report)."""
-    try:
-        from sim.report.html import write_report
-    except ImportError:
-        return False
+    """``sim.report.html.write_report(folder, kind, plain, tables, figures, labels)`` (``report.html`` /
+    ``report.md``); True."""
     write_report(folder, kind, plain, tables, figures, labels)
     return True
 
@@ -160,7 +156,6 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
             step.start("figures")
             figures = {}
             if figures_on:
-                from sim.report.figures import ce_plane_paired, km_figures
                 for path in km_figures(patients, lines, tmp, labels):
                     figures[Path(path).stem] = Path(path)
                 figures["treatment_flow"] = flow_figure(
@@ -251,8 +246,6 @@ def format_summary(summary: pd.DataFrame) -> str:
 def _vs_reference(diff: pd.DataFrame, cur: str, labels: dict | None) -> str:
     """Paired incremental costs and QALYs of each strategy against the reference, with the ICER or
     the dominance in words."""
-    from sim.report.labels import short_label
-
     ref = str(diff["reference"].iloc[0])
     rows = []
     for _, r in diff.iterrows():
@@ -277,8 +270,6 @@ def format_economics(econ: pd.DataFrame, inc: pd.DataFrame, diff: pd.DataFrame |
     """Titled economics tables: discounted costs, life-years and QALYs per strategy (± Monte Carlo SE);
     incremental costs and QALYs against the reference (``diff``, when given); and the full incremental
     analysis with the dominance in words (``dominated by switch``) and the NMB at each WTP."""
-    from sim.report.labels import dominance_text, short_label
-
     cur = econ["currency"].iloc[0] if "currency" in econ else ""
     yr = econ["price_year"].iloc[0] if "price_year" in econ else ""
     t = pd.DataFrame({"strategy": econ["strategy"]})

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError, check, mapping, sequence_of_str
+from sim.errors import UserError, check, mapping, number, sequence_of_str, whole
 from sim.units import MONTHS_PER_WEEK, MONTHS_PER_YEAR, weeks
 
 WEEKS_PER_MONTH = 1.0 / MONTHS_PER_WEEK
@@ -97,12 +97,6 @@ class Centre:
         return None
 
 
-def _positive(key: str, v, allow_inf: bool = False) -> float:
-    check(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and (allow_inf or math.isfinite(v)),
-          key, v, "must be a number > 0")
-    return float(v)
-
-
 def build_centre(cfg, therapies: Mapping) -> Centre | None:
     """The :class:`Centre` of the ``resources`` group (None when the group is absent or null).
 
@@ -117,7 +111,7 @@ def build_centre(cfg, therapies: Mapping) -> Centre | None:
     c = mapping("resources", cfg)
     known = set(c) - {"arrivals_per_year", "sources"}
     check("arrivals_per_year" in c, "resources.arrivals_per_year", None, "is required")
-    rate = _positive("resources.arrivals_per_year", c["arrivals_per_year"]) / MONTHS_PER_YEAR
+    rate = number("resources.arrivals_per_year", c["arrivals_per_year"], 0, lo_open=True) / MONTHS_PER_YEAR
     out, seen = [], {}
     for name in sorted(known):
         key = f"resources.{name}"
@@ -133,12 +127,11 @@ def build_centre(cfg, therapies: Mapping) -> Centre | None:
             check(therapies[t].kind != "terminal", f"{key}.therapies", t, "must not be a terminal therapy")
             check(t not in seen, f"{key}.therapies", t, f"is already a therapy of resources.{seen.get(t)}")
             seen[t] = name
-        slots = r.get("slots_per_week")
-        check(isinstance(slots, int) and not isinstance(slots, bool) and slots >= 1, f"{key}.slots_per_week", slots,
-              "must be a whole number >= 1")
-        slot_w = _positive(f"{key}.slot_weeks", r.get("slot_weeks", 1))
+        slots = whole(f"{key}.slots_per_week", r.get("slots_per_week"), 1)
+        slot_w = number(f"{key}.slot_weeks", r.get("slot_weeks", 1), 0, lo_open=True)
         mw = r.get("max_wait_weeks")
-        max_wait = math.inf if mw is None else weeks(_positive(f"{key}.max_wait_weeks", mw, allow_inf=True))
+        max_wait = math.inf if mw is None else weeks(number(f"{key}.max_wait_weeks", mw, 0, lo_open=True,
+                                                             nonfinite=None))
         un = r.get("untreated")
         check(isinstance(un, str) and un in therapies, f"{key}.untreated", un, f"must name a therapy of {sorted(therapies)}")
         check(therapies[un].kind != "terminal", f"{key}.untreated", un, "must be a non-terminal therapy (its PFS is used)")

@@ -18,7 +18,10 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+from tqdm import tqdm
+
 from sim.errors import UserError, check, mapping
+from sim.executors import resolve_engine
 from sim.sweep import active_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,8 +93,6 @@ def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: 
     """``manifest.json`` of a run: seed, time, git revision, package versions, timings, the
     executor that ran (``engine: auto`` resolved, :func:`sim.executors.resolve_engine`) and the
     resolved config, plus ``extra``."""
-    from sim.executors import resolve_engine
-
     manifest = {
         "seed": seed,
         "executor": (resolve_engine(config.get("engine", "auto"), bool(config.get("resources")))
@@ -200,8 +201,6 @@ def warn_small_cohort(n: int) -> bool:
 
 def progress_bar(setting, total: int, desc: str):
     """A tqdm bar on stderr (``auto``: only when stderr is a terminal)."""
-    from tqdm import tqdm
-
     disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
     return tqdm(total=total, desc=desc, unit="patient", disable=disable, file=sys.stderr)
 
@@ -219,8 +218,6 @@ class Steps:
     """
 
     def __init__(self, setting, names):
-        from tqdm import tqdm
-
         disable = (not sys.stderr.isatty()) if setting == "auto" else not bool(setting)
         self.bar = tqdm(total=len(names), desc=names[0] if names else "", unit="step", disable=disable,
                         file=sys.stderr, bar_format="{desc:<22}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}]")

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.errors import UserError, check, mapping, sequence_of_str
+from sim.errors import UserError, check, is_number, mapping, number, probability, sequence_of_str
 from sim.events import VOCAB
 from sim.patients.schema import COLUMNS
 from sim.therapies.definition import EXPOSURE_CLASSES, Therapy
@@ -134,13 +134,11 @@ class Strategy:
         hol = dict(mapping(f"{key}.rules.holiday_months", rules.get("holiday_months"), allow_none=True))
         for t, m in hol.items():
             check(t in given, f"{key}.rules.holiday_months", t, "must name a line of this strategy")
-            check(isinstance(m, (int, float)) and not isinstance(m, bool) and m >= 0,
-                  f"{key}.rules.holiday_months.{t}", m, "must be >= 0 months")
+            check(is_number(m) and m >= 0, f"{key}.rules.holiday_months.{t}", m, "must be >= 0 months")
         uptake = dict(mapping(f"{key}.rules.uptake", rules.get("uptake"), allow_none=True))
         for t, p in uptake.items():
             check(t in given, f"{key}.rules.uptake", t, "must name a line of this strategy")
-            check(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 1,
-                  f"{key}.rules.uptake.{t}", p, "must be a probability in [0, 1]")
+            probability(f"{key}.rules.uptake.{t}", p)
         skip = rules.get("skip_ineligible", True)
         check(isinstance(skip, bool), f"{key}.rules.skip_ineligible", skip, "must be true or false")
         decline = rules.get("after_decline", "next_line")
@@ -426,8 +424,7 @@ def _numeric_condition(key: str, col: str, spec, lo, hi) -> list[Condition]:
     out = []
     for op, v in spec.items():
         check(op in NUMERIC_OPS, key, op, f"must be one of {list(NUMERIC_OPS)}")
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), f"{key}.{op}", v,
-              "must be a number")
+        number(f"{key}.{op}", v)
         check((lo is None or v >= lo) and (hi is None or v <= hi), f"{key}.{op}", v,
               f"must be within the column's range [{lo}, {hi}]")
         out.append(Condition(col, op, float(v)))

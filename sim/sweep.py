@@ -40,16 +40,17 @@ import os
 import re
 import shutil
 import socket
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from sim.errors import UserError
-
-if TYPE_CHECKING:   # pandas is imported lazily: a skipped job must start and finish fast
-    import pandas as pd
 
 MARKER = "_COMPLETE"
 DEFAULT_SWEEP = "default"
@@ -327,7 +328,6 @@ def make_job(plain: dict, overrides, sweep_name: str | None) -> SweepJob:
 def _hydra_job() -> tuple[bool, list[str]]:
     """(multirun?, this job's task overrides) from the running Hydra app; (False, []) outside Hydra."""
     try:
-        from hydra.core.hydra_config import HydraConfig
         hc = HydraConfig.get()
         return hc.mode.name == "MULTIRUN", list(hc.overrides.task)
     except Exception:
@@ -336,8 +336,6 @@ def _hydra_job() -> tuple[bool, list[str]]:
 
 def current_job(cfg) -> SweepJob | None:
     """This run's :class:`SweepJob` when it is part of a sweep (a multirun, or ``sweep.name`` set), else None."""
-    from omegaconf import DictConfig, OmegaConf
-
     try:
         plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
     except Exception as exc:
@@ -375,8 +373,6 @@ def active_job() -> SweepJob | None:
 
 def skip_if_complete(job: SweepJob | None, out=None) -> bool:
     """True (after printing one line) when ``job`` is already complete and need not run again."""
-    import sys
-
     if job is None or not job.is_complete():
         return False
     print(f"pnetsim: skipped {job.key}: already complete in {job.folder}", file=out or sys.stdout, flush=True)
@@ -471,8 +467,6 @@ def _column_value(config_flat: dict, path: str, raw: str | None):
 
 def read_table(path: Path) -> "pd.DataFrame":
     """A job table: Parquet when ``path`` ends in ``.parquet``, else CSV."""
-    import pandas as pd
-
     path = Path(path)
     return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
@@ -487,8 +481,6 @@ def aggregate(sweep_dir: Path, table: str = "summary.csv",
     jobs differ outside their overrides (unless ``allow_mixed``, which adds those keys as columns), and
     :class:`SweepError` when there is no complete job or a complete job lacks ``table``.
     """
-    import pandas as pd
-
     s = scan(sweep_dir)
     if not s.complete:
         raise SweepError(f"sweep folder {sweep_dir} holds no complete job")

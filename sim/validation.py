@@ -53,10 +53,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError, check, mapping, sequence_of_str, whole
+from sim import executors
+from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings, to_container
+from sim.errors import UserError, check, is_number, mapping, probability, sequence_of_str, whole
+from sim.evidence import lookup
+from sim.patients import CohortSpec
+from sim.runio import atomic_run_dir, run_folder_name, write_manifest
+from sim.strategies import Strategy
+from sim.target_roles import target_roles
+from sim.therapies import build_therapies
 
 METRIC = re.compile(r"^(median_pfs|median_os|median_ttp|orr|(pfs|os)_rate_(\d+)m|ae_g34:([a-z0-9_]+))$")
 METRIC_NAMES = "median_pfs, median_os, median_ttp, orr, pfs_rate_<N>m, os_rate_<N>m or ae_g34:<type>"
@@ -133,7 +143,6 @@ class TrialDesign:
     def strategies(self, therapies: Mapping, post_trial: "PostTrial | None" = None) -> dict:
         """``{arm: Strategy}`` (with the post-trial lines of ``post_trial``, :func:`with_post_trial`);
         a bad arm is a :class:`UserError` naming ``trials.<key>.arms.<arm>``."""
-        from sim.strategies import Strategy
         out = {}
         for a in self.arms:
             lines, rules = list(a.lines), dict(a.rules)
@@ -145,7 +154,6 @@ class TrialDesign:
 
     def targets(self) -> pd.DataFrame:
         """Published figures: ``trial, arm, metric, evidence_id, published``."""
-        from sim.evidence import lookup
         rows = []
         for arm, metrics in self.published.items():
             for m, eid in metrics.items():
@@ -176,8 +184,7 @@ class PostTrial:
             return None
         cfg = mapping(key, cfg)
         u = cfg.get("uptake")
-        check(isinstance(u, (int, float)) and not isinstance(u, bool) and 0 <= u <= 1, f"{key}.uptake", u,
-              "must be a probability in [0, 1]")
+        probability(f"{key}.uptake", u)
         seq = tuple(sequence_of_str(f"{key}.sequence", cfg.get("sequence")))
         for t in seq:
             check(t in therapies and therapies[t].kind == "active", f"{key}.sequence", t,
@@ -259,7 +266,6 @@ class PreparedTrial:
 
 def prepare_trial(plain: Mapping, design: TrialDesign, replicates: int) -> PreparedTrial:
     """Generate the trial cohort: ``cohort`` config merged with the trial's ``population``."""
-    from sim.config import build_cohort
     cohort = build_cohort(trial_cohort_config(plain, design, replicates), plain["seed"])
     return PreparedTrial(design, replicates, int(plain["seed"]), cohort)
 
@@ -276,8 +282,6 @@ def trial_cohort_config(plain: Mapping, design: TrialDesign, replicates: int) ->
 
 def run_engine(plain: Mapping, *args, **kw):
     """:func:`sim.executors.simulate` with the validated run settings ``engine`` and ``chunk_size`` of ``plain``."""
-    from sim import executors
-    from sim.config import check_run_settings
     engine, chunk_size = check_run_settings(plain)
     return executors.simulate(*args, engine=engine, chunk_size=chunk_size, **kw)
 
@@ -285,9 +289,6 @@ def run_engine(plain: Mapping, *args, **kw):
 def simulate_trial(plain: Mapping, prep: PreparedTrial) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(patients, lines)`` of every arm, with columns ``replicate`` and ``arm``; patients
     beyond an arm's ``n`` in a replicate block are dropped."""
-    from sim.config import build_lifetable, build_rules, check_run_settings
-    from sim.therapies import build_therapies
-
     check_run_settings(plain)
     therapies = build_therapies(mapping("therapies", plain.get("therapies")))
     d = prep.design
@@ -425,9 +426,7 @@ def compare(targets: pd.DataFrame, reps: pd.DataFrame, tol: Mapping) -> pd.DataF
 def km_figure(patients: pd.DataFrame, design: TrialDesign, arm: TrialArm, targets: pd.DataFrame, path: Path) -> Path:
     """PFS and OS of one simulated arm: pooled survival curve, pointwise 95 % band of the
     replicate trials' curves, and the published points (medians at S = 0.5, landmark rates)."""
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     p = patients[patients["arm"] == arm.name]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
@@ -465,8 +464,7 @@ def tolerances(exp: Mapping) -> dict:
     """Goal tolerances: :data:`DEFAULT_TOLERANCES` updated by ``experiment.tolerances``."""
     tol = dict(DEFAULT_TOLERANCES) | dict(mapping("experiment.tolerances", exp.get("tolerances"), allow_none=True))
     for k, v in tol.items():
-        check(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, f"experiment.tolerances.{k}", v,
-              "must be a number >= 0")
+        check(is_number(v) and v >= 0, f"experiment.tolerances.{k}", v, "must be a number >= 0")
     return tol
 
 
@@ -492,10 +490,6 @@ def validate(plain: Mapping, keys, replicates: int, tol: Mapping):
 def check_designs(plain: Mapping, designs: list[TrialDesign], replicates: int) -> list[pd.DataFrame]:
     """Validate every design against the run's config without simulating (a :class:`UserError`
     names the first bad key); returns each design's published targets."""
-    from sim.config import build_lifetable, build_rules, check_run_settings
-    from sim.patients import CohortSpec
-    from sim.therapies import build_therapies
-
     check_run_settings(plain)
     therapies = build_therapies(mapping("therapies", plain.get("therapies")))
     out = []
@@ -633,9 +627,6 @@ def format_markdown(table: pd.DataFrame, replicates: int, seed: int) -> str:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=validation``: run folder and printed table."""
-    from sim.config import to_container
-    from sim.runio import atomic_run_dir, run_folder_name, write_manifest
-
     t0 = time.perf_counter()
     plain = to_container(cfg)
     seed = whole("seed", plain.get("seed"), 0)
@@ -643,8 +634,6 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
     replicates = whole("experiment.replicates", exp.get("replicates", 200), 1)
     tol = tolerances(exp)
     table, reps, sims = validate(plain, exp.get("trials") or [], replicates, tol)
-    # imported here: sim.target_roles imports sim.calibration, which imports this module
-    from sim.target_roles import target_roles
     roles = target_roles(table["evidence_id"])
     table = pd.concat([table, roles], axis=1)
     t1 = time.perf_counter()

@@ -16,8 +16,9 @@ from hydra import compose, initialize_config_dir
 from sim.config import build_model
 from sim.patients import validate_cohort
 from sim.pipeline import simulate_model
-from sim.therapies import ModelRules, plan_line
+from sim.therapies import ModelRules
 from sim.units import weeks
+from support.one_patient import plan_line
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO / "configs"
@@ -70,7 +71,7 @@ class FixedU:
 
 
 def plan(therapy, therapies, patient, line, start, death_bg, history, U, rules):
-    """:func:`sim.therapies.plan_line` with the line's PFS uniform taken from ``U("pfs@<therapy>", 0)``.
+    """:func:`support.one_patient.plan_line` with the line's PFS uniform taken from ``U("pfs@<therapy>", 0)``.
 
     Valid without frailty (``rules.frailty_rho == 0``), where the frailty-mixed PFS uniform is
     the raw one.
@@ -100,7 +101,7 @@ def rules_of():
 
 @pytest.fixture
 def fixed_u():
-    """The :class:`FixedU` class (fixed uniforms for :func:`sim.therapies.plan_line`)."""
+    """The :class:`FixedU` class (fixed uniforms for :func:`support.one_patient.plan_line`)."""
     return FixedU
 
 

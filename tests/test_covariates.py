@@ -15,9 +15,10 @@ from sim.economics import load_spec
 from sim.economics.qalys import effect_accruals
 from sim.economics.records import RunArrays
 from sim.rng import Draws
-from sim.therapies import LineHistory, Therapy
+from sim.therapies import Therapy
 from sim.therapies.line import (CONTROLLED, NO_SYNDROME, UNCONTROLLED, History, Patients, plan_lines,
                                 progression_hr)
+from support.one_patient import LineHistory
 
 CFG = compose_config(["experiment=validation"])       # with the trials' therapies (temozolomide, placebo arms)
 CONFIG_THERAPIES = OmegaConf.to_container(CFG.therapies, resolve=True)

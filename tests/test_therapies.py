@@ -11,9 +11,10 @@ from omegaconf import OmegaConf
 from conftest import Z, FixedU, binom_z, compose_config, make_cohort, make_rules, plan
 from sim.executors import simulate
 from sim.rng import Draws
-from sim.therapies import LineHistory, Rechallenge, Therapy, build_therapies, eligible
+from sim.therapies import Rechallenge, Therapy, build_therapies
 from sim.therapies.line import History, Patients, plan_lines
 from sim.units import weeks
+from support.one_patient import LineHistory, eligible
 
 CONFIG_THERAPIES = OmegaConf.to_container(compose_config().therapies, resolve=True)
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.errors import check, mapping, whole
+from sim.errors import check, mapping, number_at_least, whole
 from sim.units import DAYS_PER_MONTH
 
 KEY = "economics"
@@ -85,12 +85,6 @@ class DispensingPlan:
         return np.where((level > 1e-12)[:, None], self.units[idx], 0.0)
 
 
-def _number(key: str, v, lo: float, lo_open: bool = True) -> float:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > lo if lo_open else v >= lo)
-    check(ok, key, v, f"must be a number {'>' if lo_open else '>='} {lo:g}")
-    return float(v)
-
-
 def parse_plan(drug: str, cfg: Mapping, drug_cfg: Mapping) -> DispensingPlan:
     """:class:`DispensingPlan` of ``economics.dispensing.<drug>`` (``drug_cfg``: ``economics.drugs.<drug>``);
     every problem is a :class:`~sim.errors.UserError` naming the key and the value."""
@@ -98,14 +92,14 @@ def parse_plan(drug: str, cfg: Mapping, drug_cfg: Mapping) -> DispensingPlan:
     cfg = mapping(k, cfg)
     check(isinstance(drug_cfg, Mapping) and drug_cfg.get("schedule") == "daily", k, drug,
           "must name a daily drug of economics.drugs")
-    interval = _number(f"{k}.interval_days", cfg.get("interval_days"), 0.0)
+    interval = number_at_least(f"{k}.interval_days", cfg.get("interval_days"), 0.0, lo_open=True)
     prods = mapping(f"{k}.products", cfg.get("products"))
     check(len(prods) > 0, f"{k}.products", dict(prods), "must list at least one product")
     names, strength, size, price = [], [], [], []
     for name, p in prods.items():
         kp = f"{k}.products.{name}"
         p = mapping(kp, p)
-        s = _number(f"{kp}.strength_mg", p.get("strength_mg"), 0.0)
+        s = number_at_least(f"{kp}.strength_mg", p.get("strength_mg"), 0.0, lo_open=True)
         n = whole(f"{kp}.pack_size", p.get("pack_size"), 1)
         pr = p.get("pack_price")
         if pr is None:
@@ -119,16 +113,16 @@ def parse_plan(drug: str, cfg: Mapping, drug_cfg: Mapping) -> DispensingPlan:
         names.append(str(name))
         strength.append(s)
         size.append(n)
-        price.append(_number(key_p, pr, 0.0, lo_open=False))
+        price.append(number_at_least(key_p, pr, 0.0))
     doses = cfg.get("doses")
     check(isinstance(doses, (list, tuple)) and len(doses) > 0, f"{k}.doses", doses,
           "must list the dose levels, e.g. [{mg: 37.5, product: caps_12_5mg}]")
-    full = _number(f"{KEY}.drugs.{drug}.daily_dose_mg", drug_cfg.get("daily_dose_mg"), 0.0)
+    full = number_at_least(f"{KEY}.drugs.{drug}.daily_dose_mg", drug_cfg.get("daily_dose_mg"), 0.0, lo_open=True)
     dose_mg, units = [], np.zeros((len(doses), len(names)))
     for i, d in enumerate(doses):
         kd = f"{k}.doses[{i}]"
         d = mapping(kd, d)
-        mg = _number(f"{kd}.mg", d.get("mg"), 0.0)
+        mg = number_at_least(f"{kd}.mg", d.get("mg"), 0.0, lo_open=True)
         prod = d.get("product")
         check(prod in names, f"{kd}.product", prod, f"must be one of the products {names}")
         j = names.index(prod)

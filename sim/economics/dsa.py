@@ -47,10 +47,22 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from sim.errors import UserError, check, mapping
+from sim.config import build_model, to_container
+from sim.economics.evaluate import economics_summary, evaluate, incremental_with_se
+from sim.economics.incremental import incremental
+from sim.economics.inputs import inputs_table
+from sim.economics.params import apply_overrides, get_path, load_assumptions, make_param
+from sim.economics.psa import with_economics
+from sim.economics.spec import EconomicsSpec
+from sim.errors import UserError, check, is_number, mapping
+from sim.outcomes import summarise
+from sim.pipeline import simulate_model, write_report_if_available
+from sim.report.econ_figures import tornado
+from sim.report.figures import km_figures
+from sim.report.labels import short_label
+from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
 KEY = "experiment"
 
@@ -107,8 +119,6 @@ def _economics_ranges(plain: Mapping) -> list[OneWay]:
     """Every ``economics.ranges`` entry as a one-way parameter; entries the analysis does not use are
     skipped: other utility sets, and AE decrements of AE types the set in use values by a state
     utility (``ae_states``)."""
-    from sim.economics.params import get_path
-
     econ = plain.get("economics") or {}
     in_use = (econ.get("utilities") or {}).get("set")
     states = ((((econ.get("utilities") or {}).get("sets") or {}).get(in_use) or {}).get("ae_states") or {})
@@ -132,8 +142,6 @@ def _economics_ranges(plain: Mapping) -> list[OneWay]:
 
 def dsa_settings(plain: Mapping, spec) -> DsaSettings:
     """Validate the DSA keys of ``experiment`` (``spec``: the base-case economics spec)."""
-    from sim.economics.params import load_assumptions, make_param
-
     exp = plain.get("experiment") or {}
     strategies = list(exp.get("strategies") or [])
     inter = exp.get("intervention", "rechallenge")
@@ -142,7 +150,7 @@ def dsa_settings(plain: Mapping, spec) -> DsaSettings:
     check(comp in strategies, f"{KEY}.comparator", comp, f"must be one of the compared strategies {strategies}")
     wtp = exp.get("primary_wtp")
     wtp = max(spec.wtp) if wtp is None else wtp
-    check(isinstance(wtp, (int, float)) and not isinstance(wtp, bool), f"{KEY}.primary_wtp", wtp, "must be a number")
+    check(is_number(wtp), f"{KEY}.primary_wtp", wtp, "must be a number")
     params: list[OneWay] = []
     if exp.get("economics_ranges", True):
         params += _economics_ranges(plain)
@@ -185,10 +193,6 @@ def check_arms(cfg, st: DsaSettings) -> None:
     """Build the model and economics spec of every arm without simulating, so that a bad override
     (unknown path, value out of range) stops the run before the first simulation; the
     :class:`UserError` names the arm's key, then the bad key and value."""
-    from sim.config import build_model, to_container
-    from sim.economics.params import apply_overrides
-    from sim.economics.spec import EconomicsSpec
-
     for where, ov in arm_overrides(st):
         try:
             c = apply_overrides(cfg, ov)
@@ -220,12 +224,6 @@ class ArmRunner:
 
     def per_patient(self, overrides: Mapping[str, object]) -> tuple[pd.DataFrame, object]:
         """Per-patient economics (:func:`~sim.economics.evaluate.evaluate`) of the arm and its spec."""
-        from sim.config import build_model, to_container
-        from sim.economics.evaluate import evaluate
-        from sim.economics.params import apply_overrides
-        from sim.economics.spec import EconomicsSpec
-        from sim.pipeline import simulate_model
-
         cfg = apply_overrides(self.cfg, dict(overrides)) if overrides else self.cfg
         plain = to_container(cfg)
         spec = EconomicsSpec.from_config(plain["economics"])
@@ -291,36 +289,8 @@ def tornado_table(base: dict, rows: list[dict]) -> pd.DataFrame:
     return t.sort_values("swing", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def draw_tornado(table: pd.DataFrame, path: Path, wtp: float, title: str = "") -> Path:
-    """Tornado figure: INB at the low (blue) and high (orange) end of each range, around the base case."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    t = table.head(20).iloc[::-1]
-    base = float(table["inb_base"].iloc[0]) if len(table) else 0.0
-    fig, ax = plt.subplots(figsize=(9, 0.35 * len(t) + 1.6))
-    y = np.arange(len(t))
-    ax.barh(y, t["inb_low"] - base, left=base, color="tab:blue", label="low value")
-    ax.barh(y, t["inb_high"] - base, left=base, color="tab:orange", alpha=0.8, label="high value")
-    ax.axvline(base, color="k", lw=0.8)
-    ax.set_yticks(y, [f"{p} [{lo:.4g}, {hi:.4g}]" for p, lo, hi in zip(t["parameter"], t["low"], t["high"])], fontsize=7)
-    ax.set_xlabel(f"incremental net monetary benefit at {wtp:,.0f} per QALY")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
-
-
 def tornado_figure(table: pd.DataFrame, path: Path, wtp: float, title: str = "", currency: str = "") -> Path:
-    """``sim.report.econ_figures.tornado`` when that module exists, else :func:`draw_tornado`."""
-    try:
-        from sim.report.econ_figures import tornado
-    except ImportError:
-        return draw_tornado(table, path, wtp, title)
+    """:func:`sim.report.econ_figures.tornado` of the one-way ``table``, written to ``path``."""
     out = tornado(table, path, wtp=wtp, currency=currency, title=title)
     return Path(out) if out is not None else Path(path)
 
@@ -332,20 +302,14 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     base case's ``base_summary``, ``base_economics_summary``, ``base_incremental`` (columns of
     ``summary``, ``economics_summary`` and ``incremental``, ``docs/outputs.md``).
     """
-    from sim.config import build_model, to_container
-    from sim.economics.incremental import incremental
-    from sim.economics.psa import with_economics
-    from sim.pipeline import write_report_if_available
-    from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
-
     t0 = time.perf_counter()
     cfg = with_economics(cfg)
     plain = to_container(cfg)
     model = build_model(cfg)                         # validates the base case
-    from sim.economics.spec import EconomicsSpec
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
     check_arms(cfg, st)                              # every arm validated before the first simulation
+    # imported here: sim.economics.dsa_twoway imports this module (its analyses build on the one-way ones)
     from sim.economics.dsa_twoway import run_extra, two_way_figure, twoway_settings
     tw = twoway_settings(plain, st)                  # two-way grid and thresholds (sim/economics/dsa_twoway.py)
     labels = {s: v.label for s, v in model.strategies.items()}
@@ -385,9 +349,6 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     extra = run_extra(runner, st, tw)
     t1 = time.perf_counter()
     steps.start("tables")
-    from sim.economics.evaluate import economics_summary, incremental_with_se
-    from sim.economics.inputs import inputs_table
-    from sim.outcomes import summarise
 
     frames = runner.base_frames()
     tables = {"tornado": tornado_table(base, rows) if rows else pd.DataFrame(),
@@ -406,7 +367,6 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
         steps.start("figures")
         figures = {}
         if (plain.get("output") or {}).get("figures", True):
-            from sim.report.labels import short_label
             if rows:
                 figures["tornado"] = tornado_figure(
                     tables["tornado"], tmp / "tornado.png", st.primary_wtp,
@@ -415,7 +375,6 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
             if "two_way" in extra:
                 figures["two_way"] = two_way_figure(extra["two_way"], tmp / "two_way.png", st,
                                                     tw.x.base, tw.y.base, spec0.currency)
-            from sim.report.figures import km_figures
             figures.update({Path(f).stem: Path(f) for f in km_figures(frames[0], frames[1], tmp, labels)})
         steps.start("report")
         report = write_report_if_available(tmp, "dsa", plain, tables, figures, labels)
@@ -457,7 +416,7 @@ def format_dsa(tables: Mapping[str, pd.DataFrame], top: int = 15) -> str:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=dsa`` (``experiments/run.py``): run folder and printed text."""
-    from sim.economics.dsa_twoway import format_extra
+    from sim.economics.dsa_twoway import format_extra  # imported here: sim.economics.dsa_twoway imports this module
 
     folder, tables = run_dsa(cfg, job)
     return folder, format_dsa(tables) + format_extra(tables)

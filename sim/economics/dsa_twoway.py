@@ -37,13 +37,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
 from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast, dsa_settings
 from sim.economics.spec import EconomicsSpec
-from sim.errors import check, mapping, sequence_of_str, whole
+from sim.errors import check, is_number, mapping, sequence_of_str, whole
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def twoway_settings(plain: Mapping, st: DsaSettings) -> TwoWaySettings:
         n = whole(f"{KEY}.two_way.n", tw.get("n", 5), 2)
     th = tuple(_param(known, f"{KEY}.thresholds[{i}]", p) for i, p in enumerate(paths))
     xtol = exp.get("threshold_xtol", 1e-3)
-    check(isinstance(xtol, (int, float)) and not isinstance(xtol, bool) and 0 < xtol < 1, f"{KEY}.threshold_xtol",
+    check(is_number(xtol) and 0 < xtol < 1, f"{KEY}.threshold_xtol",
           xtol, "must be a number in (0, 1) (a fraction of the parameter's range)")
     return TwoWaySettings(x, y, n, th, float(xtol))
 
@@ -149,10 +151,7 @@ def threshold(runner: ArmRunner, st: DsaSettings, p: OneWay, xtol: float) -> dic
 def two_way_figure(table: pd.DataFrame, path: Path, st: DsaSettings, base_x=None, base_y=None, currency: str = ""
                    ) -> Path:
     """Heat map of INB over the two-way grid with the ``INB = 0`` contour and the base case."""
-    import matplotlib
-
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     xs, ys = np.unique(table["x"]), np.unique(table["y"])
     z = table.pivot(index="y", columns="x", values="inb").reindex(index=ys, columns=xs).to_numpy()

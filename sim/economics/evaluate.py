@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sim.economics.costs import COST_CATEGORIES, cost_accruals, infer_imaging_interval
+from sim.economics.incremental import incremental
 from sim.economics.qalys import effect_accruals
 from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
@@ -142,8 +143,6 @@ def incremental_with_se(per_patient: pd.DataFrame, wtp, cost: str = "cost_total_
     ``l * E_i - C_i`` and ``E_i - C_i / l``. The ICER has no SE (a ratio of means); judge it by
     ``inc_cost_se`` and ``inc_effect_se``.
     """
-    from sim.economics.incremental import incremental
-
     means = per_patient.groupby("strategy", sort=False)[[cost, effect]].mean().reset_index()
     out = incremental(means, wtp, cost=cost, effect=effect)
     g = per_patient.groupby("strategy", sort=False)

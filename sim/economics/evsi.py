@@ -51,11 +51,10 @@ from scipy import stats
 
 from sim.economics import voi
 from sim.economics.params import load_assumptions
-from sim.economics.psa import (number, default_evaluator, economics_spec, population_settings, prepare, run_samples,
-                              write_tables)
+from sim.economics.psa import default_evaluator, economics_spec, population_settings, prepare, run_samples, write_tables
 from sim.economics.psa_analysis import matrices, param_matrix, population_factor
 from sim.economics.voi_figures import evsi_figure
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, mapping, number_at_least
 from sim.rng import column
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
@@ -278,7 +277,7 @@ def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSetting
     therapy = tr.get("therapy", "sunitinib_rechallenge")
     lines = list(model.strategies[strategy].lines)
     check(therapy in lines, "experiment.trial.therapy", therapy, f"must be a line of {strategy} {lines}")
-    landmark = number("experiment.trial.landmark_months", tr.get("landmark_months", 6), 0.0, True)
+    landmark = number_at_least("experiment.trial.landmark_months", tr.get("landmark_months", 6), 0.0, True)
     sizes = tr.get("sample_sizes")
     check(isinstance(sizes, (list, tuple)) and len(sizes) > 0
           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes),
@@ -287,8 +286,8 @@ def evsi_settings(plain: Mapping, strategies, model, spec, paths) -> EvsiSetting
     check(isinstance(methods, (list, tuple)) and len(methods) > 0 and all(m in METHODS for m in methods),
           "experiment.trial.methods", methods, f"must be a non-empty list of {list(METHODS)}")
     costs = mapping("experiment.trial.costs", tr.get("costs"), allow_none=True)
-    fixed = number("experiment.trial.costs.fixed", costs.get("fixed", 0.0))
-    per = number("experiment.trial.costs.per_patient", costs.get("per_patient", 0.0))
+    fixed = number_at_least("experiment.trial.costs.fixed", costs.get("fixed", 0.0))
+    per = number_at_least("experiment.trial.costs.per_patient", costs.get("per_patient", 0.0))
     pats = tr.get("informs") or []
     check(isinstance(pats, (list, tuple)) and all(isinstance(x, str) for x in pats), "experiment.trial.informs", pats,
           "must be a list of parameter path patterns")

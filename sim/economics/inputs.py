@@ -16,6 +16,9 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from sim.economics.spec import DrugCost
+from sim.errors import is_number
+from sim.evidence import lookup
 from sim.units import DAYS_PER_MONTH
 
 COLUMNS = ["parameter", "value", "unit", "source", "low", "high", "rationale"]
@@ -29,7 +32,7 @@ def _leaves(node, prefix=""):
     elif isinstance(node, (list, tuple)):
         for i, v in enumerate(node):
             yield from _leaves(v, f"{prefix}.{i}")
-    elif isinstance(node, (int, float)) and not isinstance(node, bool):
+    elif is_number(node):
         yield prefix, float(node)
 
 
@@ -76,7 +79,6 @@ def _cite(src: str) -> str:
     if not src.startswith("evidence:"):
         return src
     try:
-        from sim.evidence import lookup
         row = lookup(src.split(":", 1)[1])
     except (KeyError, ImportError, OSError):
         return src
@@ -86,8 +88,6 @@ def _cite(src: str) -> str:
 
 def inputs_table(econ: Mapping) -> pd.DataFrame:
     """One row per numeric economics input (see the module docstring)."""
-    from sim.economics.spec import DrugCost
-
     sources, ranges = dict(econ.get("sources") or {}), dict(econ.get("ranges") or {})
     rows = []
     for path, value in _leaves({k: v for k, v in econ.items() if k not in _SKIP}):

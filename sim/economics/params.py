@@ -45,6 +45,7 @@ the draws of those after it; use a power of two samples for the sequence's balan
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,11 +54,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
+from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 from scipy.special import ndtri
 from scipy.stats import qmc
 
-from sim.errors import UserError, check, sequence_of_str
+from sim.errors import UserError, check, is_number, number, sequence_of_str
+from sim.evidence import lookup
 from sim.rng import column, uniforms
 
 Z95 = 1.959963984540054
@@ -101,8 +105,6 @@ def load_assumptions(path: Path = ASSUMPTIONS) -> pd.DataFrame | None:
 
 
 def _evidence_ci(ref: str) -> tuple[float, float, float]:
-    from sim.evidence import lookup
-
     eid = ref.split(":", 1)[1] if ref.startswith("evidence:") else ref
     try:
         row = lookup(eid)
@@ -237,8 +239,6 @@ class WeibullFit:
     def table_rows(self) -> list[dict]:
         """Rows of :meth:`ParamSet.table`: base values and the 2.5 / 97.5 % quantiles of each
         drawn value, by quasi-Monte Carlo over 2^14 - 1 unscrambled Sobol points (deterministic)."""
-        from scipy.stats import qmc
-
         u = qmc.Sobol(d=2, scramble=False).random_base2(14)[1:]      # the first point is (0, 0)
         theta = np.asarray(self.theta0)[:, None] + self.chol @ ndtri(u).T
         scale, shape = np.exp(theta[0]), np.exp(theta[1])
@@ -288,18 +288,11 @@ def make_dirichlet(name: str, spec: Mapping, cfg: Mapping) -> Dirichlet:
     key = f"psa.parameters.{name}"
     paths = tuple(spec.get("paths") or ())
     check(len(paths) >= 2, f"{key}.paths", list(paths), "must list at least two config paths (shares summing to one)")
-    base = tuple(_num(p, get_path(cfg, p), 0, lo_open=True) for p in paths)
+    base = tuple(number(p, get_path(cfg, p), 0, lo_open=True) for p in paths)
     check(math.isclose(sum(base), 1.0, rel_tol=1e-6), f"{key}.paths", dict(zip(paths, base)),
           "base-case shares must sum to 1")
-    conc = _num(f"{key}.concentration", spec.get("concentration"), 0, lo_open=True)
+    conc = number(f"{key}.concentration", spec.get("concentration"), 0, lo_open=True)
     return Dirichlet(name, paths, base, conc, str(spec.get("source", "")))
-
-
-def _num(key, v, lo=None, lo_open=False) -> float:
-    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v), key, v, "must be a number")
-    if lo is not None:
-        check(v > lo if lo_open else v >= lo, key, v, f"must be {'>' if lo_open else '>='} {lo}")
-    return float(v)
 
 
 def _range(key: str, path: str, spec: Mapping, cfg: Mapping, assumptions) -> tuple[float, float, str]:
@@ -308,20 +301,20 @@ def _range(key: str, path: str, spec: Mapping, cfg: Mapping, assumptions) -> tup
         rel = path.split(".", 1)[1] if path.startswith("economics.") else path
         r = get_path(cfg, "economics.ranges", {}).get(rel) if isinstance(get_path(cfg, "economics.ranges", {}), Mapping) else None
         check(isinstance(r, Mapping), f"{key}.range", ref, f"needs economics.ranges.{rel} (low, high)")
-        return _num(f"economics.ranges.{rel}.low", r["low"]), _num(f"economics.ranges.{rel}.high", r["high"]), \
+        return number(f"economics.ranges.{rel}.low", r["low"]), number(f"economics.ranges.{rel}.high", r["high"]), \
             f"economics.ranges.{rel}: {r.get('why', '')}".strip()
     if isinstance(ref, str) and ref.startswith("assumption:"):
         aid = ref.split(":", 1)[1]
         if assumptions is not None and aid in assumptions.index:
             row = assumptions.loc[aid]
-            return _num(f"assumptions.csv {aid}.low", float(row["low"])), \
-                _num(f"assumptions.csv {aid}.high", float(row["high"])), f"{ref} (data/evidence/assumptions.csv)"
+            return number(f"assumptions.csv {aid}.low", float(row["low"])), \
+                number(f"assumptions.csv {aid}.high", float(row["high"])), f"{ref} (data/evidence/assumptions.csv)"
         check("low" in spec and "high" in spec, key, dict(spec),
               f"needs low/high: {aid} is not in data/evidence/assumptions.csv")
-        return _num(f"{key}.low", spec["low"]), _num(f"{key}.high", spec["high"]), \
+        return number(f"{key}.low", spec["low"]), number(f"{key}.high", spec["high"]), \
             f"{ref} (fallback range in psa config; assumptions.csv row missing)"
     check("low" in spec and "high" in spec, key, dict(spec), "needs range (economics | assumption:<id>) or low and high")
-    return _num(f"{key}.low", spec["low"]), _num(f"{key}.high", spec["high"]), str(spec.get("source", "psa config range"))
+    return number(f"{key}.low", spec["low"]), number(f"{key}.high", spec["high"]), str(spec.get("source", "psa config range"))
 
 
 def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING, require_centre: bool = False) -> Param:
@@ -340,7 +333,7 @@ def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING, requ
     check(centre is None or centre in CENTRES, f"{key}.centre", centre, f"must be one of {list(CENTRES)}")
     base = get_path(cfg, path, None)
     check(base is not None, key, path, "must name an existing configuration key")
-    check(isinstance(base, (int, float)) and not isinstance(base, bool), path, base, "must be a number to be varied")
+    check(is_number(base), path, base, "must be a number to be varied")
     base = float(base)
     src = str(spec.get("source", ""))
     if dist == "fixed":
@@ -373,7 +366,7 @@ def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING, requ
             sigma = (math.log(hi) - math.log(lo)) / (2 * Z95)
             src = src or f"{spec['ci']} (SE of log from 95 % CI {lo:g}-{hi:g})"
         elif "se_log" in spec:
-            sigma = _num(f"{key}.se_log", spec["se_log"], 0, lo_open=True)
+            sigma = number(f"{key}.se_log", spec["se_log"], 0, lo_open=True)
         elif "range" in spec or ("low" in spec and "high" in spec):
             lo, hi, s = _range(key, path, spec, cfg, assumptions)
             check(0 < lo < hi, key, (lo, hi), "range must have 0 < low < high")
@@ -387,7 +380,7 @@ def make_param(path: str, spec: Mapping, cfg: Mapping, assumptions=MISSING, requ
     # beta / gamma / normal: mean = base, SE given or from a range
     check(centre in (None, "mean"), f"{key}.centre", centre, f"must be mean for a {dist} distribution")
     if "se" in spec:
-        se = _num(f"{key}.se", spec["se"], 0, lo_open=True)
+        se = number(f"{key}.se", spec["se"], 0, lo_open=True)
         lo, hi = base - Z95 * se, base + Z95 * se
     else:
         lo, hi, s = _range(key, path, spec, cfg, assumptions)
@@ -425,8 +418,6 @@ def make_mvnormal(name: str, spec: Mapping, cfg: Mapping) -> MvNormal:
 
 def make_weibull_fit(path: str, spec: Mapping, cfg: Mapping) -> WeibullFit:
     """:class:`WeibullFit` for the PFS node ``path`` from ``{dist: fit, fit: <name>, file: <yaml>}``."""
-    import yaml
-
     key = f"psa.parameters.{path}"
     node = get_path(cfg, path, None)
     check(node is not None, key, path, "must name an existing configuration key")
@@ -448,13 +439,13 @@ def make_weibull_fit(path: str, spec: Mapping, cfg: Mapping) -> WeibullFit:
         chol = np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         raise UserError(f"{key}.fit {name} covariance is not positive definite: {cov.tolist()!r}") from None
-    med = _num(f"{path}.median", node.get("median"), 0, lo_open=True)
+    med = number(f"{path}.median", node.get("median"), 0, lo_open=True)
     if "shape" in node and node.get("landmark_months") is None:
-        shape, form, lm = _num(f"{path}.shape", node["shape"], 0, lo_open=True), "shape", math.nan
+        shape, form, lm = number(f"{path}.shape", node["shape"], 0, lo_open=True), "shape", math.nan
         paths = (f"{path}.median", f"{path}.shape")
     else:
-        lm = _num(f"{path}.landmark_months", node.get("landmark_months"), 0, lo_open=True)
-        sl = _num(f"{path}.landmark_survival", node.get("landmark_survival"), 0, lo_open=True)
+        lm = number(f"{path}.landmark_months", node.get("landmark_months"), 0, lo_open=True)
+        sl = number(f"{path}.landmark_survival", node.get("landmark_survival"), 0, lo_open=True)
         check(sl < 1 and lm != med, path, dict(node), "needs landmark_survival < 1 at a time other than the median")
         shape, form = math.log(math.log(1 / sl) / LN2) / math.log(lm / med), "landmark"
         check(shape > 0, path, dict(node), "landmark and median are inconsistent (survival must fall after the median)")
@@ -561,10 +552,6 @@ def apply_overrides(cfg, overrides: Mapping[str, float]):
     resolved, so a value that others interpolate (``therapies.sunitinib.pfs`` is also the
     rechallenge's) changes everywhere it is used; a plain dict is deep-copied and set.
     """
-    import copy
-
-    from omegaconf import DictConfig, OmegaConf
-
     if isinstance(cfg, DictConfig):
         c = copy.deepcopy(cfg)
         for p, v in overrides.items():

@@ -23,6 +23,8 @@ EVPPI by parameter group at the report WTPs (Strong, Oakley & Brennan, Med Decis
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
 import os
 import time
@@ -33,15 +35,28 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from sim.config import build_model, to_container
 from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.economics.psa)
+from sim.economics.evaluate import evaluate_arrays
+from sim.economics.inputs import inputs_table
 from sim.economics.mc_variance import mc_variance_table
 from sim.economics.params import ParamSet, build_paramset, expand_groups
 from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
                                         format_psa, full_incremental, incremental_table, matrices, param_matrix,
                                         population_factor, summary_table)
+from sim.economics.records import RunArrays
+from sim.economics.spec import CONFIG_DIR, EconomicsSpec
 from sim.economics.voi_figures import psa_voi_figures
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, is_number, mapping, number_at_least
+from sim.executors import simulate
+from sim.outcomes import summarise
+from sim.overrides import Overrider
+from sim.pipeline import economics_tables, simulate_model
+from sim.report.figures import km_figures
+from sim.report.html import psa_figures, write_report
+from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
 
 #: discounted cost categories kept per sample (``cost_<category>``, :data:`sim.economics.costs.COST_CATEGORIES`)
 CATEGORY_COLUMNS = ["cost_drug", "cost_administration", "cost_monitoring", "cost_ae", "cost_bsc", "cost_end_of_life"]
@@ -112,24 +127,17 @@ class PsaSettings:
         return population_factor(self.incidence, self.horizon_years, self.population_discount)
 
 
-def number(key, v, lo=0.0, lo_open=False) -> float:
-    """``v`` as a float, a UserError naming ``key`` unless it is a finite number >= ``lo`` (> with ``lo_open``)."""
-    check(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-          and (v > lo if lo_open else v >= lo), key, v, f"must be a number {'>' if lo_open else '>='} {lo:g}")
-    return float(v)
-
-
 def population_settings(plain: Mapping, spec=None) -> tuple[float, float, float]:
     """(incidence a year, decision horizon in years, discount rate) of ``psa.population``
     (labelled assumptions ``voi_incidence``, ``voi_horizon_years``; the discount rate defaults to
     the economics discount rate of costs)."""
     pop = mapping("psa.population", (plain.get("psa") or {}).get("population"), allow_none=True)
-    inc = number("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
-    hor = number("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
+    inc = number_at_least("psa.population.incidence_per_year", pop.get("incidence_per_year", 1.0), 0.0, True)
+    hor = number_at_least("psa.population.horizon_years", pop.get("horizon_years", 1.0), 0.0, True)
     disc = pop.get("discount")
     if disc is None:
         disc = spec.discount_costs if spec is not None else 0.0
-    disc = number("psa.population.discount", disc)
+    disc = number_at_least("psa.population.discount", disc)
     check(disc < 1, "psa.population.discount", disc, "must be an annual rate in [0, 1)")
     return inc, hor, float(disc)
 
@@ -149,14 +157,13 @@ def wtp_grid(key: str, g) -> np.ndarray:
     an empty or negative grid is a :class:`UserError` naming ``key``."""
     if isinstance(g, Mapping):
         for f in ("start", "stop", "step"):
-            check(isinstance(g.get(f), (int, float)) and not isinstance(g.get(f), bool), f"{key}.{f}", g.get(f),
-                  "must be a number")
+            check(is_number(g.get(f)), f"{key}.{f}", g.get(f), "must be a number")
         check(g["step"] > 0, f"{key}.step", g["step"], "must be > 0")
         check(g["stop"] >= g["start"] >= 0, key, dict(g), "must have 0 <= start <= stop")
         n = int(math.floor((g["stop"] - g["start"]) / g["step"] + 1e-9)) + 1
         return float(g["start"]) + float(g["step"]) * np.arange(n)
     check(isinstance(g, (list, tuple)) and len(g) > 0, key, g, "must be a non-empty list of WTP values")
-    check(all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0 for w in g),
+    check(all(is_number(w) and math.isfinite(w) and w >= 0 for w in g),
           key, g, "must hold numbers >= 0")
     return np.unique(np.asarray(g, float))
 
@@ -183,12 +190,10 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
         rw = list(spec.wtp)
     check(isinstance(rw, (list, tuple)) and len(rw) > 0, "psa.report_wtp", rw, "must be a non-empty list of numbers >= 0")
     for w in rw:
-        check(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0, "psa.report_wtp", rw,
-              "must be numbers >= 0")
+        check(is_number(w) and w >= 0, "psa.report_wtp", rw, "must be numbers >= 0")
     prim = p.get("primary_wtp")
     prim = max(rw) if prim is None else prim
-    check(isinstance(prim, (int, float)) and not isinstance(prim, bool) and prim >= 0, "psa.primary_wtp", prim,
-          "must be a number >= 0")
+    check(is_number(prim) and prim >= 0, "psa.primary_wtp", prim, "must be a number >= 0")
     ev = mapping("psa.evppi", p.get("evppi"), allow_none=True)
     method = ev.get("method", "auto")
     check(isinstance(method, str) and method in ("auto", "gam", "gp"), "psa.evppi.method", method,
@@ -201,7 +206,7 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
     pat = mapping("psa.patients", p.get("patients"), allow_none=True)
     rule = pat.get("rule", "fixed")
     check(rule in ("fixed", "anova"), "psa.patients.rule", rule, "must be fixed or anova")
-    target = number("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
+    target = number_at_least("psa.patients.target_share", pat.get("target_share", 0.05), 0.0, True)
     check(target < 1, "psa.patients.target_share", target, "must be in (0, 1)")
     check(p.get("sampling", "random") in ("random", "sobol"), "psa.sampling", p.get("sampling"),
           "must be random or sobol")
@@ -227,13 +232,10 @@ def psa_settings(plain: Mapping, spec=None) -> PsaSettings:
 def with_economics(cfg):
     """The DictConfig with an ``economics`` group (``configs/economics/uk_nhs.yaml`` merged in
     when the composed config has none)."""
-    from omegaconf import DictConfig, OmegaConf, open_dict
-
     if not isinstance(cfg, DictConfig):
         cfg = OmegaConf.create(cfg)
     if "economics" in cfg and cfg.economics is not None:
         return cfg
-    from sim.economics.spec import CONFIG_DIR
     name = OmegaConf.select(cfg, "psa.economics", default="uk_nhs") or "uk_nhs"
     path = CONFIG_DIR / f"{name}.yaml"
     if not path.is_file():
@@ -247,7 +249,6 @@ def with_economics(cfg):
 # --------------------------------------------------------------------------- evaluation
 def economics_spec(plain: Mapping):
     """Validated :class:`~sim.economics.spec.EconomicsSpec` of the ``economics`` group."""
-    from sim.economics.spec import EconomicsSpec
     return EconomicsSpec.from_config(plain["economics"])
 
 
@@ -263,8 +264,6 @@ def default_evaluator(ra, spec, model) -> pd.DataFrame:
     :class:`~sim.economics.records.RunArrays` (scan costs timed on the model's imaging interval),
     averaged over each strategy's patients, and their within-sample spread
     (:func:`within_sample_moments`)."""
-    from sim.economics.evaluate import evaluate_arrays
-
     per = evaluate_arrays(ra, spec, model.rules.imaging_interval_months)
     n = np.bincount(ra.strategy, minlength=len(ra.strategy_names))
     out = {"strategy": list(ra.strategy_names)}
@@ -323,9 +322,6 @@ def simulate_sample(model, s: int):
     strategy meets the same streams within the sample (common random numbers), and sample
     ``s`` is the same whatever else is run. Sample 0 uses the base-case streams. The model's
     executor (``engine``, ``chunk_size``) runs it; both executors give the same pathways."""
-    from sim.economics.records import RunArrays
-    from sim.executors import simulate
-
     rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable, model.seed,
                    engine=model.engine, chunk_size=model.chunk_size, sample=s, centre=model.centre)
     return RunArrays.from_records(rec)
@@ -340,9 +336,6 @@ class SampleRunner:
     """
 
     def __init__(self, cfg, paramset: ParamSet, evaluator: Evaluator | None = None):
-        from sim.config import build_model
-        from sim.overrides import Overrider
-
         self.paramset = paramset
         self.evaluator = evaluator or default_evaluator
         self._overrider = Overrider(cfg, paramset.paths)
@@ -351,8 +344,6 @@ class SampleRunner:
 
     def run(self, s: int) -> pd.DataFrame:
         """Rows (one per strategy) of sample ``s``: means and parameter values."""
-        from sim.config import build_model
-
         ov = self.paramset.draw(s)
         plain = self._overrider.apply(ov)
         model = build_model(plain, cohort=self._cohort)
@@ -378,8 +369,6 @@ def _trim_heap() -> None:
     fragmentation over thousands of samples (bench/psa_memory.py)."""
     global _LIBC
     if _LIBC is None:
-        import ctypes
-        import ctypes.util
         try:
             _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             _LIBC.malloc_trim  # noqa: B018 -- glibc only
@@ -443,8 +432,6 @@ def run_samples(cfg, paramset: ParamSet, samples: Iterable[int], evaluator: Eval
 def prepare(cfg):
     """(DictConfig with economics, plain config, base model, settings, parameters, groups) of a PSA;
     every input is validated here, before any simulation."""
-    from sim.config import build_model, to_container
-
     cfg = with_economics(cfg)
     plain = to_container(cfg)
     model = build_model(cfg)  # validates the base case
@@ -466,9 +453,6 @@ def base_case_tables(model, spec, st: PsaSettings, labels: Mapping) -> tuple[dic
     ``base_economics_differences`` (columns of ``summary``, ``economics_summary``, ``incremental``
     and ``economics_differences`` in ``docs/outputs.md``) and the (patients, lines) frames for
     the Kaplan-Meier figures."""
-    from sim.outcomes import summarise
-    from sim.pipeline import economics_tables, simulate_model
-
     patients, lines, events = simulate_model(model, progress=False)
     econ = economics_tables(patients, lines, events, spec, model, labels)
     tables = {"base_summary": summarise(patients, lines, labels),
@@ -482,8 +466,6 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
     """The PSA experiment: sample, simulate, analyse, write the run folder (atomic) with
     ``psa_samples.parquet``, result tables (CSV + Parquet), figures, ``report.html`` /
     ``report.md`` and ``manifest.json``. Returns (folder, tables)."""
-    from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, write_manifest
-
     t0 = time.perf_counter()
     cfg, plain, model, st, paramset, groups = prepare(cfg)
     pilot = None
@@ -511,7 +493,6 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         group=lambda d: d["path"].map({p: g for g, ps in groups.items() for p in ps}).fillna(""))
     tables.update(base)
     spec = economics_spec(plain)
-    from sim.economics.inputs import inputs_table
     tables["economics_inputs"] = inputs_table(spec.config)
     tables["psa_summary"].insert(2, "currency", spec.currency)
     tables["psa_summary"].insert(3, "price_year", spec.price_year)
@@ -525,14 +506,11 @@ def run_psa(cfg, job: int | None = None, evaluator: Evaluator | None = None) -> 
         steps.start("figures")
         figs = {}
         if (plain.get("output") or {}).get("figures", True):
-            from sim.report.html import psa_figures
             figs = psa_figures(tables, tmp, labels, st, currency=spec.currency)
             figs.update(psa_voi_figures(tables, samples, strategies, groups, st, tmp, spec.currency, model.seed))
             if frames is not None:
-                from sim.report.figures import km_figures
                 figs.update({Path(f).stem: Path(f) for f in km_figures(*frames, tmp, labels)})
         steps.start("report")
-        from sim.report.html import write_report
         write_report(tmp, "psa", plain, tables, figs, labels)
         timings = {"build": t1 - t0, "simulate": t2 - t1, "base_case": t2b - t2, "analyse": t3 - t2b,
                    "write": time.perf_counter() - t3, "total": time.perf_counter() - t0}
@@ -558,8 +536,6 @@ def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, st
     with 90 % confidence (``n_for_target_upper`` of :func:`sim.economics.mc_variance.anova`:
     the pilot's between-sample variance at its lower confidence bound). Returns
     the config with ``cohort.n`` set and the pilot's figures (recorded in the manifest)."""
-    from omegaconf import OmegaConf
-
     check(not (plain.get("cohort") or {}).get("source"), "psa.patients.rule", "anova",
           "needs a generated cohort (cohort.source is a fixed file)")
     n0 = int(plain["cohort"]["n"])

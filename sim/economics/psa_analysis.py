@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.economics import mc_variance, voi
+from sim.economics.evaluate import incremental_with_se
 from sim.errors import UserError
 
 Z95 = 1.959963984540054
@@ -66,8 +67,6 @@ def full_incremental(samples: pd.DataFrame, strategies: list[str], wtps: Iterabl
     discounted costs and QALYs: the probabilistic base case. SEs as in
     :func:`sim.economics.evaluate.incremental_with_se` with PSA samples in place of patients
     (``sd / sqrt(S)``; incremental SEs paired by sample)."""
-    from sim.economics.evaluate import incremental_with_se
-
     d = samples[samples["strategy"].isin(strategies)].rename(columns={"sample": "patient_id"})
     order = {s: i for i, s in enumerate(strategies)}
     d = d.sort_values(["strategy", "patient_id"], key=lambda c: c.map(order) if c.name == "strategy" else c)

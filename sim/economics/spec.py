@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from sim.economics.dispensing import parse_dispensing
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, mapping, number
 from sim.units import DAYS_PER_MONTH, MONTHS_PER_YEAR, weeks
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "economics"
@@ -29,14 +30,10 @@ KEY = "economics"
 
 
 def _num(key: str, v, lo: float | None = 0.0, hi: float | None = None, *, lo_open=False, hi_open=False) -> float:
-    """A finite number within bounds, else :class:`UserError` naming ``key`` and ``v``."""
-    check(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool), key, v, "must be a number")
-    check(math.isfinite(float(v)), key, v, "must be finite")
-    if lo is not None:
-        check(v > lo if lo_open else v >= lo, key, v, f"must be {'>' if lo_open else '>='} {lo:g}")
-    if hi is not None:
-        check(v < hi if hi_open else v <= hi, key, v, f"must be {'<' if hi_open else '<='} {hi:g}")
-    return float(v)
+    """A finite number within bounds (``>= 0`` unless told; NumPy scalars too), else :class:`UserError`
+    naming ``key`` and ``v`` (:func:`sim.errors.number`; a NaN or an infinity: ``must be finite``)."""
+    return number(key, v, lo, hi, lo_open=lo_open, hi_open=hi_open, nonfinite="must be finite",
+                  types=(int, float, np.integer, np.floating))
 
 
 def _utility(key: str, v) -> float:
@@ -384,7 +381,6 @@ class EconomicsSpec:
 def _plain(cfg) -> dict:
     """Plain dict (resolves an OmegaConf node)."""
     try:
-        from omegaconf import DictConfig, OmegaConf
         if isinstance(cfg, DictConfig):
             return OmegaConf.to_container(cfg, resolve=True)
     except ImportError:  # pragma: no cover
@@ -409,7 +405,6 @@ def _grid(g) -> np.ndarray:
 
 def load_spec(name: str = "uk_nhs", overrides: Mapping[str, object] | None = None) -> EconomicsSpec:
     """Spec from ``configs/economics/<name>.yaml`` (or a path), with optional dotted overrides."""
-    from omegaconf import OmegaConf
     path = Path(name)
     if not path.suffix:
         path = CONFIG_DIR / f"{name}.yaml"

@@ -20,17 +20,21 @@ import datetime as _dt
 import math
 import re
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
+from omegaconf import OmegaConf
 
 from sim.distributions import FAMILIES, SurvivalDistribution
-from sim.errors import UserError, dotted
+from sim.errors import UserError, dotted, number
 from sim.evidence import endpoint_base, load_evidence, lookup
 from sim.fitting.detection import Detection
 from sim.fitting.summary import PH_FAMILIES, HazardRatio, Landmark, Median, fit_summary
+from sim.lifetable import DEFAULT_TABLE, LifeTable
+from sim.therapies.pfs import build_pfs
 from sim.units import DAYS_PER_MONTH, weeks
 
 __all__ = [
@@ -168,7 +172,6 @@ def detection_settings(spec: Mapping, entry: Mapping | None = None, model_file: 
 def background_rate_per_year(model: Mapping, cohort_file: str | Path = DEFAULT_COHORT) -> float:
     """Other-cause death hazard per year at the cohort's mean age: the mean over the sexes of
     the life table's cumulative hazard over the year after that age."""
-    from sim.lifetable import DEFAULT_TABLE, LifeTable
     table = (dotted(model, "background_mortality.table") or DEFAULT_TABLE)
     age = float((yaml.safe_load(Path(cohort_file).read_text()) or {}).get("age", {}).get("mean", 58))
     lt = LifeTable.load(table)
@@ -176,10 +179,8 @@ def background_rate_per_year(model: Mapping, cohort_file: str | Path = DEFAULT_C
     return float(np.mean(h))
 
 
-def _number(key: str, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise UserError(f"{key} must be a number, got {v!r}")
-    return float(v)
+#: :func:`sim.errors.number` without bounds, NaN and infinities accepted
+_number = partial(number, nonfinite=None)
 
 
 def _row(key: str, evidence_id, table: pd.DataFrame) -> pd.Series:
@@ -542,8 +543,6 @@ def read_fits(path: str | Path = DEFAULT_FITS) -> dict:
 
 def _therapy_pfs_specs(therapy_dir: Path) -> dict:
     """``pfs`` blocks of the therapy configs, with ``${therapies.x.pfs}`` interpolations resolved."""
-    from omegaconf import OmegaConf
-
     raw = {p.stem: OmegaConf.load(p) for p in sorted(therapy_dir.glob("*.yaml"))}
     root = OmegaConf.create({"therapies": raw})
     return {name: OmegaConf.to_container(root.therapies[name].pfs, resolve=True)
@@ -558,8 +557,6 @@ def compare_with_configs(fits: Mapping, therapy_dir: str | Path = THERAPY_DIR,
     median + landmark or + hazard-ratio form and the fitted median + shape form compare equal
     when they describe the same curve). Returns one dict per disagreement (empty = all agree).
     """
-    from sim.therapies.pfs import build_pfs
-
     configs = _therapy_pfs_specs(Path(therapy_dir))
     problems = []
     for name, f in fits.items():

@@ -37,11 +37,13 @@ import math
 import warnings
 from collections.abc import Sequence
 
+import lifelines
 import numpy as np
 import pandas as pd
+from lifelines import KaplanMeierFitter
 from scipy import optimize, special
 
-from sim.distributions import FAMILIES, GeneralizedGamma
+from sim.distributions import FAMILIES, GeneralizedGamma, log_stirling_gap
 from sim.errors import UserError
 from sim.fitting.parameterisation import THETA_NAMES, check_family, from_theta, to_natural
 from sim.fitting.result import (
@@ -157,13 +159,6 @@ def _ll_lognormal(th, t, d, logt):
     return ll, np.array([-g.sum() / sigma, -D - np.sum(g * w)])
 
 
-def _log_stirling_gap(a: float) -> float:
-    """:math:`a\\log a - a - \\log\\Gamma(a)` (asymptotic series for large ``a``)."""
-    if a < 100.0:
-        return a * math.log(a) - a - math.lgamma(a)
-    return 0.5 * math.log(a / (2 * math.pi)) - 1 / (12 * a) + 1 / (360 * a**3) - 1 / (1260 * a**5)
-
-
 _EXPM1MX_COEF = np.array([1.0 / math.factorial(n) for n in range(17, 1, -1)])
 
 
@@ -186,7 +181,7 @@ def _ll_gengamma_value(th, t, d, logt):
         logf = -logt - s - 0.5 * w * w - _LOG_SQRT_2PI
     else:
         g = Q**-2
-        logf = math.log(abs(Q)) - s - logt + _log_stirling_gap(g) - g * _expm1mx(Q * w)
+        logf = math.log(abs(Q)) - s - logt + log_stirling_gap(g) - g * _expm1mx(Q * w)
     H = np.asarray(dist.cumhazard(t), dtype=float)
     ev = d == 1.0
     return float(np.sum(np.where(ev, logf, -H)))
@@ -393,7 +388,6 @@ def _fit_lifelines(family: str, t: np.ndarray, d: np.ndarray) -> FitResult:
     if family not in LIFELINES_FITTERS:
         raise UserError(f"engine 'lifelines' has no {family} fitter; use one of {sorted(LIFELINES_FITTERS)}, "
                         f"got family={family!r}")
-    import lifelines
 
     cls_name, names, logged = LIFELINES_FITTERS[family]
     with warnings.catch_warnings():
@@ -432,8 +426,6 @@ def kaplan_meier(durations, events=None) -> pd.DataFrame:
         ``lower``, ``upper`` (lifelines' exponential Greenwood interval), ``at_risk``,
         ``events``, ``censored`` (counts at that time).
     """
-    from lifelines import KaplanMeierFitter
-
     t, d = check_ipd(durations, events)
     km = KaplanMeierFitter().fit(t, d)
     table = km.event_table

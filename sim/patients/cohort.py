@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from sim.errors import UserError, check
+from sim.errors import UserError, check, is_number, probability
 from sim.patients.schema import FUNCTIONAL, GRADES, HEPATIC, normalise_prior
 from sim.rng import uniforms
 
@@ -54,10 +55,6 @@ def check_keys(cfg: Mapping) -> None:
     if isinstance(age, Mapping):
         for k in age:
             check(k in AGE_KEYS, f"cohort.age.{k}", age[k], f"is not a cohort parameter (known: {', '.join(AGE_KEYS)})")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _get(cfg: Mapping, key: str, name: str):
@@ -87,10 +84,8 @@ def _probs(key: str, mapping, names: tuple[str, ...]) -> np.ndarray:
     return p
 
 
-def _prob(key: str, value) -> float:
-    check(_is_number(value), key, value, "must be a number")
-    check(0.0 <= float(value) <= 1.0, key, value, "must be a probability in [0, 1]")
-    return float(value)
+#: :func:`sim.errors.probability`; a value that is no number: ``must be a number``
+_prob = partial(probability, not_number="must be a number")
 
 
 @dataclass(frozen=True)
@@ -130,7 +125,7 @@ class CohortSpec:
         check(n >= 1, "cohort.n", n, "must be >= 1 (an empty cohort cannot be simulated)")
         age = _mapping("cohort.age", _get(cfg, "cohort.age", "age"))
         for k in ("mean", "sd", "min", "max"):
-            check(_is_number(_get(age, f"cohort.age.{k}", k)), f"cohort.age.{k}", age[k], "must be a number")
+            check(is_number(_get(age, f"cohort.age.{k}", k)), f"cohort.age.{k}", age[k], "must be a number")
         check(18 <= age["min"] < age["max"] <= 100, "cohort.age", dict(age), "needs 18 <= min < max <= 100")
         check(age["min"] <= age["mean"] <= age["max"], "cohort.age.mean", age["mean"],
               f"must be within [cohort.age.min, cohort.age.max] = [{age['min']:g}, {age['max']:g}] years")
@@ -147,7 +142,7 @@ class CohortSpec:
         for g in GRADES:
             key = f"cohort.ki67_range.{g}"
             pair = _sequence(key, _get(ki_cfg, key, g))
-            check(len(pair) == 2 and all(_is_number(x) for x in pair), key, pair, "must be [low, high] numbers")
+            check(len(pair) == 2 and all(is_number(x) for x in pair), key, pair, "must be [low, high] numbers")
             lo, hi = (float(x) for x in pair)
             check(0 < lo < hi <= 100, key, [lo, hi], "needs 0 < low < high <= 100")
             ki.append((lo, hi))
@@ -193,7 +188,7 @@ def _correlation(pairs) -> np.ndarray:
             check(isinstance(pair[end], str) and pair[end] in idx, f"{key}.{end}", pair[end],
                   f"must be one of {list(LATENT)}")
         rho = pair["rho"]
-        check(_is_number(rho) and -1 < rho < 1, f"{key}.rho", rho, "must be in (-1, 1)")
+        check(is_number(rho) and -1 < rho < 1, f"{key}.rho", rho, "must be in (-1, 1)")
         check(pair["a"] != pair["b"], key, dict(pair), "must join two different covariates")
         r[idx[pair["a"]], idx[pair["b"]]] = r[idx[pair["b"]], idx[pair["a"]]] = float(rho)
     try:

@@ -40,11 +40,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
+from sim.comparisons import icer_wording
 from sim.economics.psa_analysis import ALL_GROUP
 from sim.errors import UserError, dotted
+from sim.executors import resolve_engine
+from sim.report import econ_figures as ef
 from sim.report.labels import column_labels, dominance_text, param_label, short_label
-from sim.runio import MIN_PATIENTS
+from sim.runio import MIN_PATIENTS, git_revision, versions
 
 KINDS = ("compare", "psa", "dsa")
 #: tables too long to print in a report (they are in the run folder)
@@ -57,7 +61,6 @@ MAX_ROWS = 40
 
 def _executor(plain: dict) -> str:
     """The executor a run used (the ``engine`` setting resolved)."""
-    from sim.executors import resolve_engine
     return resolve_engine(plain.get("engine", "auto"), bool(plain.get("resources")))
 
 #: significant digits of every estimate in a report (its interval or SE takes the estimate's decimals)
@@ -498,7 +501,6 @@ def _summary(doc: "Doc", kind: str, plain: Mapping, tables: Mapping, figures: Ma
     doc.p("Answer: " + _answer(inc, _primary_wtp(plain, kind), cur, labels))
     comp = tables.get("comparisons")
     if kind == "compare" and comp is not None and len(comp):
-        from sim.comparisons import icer_wording
         rows = []
         for r in comp.to_dict("records"):
             text = (f"{r['isolates']} Mean OS {r['delta_os_months']:+.1f} months "
@@ -822,8 +824,6 @@ def _results_dsa(doc: Doc, tables: Mapping, figures: Mapping, labels: Mapping) -
 
 # --------------------------------------------------------------------------- provenance
 def _provenance(doc: Doc, folder: Path, plain: Mapping) -> None:
-    from sim.runio import git_revision, versions
-
     path = Path(folder) / "manifest.json"
     if path.is_file():
         man = json.loads(path.read_text())
@@ -843,7 +843,6 @@ def _provenance(doc: Doc, folder: Path, plain: Mapping) -> None:
     files = sorted(p.name for p in Path(folder).iterdir() if p.is_file() and p.name not in ("report.html", "report.md"))
     doc.p("Files of the run folder: " + ", ".join(files + ["report.html", "report.md"]))
     try:
-        from omegaconf import OmegaConf
         text = OmegaConf.to_yaml(OmegaConf.create(dict(plain)))
     except Exception:  # pragma: no cover - plain JSON fallback
         text = json.dumps(plain, indent=2, default=str)
@@ -922,8 +921,6 @@ def psa_figures(tables: Mapping[str, pd.DataFrame], folder, labels: Mapping | No
     """CE plane, CEAC with CEAF, EVPPI bars and convergence of a PSA (``ce_plane.png``,
     ``ceac.png``, ``evppi.png``, ``convergence.png`` in ``folder``). ``settings`` (a
     :class:`~sim.economics.psa.PsaSettings`) gives the report WTPs and the comparator."""
-    from sim.report import econ_figures as ef
-
     folder = Path(folder)
     wtp = tuple(getattr(settings, "report_wtp", (20000, 30000)))
     out = {}

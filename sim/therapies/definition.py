@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.distributions import SurvivalDistribution
-from sim.errors import check, mapping, sequence_of_str
+from sim.errors import check, mapping, number, probability, required, sequence_of_str
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.pfs import build_pfs
 from sim.units import DAYS_PER_MONTH, weeks
@@ -30,27 +30,6 @@ COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade
 EXPOSURE_CLASSES = ("none", "ssa", "mtor", "tki", "chemotherapy", "prrt", "liver_directed")
 #: covariates that can modify response probability
 RESPONSE_COVARIATES = ("mgmt_low",)
-
-
-def _num(key, value, lo=None, hi=None, lo_open=False) -> float:
-    check(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value), key, value, "must be a number")
-    if lo is not None:
-        check(value > lo if lo_open else value >= lo, key, value, f"must be {'>' if lo_open else '>='} {lo}")
-    if hi is not None:
-        check(value <= hi, key, value, f"must be <= {hi}")
-    return float(value)
-
-
-def _required(cfg: Mapping, key: str, name: str):
-    """``cfg[name]``, or a :class:`UserError` naming the missing ``key.name``."""
-    check(name in cfg, f"{key}.{name}", None, "is required")
-    return cfg[name]
-
-
-def _prob(key, value) -> float:
-    check(isinstance(value, (int, float)) and not isinstance(value, bool), key, value, "must be a probability in [0, 1]")
-    check(0.0 <= value <= 1.0, key, value, "must be a probability in [0, 1]")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -98,21 +77,21 @@ class AdverseEvent:
         cons = dict(mapping(f"{key}.consequence", cfg.get("consequence"), allow_none=True) or {"none": 1.0})
         for c, p in cons.items():
             check(c in CONSEQUENCES, f"{key}.consequence", c, f"must be one of {list(CONSEQUENCES)}")
-            _prob(f"{key}.consequence.{c}", p)
+            probability(f"{key}.consequence.{c}", p)
         check(abs(sum(cons.values()) - 1) < 1e-6, f"{key}.consequence", cons, "probabilities must sum to 1")
         pd_ = cfg.get("probability_diabetes")
         func = cfg.get("functional")
         check(func is None or func in FUNCTIONAL, f"{key}.functional", func, f"must be null or one of {list(FUNCTIONAL)}")
         return cls(
             name=name,
-            probability=_prob(f"{key}.probability", _required(cfg, key, "probability")),
-            probability_diabetes=None if pd_ is None else _prob(f"{key}.probability_diabetes", pd_),
-            onset_median_weeks=_num(f"{key}.onset_median_weeks", _required(cfg, key, "onset_median_weeks"), 0,
-                                    lo_open=True),
+            probability=probability(f"{key}.probability", required(cfg, key, "probability")),
+            probability_diabetes=None if pd_ is None else probability(f"{key}.probability_diabetes", pd_),
+            onset_median_weeks=number(f"{key}.onset_median_weeks", required(cfg, key, "onset_median_weeks"), 0,
+                                      lo_open=True),
             consequence=tuple((c, float(p)) for c, p in cons.items()),
-            reduced_intensity=_prob(f"{key}.reduced_intensity", cfg.get("reduced_intensity", 1.0)),
-            interruption_weeks=_num(f"{key}.interruption_weeks", cfg.get("interruption_weeks", 0.0), 0),
-            duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
+            reduced_intensity=probability(f"{key}.reduced_intensity", cfg.get("reduced_intensity", 1.0)),
+            interruption_weeks=number(f"{key}.interruption_weeks", cfg.get("interruption_weeks", 0.0), 0),
+            duration_weeks=number(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
             functional=func,
         )
 
@@ -141,17 +120,17 @@ class LateToxicity:
     @classmethod
     def from_config(cls, key: str, name: str, cfg: Mapping) -> "LateToxicity":
         cfg = mapping(key, cfg)
-        lo = _num(f"{key}.onset_min_months", _required(cfg, key, "onset_min_months"), 0)
-        hi = _num(f"{key}.onset_max_months", _required(cfg, key, "onset_max_months"), 0)
+        lo = number(f"{key}.onset_min_months", required(cfg, key, "onset_min_months"), 0)
+        hi = number(f"{key}.onset_max_months", required(cfg, key, "onset_max_months"), 0)
         check(hi >= lo, f"{key}.onset_max_months", hi, f"must be >= onset_min_months ({lo})")
         return cls(
             name=name,
-            probability=_prob(f"{key}.probability", _required(cfg, key, "probability")),
+            probability=probability(f"{key}.probability", required(cfg, key, "probability")),
             onset_min_months=lo, onset_max_months=hi,
-            fatal_share=_prob(f"{key}.fatal_share", _required(cfg, key, "fatal_share")),
-            survival_median_months=_num(f"{key}.survival_median_months",
-                                        _required(cfg, key, "survival_median_months"), 0, lo_open=True),
-            duration_weeks=_num(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
+            fatal_share=probability(f"{key}.fatal_share", required(cfg, key, "fatal_share")),
+            survival_median_months=number(f"{key}.survival_median_months",
+                                          required(cfg, key, "survival_median_months"), 0, lo_open=True),
+            duration_weeks=number(f"{key}.duration_weeks", cfg.get("duration_weeks", 0.0), 0),
         )
 
 
@@ -192,23 +171,24 @@ class Rechallenge:
     @classmethod
     def from_config(cls, key: str, cfg: Mapping) -> "Rechallenge":
         cfg = mapping(key, cfg)
-        of = _required(cfg, key, "of")
+        of = required(cfg, key, "of")
         check(isinstance(of, str), f"{key}.of", of, "must be a therapy name")
         return cls(
             of=of,
-            time_ratio=_num(f"{key}.time_ratio", _required(cfg, key, "time_ratio"), 0, lo_open=True),
-            response_ratio=_num(f"{key}.response_ratio", _required(cfg, key, "response_ratio"), 0),
-            beta_prior_pfs=_num(f"{key}.beta_prior_pfs", cfg.get("beta_prior_pfs", 0.0)),
-            beta_time_off=_num(f"{key}.beta_time_off", cfg.get("beta_time_off", 0.0)),
-            reference_pfs_first=_num(f"{key}.reference_pfs_first", _required(cfg, key, "reference_pfs_first"), 0,
-                                     lo_open=True),
-            reference_time_off=_num(f"{key}.reference_time_off", _required(cfg, key, "reference_time_off"), 0,
-                                    lo_open=True),
-            response_time_ratio=_num(f"{key}.response_time_ratio", cfg.get("response_time_ratio", 1.0), 0,
-                                     lo_open=True),
-            reference_response_share=_prob(f"{key}.reference_response_share", cfg.get("reference_response_share", 0.0)),
-            reference_intervening_lines=_num(f"{key}.reference_intervening_lines",
-                                             cfg.get("reference_intervening_lines", 1.0), 0),
+            time_ratio=number(f"{key}.time_ratio", required(cfg, key, "time_ratio"), 0, lo_open=True),
+            response_ratio=number(f"{key}.response_ratio", required(cfg, key, "response_ratio"), 0),
+            beta_prior_pfs=number(f"{key}.beta_prior_pfs", cfg.get("beta_prior_pfs", 0.0)),
+            beta_time_off=number(f"{key}.beta_time_off", cfg.get("beta_time_off", 0.0)),
+            reference_pfs_first=number(f"{key}.reference_pfs_first", required(cfg, key, "reference_pfs_first"), 0,
+                                       lo_open=True),
+            reference_time_off=number(f"{key}.reference_time_off", required(cfg, key, "reference_time_off"), 0,
+                                      lo_open=True),
+            response_time_ratio=number(f"{key}.response_time_ratio", cfg.get("response_time_ratio", 1.0), 0,
+                                       lo_open=True),
+            reference_response_share=probability(f"{key}.reference_response_share",
+                                                 cfg.get("reference_response_share", 0.0)),
+            reference_intervening_lines=number(f"{key}.reference_intervening_lines",
+                                               cfg.get("reference_intervening_lines", 1.0), 0),
         )
 
 
@@ -302,15 +282,15 @@ class Therapy:
         hrs = {}
         for cov, hr in mapping(f"{key}.covariate_hr", cfg.get("covariate_hr"), allow_none=True).items():
             check(cov in COVARIATES, f"{key}.covariate_hr", cov, f"must name one of {list(COVARIATES)}")
-            hrs[cov] = _num(f"{key}.covariate_hr.{cov}", hr, 0, lo_open=True)
+            hrs[cov] = number(f"{key}.covariate_hr.{cov}", hr, 0, lo_open=True)
         resp = mapping(f"{key}.response", cfg.get("response"), allow_none=True)
         by = {}
         for cov, pair in mapping(f"{key}.response.by", resp.get("by"), allow_none=True).items():
             check(cov in RESPONSE_COVARIATES, f"{key}.response.by", cov, f"must name one of {list(RESPONSE_COVARIATES)}")
             k = f"{key}.response.by.{cov}"
             pair = mapping(k, pair)
-            by[cov] = (_prob(f"{k}.if_true", _required(pair, k, "if_true")),
-                       _prob(f"{k}.if_false", _required(pair, k, "if_false")))
+            by[cov] = (probability(f"{k}.if_true", required(pair, k, "if_true")),
+                       probability(f"{k}.if_false", required(pair, k, "if_false")))
         aes = tuple(
             AdverseEvent.from_config(f"{key}.adverse_events.{ae}", ae, spec)
             for ae, spec in mapping(f"{key}.adverse_events", cfg.get("adverse_events"), allow_none=True).items()
@@ -320,7 +300,7 @@ class Therapy:
         if doses is not None:
             check(isinstance(doses, int) and not isinstance(doses, bool) and doses >= 1, f"{key}.course.doses", doses,
                   "must be a whole number >= 1")
-            interval = _num(f"{key}.course.interval_weeks", interval, 0, lo_open=True)
+            interval = number(f"{key}.course.interval_weeks", interval, 0, lo_open=True)
         elig = mapping(f"{key}.eligibility", cfg.get("eligibility"), allow_none=True)
         excl = tuple(sequence_of_str(f"{key}.eligibility.exclude_functional", elig.get("exclude_functional"),
                                      allow_none=True))
@@ -338,30 +318,30 @@ class Therapy:
         prior_hr = {}
         for c, h in mapping(f"{key}.prior_exposure_hr", cfg.get("prior_exposure_hr"), allow_none=True).items():
             check(c in EXPOSURE_CLASSES, f"{key}.prior_exposure_hr", c, f"must name one of {list(EXPOSURE_CLASSES)}")
-            prior_hr[c] = _num(f"{key}.prior_exposure_hr.{c}", h, 0, lo_open=True)
+            prior_hr[c] = number(f"{key}.prior_exposure_hr.{c}", h, 0, lo_open=True)
         le = mapping(f"{key}.line_effect", cfg.get("line_effect"), allow_none=True)
-        ref_lines = _num(f"{key}.line_effect.reference_prior_lines", le.get("reference_prior_lines", 0.0), 0)
+        ref_lines = number(f"{key}.line_effect.reference_prior_lines", le.get("reference_prior_lines", 0.0), 0)
         cov_ref = {}
         for c, v in mapping(f"{key}.covariate_reference", cfg.get("covariate_reference"), allow_none=True).items():
             check(c in COVARIATES, f"{key}.covariate_reference", c, f"must name one of {list(COVARIATES)}")
-            cov_ref[c] = _prob(f"{key}.covariate_reference.{c}", v)
+            cov_ref[c] = probability(f"{key}.covariate_reference.{c}", v)
         control = {}
         for f, v in mapping(f"{key}.symptom_control", cfg.get("symptom_control"), allow_none=True).items():
             check(f in FUNCTIONAL[1:], f"{key}.symptom_control", f, f"must name one of {list(FUNCTIONAL[1:])}")
-            control[f] = _prob(f"{key}.symptom_control.{f}", v)
+            control[f] = probability(f"{key}.symptom_control.{f}", v)
         late = tuple(LateToxicity.from_config(f"{key}.late_toxicity.{n}", n, spec) for n, spec in
                      mapping(f"{key}.late_toxicity", cfg.get("late_toxicity"), allow_none=True).items())
         proc = mapping(f"{key}.procedure_death", cfg.get("procedure_death"), allow_none=True)
-        p_proc = _prob(f"{key}.procedure_death.probability", proc.get("probability", 0.0))
-        window = _num(f"{key}.procedure_death.window_days", proc.get("window_days", 30.0 if p_proc > 0 else 0.0), 0,
-                      lo_open=p_proc > 0)
+        p_proc = probability(f"{key}.procedure_death.probability", proc.get("probability", 0.0))
+        window = number(f"{key}.procedure_death.window_days", proc.get("window_days", 30.0 if p_proc > 0 else 0.0), 0,
+                        lo_open=p_proc > 0)
         return cls(
             name=name,
             label=str(cfg.get("label", name)),
             kind=kind,
             pfs=pfs,
             covariate_hr=hrs,
-            response_probability=_prob(f"{key}.response.probability", resp.get("probability", 0.0)),
+            response_probability=probability(f"{key}.response.probability", resp.get("probability", 0.0)),
             response_by=by,
             adverse_events=aes,
             course_months=weeks(doses * interval) if doses is not None else math.inf,

@@ -6,8 +6,7 @@ fixed course, true progression, progression detected at a scan, death) and the l
 summary columns, all as NumPy arrays with no Python loop over patients. Both executors call
 it: the vectorised executor (:mod:`sim.vectorised`) with every patient who reaches the line
 at once, the SimPy engine (:mod:`sim.engine`) with a batch of one patient when its process
-reaches the line. Nothing here knows about SimPy. :func:`plan_line` is the one-patient form
-(a mapping, a list of :class:`LineHistory`, and a callable ``U(stream, slot)``).
+reaches the line. Nothing here knows about SimPy.
 
 Randomness, all by inverse transform of the patient's named streams. Streams are keyed by
 purpose *and therapy*, ``"<purpose>@<therapy>"``, at slot ``e`` = the number of earlier
@@ -150,29 +149,6 @@ class ModelRules:
             raise ValueError(f"dose_intensity_beta must be a finite number >= 0, got {self.dose_intensity_beta!r}")
 
 
-@dataclass
-class LineHistory:
-    """A line already given (or reported as prior therapy), as seen by later lines."""
-
-    therapy: str
-    start: float
-    end: float
-    reason: str          # progression | toxicity | death | horizon | prior
-    pfs: float           # months from start to detected progression (nan if not progressed)
-
-
-@dataclass(slots=True)
-class LineResult:
-    """One patient's resolved line: dated events and the summary row of ``lines.parquet``."""
-
-    events: list = field(default_factory=list)   # (abs time, event, detail, value)
-    record: dict = field(default_factory=dict)
-    end: float = 0.0
-    reason: str = ""
-    death_time: float = math.inf
-    death_cause: str = ""
-
-
 # ------------------------------------------------------------------ patients as arrays
 def covariates(p) -> dict:
     """Binary covariates that modify PFS hazards or response, from cohort columns.
@@ -245,15 +221,6 @@ class Patients:
         self.disease_clock = np.full(n, math.inf)
         self._hr: dict[str, np.ndarray] = {}
         self._resp: dict[str, np.ndarray] = {}
-
-    @classmethod
-    def one(cls, patient, rules: ModelRules) -> "Patients":
-        """A batch of the single patient ``patient`` (a mapping of baseline columns)."""
-        cols = {k: [patient[k]] for k in ("tempo", "ki67", "hepatic_burden", "grade", "ecog", "mgmt_low",
-                                          "sstr_positive", "diabetes", "functional_status")}
-        cols["patient_id"] = [patient.get("patient_id", 0)]
-        cols["prior_therapies"] = [patient.get("prior_therapies", "")]
-        return cls(cols, rules)
 
     def column(self, name: str) -> np.ndarray:
         """The baseline cohort column ``name`` as an array over the chunk (choice-line conditions)."""
@@ -360,19 +327,6 @@ class History:
             self.late_weeks[rows] = np.where(first, lb.late_weeks[sel], self.late_weeks[rows])
             self.late_death[rows] = np.minimum(self.late_death[rows], lb.late_death[sel])
 
-    @classmethod
-    def from_list(cls, history: list[LineHistory]) -> "History":
-        """A one-patient history from :class:`LineHistory` entries (oldest first): eligibility only."""
-        h = cls(1)
-        for e in history:
-            h._ensure(e.therapy)
-            d = e.therapy
-            h.exposed[d][0] = True
-            h.prior[d][0] = e.reason == "prior"
-            h.progressed[d][0] |= e.reason in ("prior", "progression")
-            h.end[d][0], h.pfs[d][0] = e.end, (math.nan if e.reason == "prior" else e.pfs)
-        return h
-
 
 def eligibility(therapy: Therapy, pat: Patients, rows: np.ndarray, history: History) -> np.ndarray:
     """Vocabulary code of ``"<therapy>:<reason>"`` why each patient may not receive ``therapy``
@@ -387,13 +341,6 @@ def eligibility(therapy: Therapy, pat: Patients, rows: np.ndarray, history: Hist
     if therapy.requires_sstr_positive:
         why[~pat.sstr_positive[rows]] = VOCAB.code(f"{therapy.name}:sstr_negative")
     return why
-
-
-def eligible(therapy: Therapy, patient, history: list[LineHistory]) -> str | None:
-    """``None`` if the patient (a mapping) may receive ``therapy`` now, else the reason not."""
-    pat = Patients.one(patient, ModelRules(1.0, 0.0, {}, 1.0))
-    why = int(eligibility(therapy, pat, np.zeros(1, dtype=np.int64), History.from_list(history))[0])
-    return None if why == 0 else VOCAB.string(why).split(":", 1)[1]
 
 
 def frailty_uniforms(u_raw, z, rho: float):
@@ -1148,40 +1095,3 @@ def _toxicity(therapy, ta, pat, rows, k, start, stop, draws) -> _Toxicity:
     return _Toxicity(tox_stop, treat_end, rdi, n_ae, ae_types, hit, events,
                      np.where(is_red, so, math.inf), np.where(is_red, factor, 1.0))
 
-
-# ------------------------------------------------------------------ one patient
-class _CallableDraws:
-    """``draws[stream][rows, slot]`` of a batch of one patient, from a callable ``U(stream, slot)``."""
-
-    class _Stream:
-        def __init__(self, U, name):
-            self.U, self.name = U, name
-
-        def __getitem__(self, idx):
-            _, k = idx
-            return np.array([self.U(self.name, int(s)) for s in np.atleast_1d(k)], dtype=float).reshape(np.shape(k))
-
-    def __init__(self, U):
-        self.U = U
-
-    def __getitem__(self, stream):
-        return self._Stream(self.U, stream)
-
-
-def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: float, death_bg: float,
-              history: list[LineHistory], U, u_pfs: float, rules: ModelRules) -> LineResult:
-    """One patient's line: :func:`plan_lines` on a batch of one.
-
-    ``patient`` is a mapping of baseline columns; ``U(stream, slot)`` returns the patient's
-    uniform; ``u_pfs`` is the line's frailty-mixed PFS uniform; ``death_bg`` the absolute
-    time of other-cause death; ``history`` the earlier lines (oldest first).
-    """
-    pat = Patients.one(patient, rules)
-    pat.death_bg[0] = death_bg
-    rows = np.zeros(1, dtype=np.int64)
-    lb = plan_lines(therapy, therapies, pat, rows, np.array([line]), np.array([float(start)]),
-                    History.from_list(history), _CallableDraws(U), np.array([float(u_pfs)]), rules)
-    dies = lb.reason[0] == DEATH
-    return LineResult(events=lb.row_events(0), record=lb.row_record(0), end=float(lb.end[0]),
-                      reason=REASONS[lb.reason[0]], death_time=float(lb.death[0]) if dies else math.inf,
-                      death_cause=CAUSES[lb.cause[0]])

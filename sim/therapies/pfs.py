@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 
 from sim.distributions import FAMILIES, SurvivalDistribution, from_median, make_distribution
-from sim.errors import UserError, check, mapping
+from sim.errors import UserError, check, is_number, mapping
 
 
 def build_pfs(key: str, spec: Mapping) -> SurvivalDistribution:
@@ -27,12 +27,10 @@ def build_pfs(key: str, spec: Mapping) -> SurvivalDistribution:
     check(isinstance(family, str) and family in FAMILIES, f"{key}.family", family,
           f"must be one of {sorted(FAMILIES)}")
     median = spec.get("median")
-    check(isinstance(median, (int, float)) and not isinstance(median, bool) and median > 0, f"{key}.median", median,
-          "must be a positive number of months")
+    check(is_number(median) and median > 0, f"{key}.median", median, "must be a positive number of months")
     hr = spec.get("hazard_ratio", 1.0)
     hr = 1.0 if hr is None else hr
-    check(isinstance(hr, (int, float)) and not isinstance(hr, bool) and hr > 0, f"{key}.hazard_ratio", hr,
-          "must be > 0")
+    check(is_number(hr) and hr > 0, f"{key}.hazard_ratio", hr, "must be > 0")
     if spec.get("landmark_months") is not None:
         check(family == "weibull", f"{key}.family", family, "must be weibull for a median + landmark fit")
         t_l, s_l = spec["landmark_months"], spec.get("landmark_survival")
