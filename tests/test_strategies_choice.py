@@ -85,7 +85,7 @@ def test_sstr_negative_patients_never_get_ssa_or_prrt_on_any_guideline_line(mode
     cohort = model.cohort.assign(sstr_positive=False)
     rec = simulate(cohort, {"guideline": model.strategies["guideline"]}, model.therapies, model.rules,
                    model.lifetable, model.seed, engine="vectorised")
-    assert not rec.lines["therapy"].isin(["ssa", "lu177_dotatate"]).any()
+    assert not rec.frames()[1]["therapy"].isin(["ssa", "lu177_dotatate"]).any()
 
 
 def _collapse(text: str) -> str:
