@@ -2,7 +2,7 @@
 
 Measured in one process, on one core:
 
-* ``vectorised``: :func:`sim.executors.simulate` with ``engine="vectorised"`` on the default
+* ``vectorised``: :func:`sim.run.executors.simulate` with ``engine="vectorised"`` on the default
   experiment (``cohort.n`` patients x the 3 default strategies), output frames built
   (``.frames()``), cohort generation and writing excluded;
 * ``simpy``: the same with ``engine="simpy"`` (on ``--simpy-n`` patients: its time per pathway
@@ -34,7 +34,7 @@ import simpy
 from hydra import compose, initialize_config_dir
 
 from sim.config import build_model
-from sim.executors import simulate
+from sim.run.executors import simulate
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configs")
 #: timeouts per pathway of the bare SimPy loop and exponentials per pathway of the bare NumPy draw

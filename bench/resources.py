@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import compose_config  # noqa: E402
 from sim.config import build_model  # noqa: E402
-from sim.executors import simulate  # noqa: E402
+from sim.run.executors import simulate  # noqa: E402
 from sim.resources import WEEKS_PER_MONTH  # noqa: E402
 
 

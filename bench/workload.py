@@ -66,7 +66,7 @@ from scipy.signal import fftconvolve
 
 from sim.config import build_rules
 from sim.economics.discount import interval_factor, monthly_rate
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.lifetable import LifeTable
 from sim.patients import validate_cohort
 from sim.strategies import build_strategies

@@ -12,7 +12,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from sim.errors import UserError, check, mapping, number, required, sequence_of_str, whole
-from sim.executors import ENGINES, resolve_engine
+from sim.run.executors import ENGINES, resolve_engine
 from sim.lifetable import DEFAULT_TABLE, LifeTable
 from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, load_cohort
 from sim.resources import Centre, build_centre
@@ -155,7 +155,7 @@ def build_cohort(c: Mapping, seed: int) -> pd.DataFrame:
 
 def check_run_settings(c: Mapping) -> tuple[str, int | None]:
     """Validate the top-level run settings every experiment kind uses: ``engine`` (one of
-    :data:`sim.executors.ENGINES`, default ``auto``) and ``chunk_size`` (a whole number >= 1,
+    :data:`sim.run.executors.ENGINES`, default ``auto``) and ``chunk_size`` (a whole number >= 1,
     or null / absent for the executor's default). Every experiment kind calls this (through
     :func:`build_model` or directly) before it simulates, so a wrongly typed setting is a
     :class:`UserError` naming it in every kind. Returns ``(engine, chunk_size)``."""

@@ -16,7 +16,7 @@ from sim.config import Model, build_model, to_container
 from sim.economics import EconomicsSpec, economics_summary, evaluate, incremental_with_se
 from sim.economics import paired_differences as econ_differences
 from sim.economics.inputs import inputs_table
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.flow import flow_figure, flow_labels, never_given_notes, subgroup_table, treatment_flow
 from sim.outcomes import paired_differences, summarise
 from sim.report.figures import ce_plane_paired, km_figures

@@ -3,7 +3,7 @@
 A resource is a number of administration slots per week at the treating centre, each
 administration of one of its therapies needing one slot for ``slot_weeks`` (default one week,
 so ``slots_per_week`` administrations can start per week). Patients then compete for the slots,
-which is what the SimPy engine (:mod:`sim.engine`) is for: ``engine=auto`` picks it whenever the
+which is what the SimPy engine (:mod:`sim.run.engine`) is for: ``engine=auto`` picks it whenever the
 model has a resource, and the vectorised executor refuses one.
 
 The patients of the cohort are the centre's incident patients, arriving one after another in

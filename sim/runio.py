@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sim.errors import UserError, check, mapping
-from sim.executors import resolve_engine
+from sim.run.executors import resolve_engine
 from sim.sweep import active_job
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def atomic_run_dir(final: Path):
 
 def write_manifest(folder: Path, config: dict, seed: int, timings: dict, extra: dict | None = None) -> Path:
     """``manifest.json`` of a run: seed, time, git revision, package versions, timings, the
-    executor that ran (``engine: auto`` resolved, :func:`sim.executors.resolve_engine`) and the
+    executor that ran (``engine: auto`` resolved, :func:`sim.run.executors.resolve_engine`) and the
     resolved config, plus ``extra``."""
     manifest = {
         "seed": seed,

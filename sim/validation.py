@@ -16,7 +16,7 @@ Replicates and random numbers: the trial cohort has ``R x N`` patients (``N`` = 
 replicate ``r`` is the block of patient ids ``[r N, r N + n_arm)``. Every random quantity is
 keyed by (master seed, stream name, patient id) (:mod:`sim.rng`), so replicates are
 independent trials, and the arms of one replicate meet the same patients and the same
-uniforms (common random numbers), exactly as in :func:`sim.engine.simulate`.
+uniforms (common random numbers), exactly as in :func:`sim.run.engine.simulate`.
 
 Metrics (per replicate and arm, on the ``n_arm`` patients of the replicate):
 
@@ -58,7 +58,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from sim import executors
+from sim.run import executors
 from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings, to_container
 from sim.errors import UserError, check, is_number, mapping, probability, sequence_of_str, whole
 from sim.evidence import lookup
@@ -281,7 +281,7 @@ def trial_cohort_config(plain: Mapping, design: TrialDesign, replicates: int) ->
 
 
 def run_engine(plain: Mapping, *args, **kw):
-    """:func:`sim.executors.simulate` with the validated run settings ``engine`` and ``chunk_size`` of ``plain``."""
+    """:func:`sim.run.executors.simulate` with the validated run settings ``engine`` and ``chunk_size`` of ``plain``."""
     engine, chunk_size = check_run_settings(plain)
     return executors.simulate(*args, engine=engine, chunk_size=chunk_size, **kw)
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import FixedU, compose_config, make_cohort, make_rules, plan
 from sim.config import build_model
 from sim.errors import UserError
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.therapies import Therapy
 from sim.units import weeks
 from test_executor_equality import assert_same_frames, both_engines

@@ -34,7 +34,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from sim.economics import EconomicsSpec, evaluate, load_spec, summarise
-from sim.engine import simulate
+from sim.run.engine import simulate
 from sim.patients import CohortSpec, generate_cohort
 from sim.strategies import Strategy
 from sim.therapies import ModelRules, Therapy

@@ -1,4 +1,4 @@
-"""Both executors (:mod:`sim.engine`, :mod:`sim.vectorised` via :mod:`sim.executors`): scans, frailty,
+"""Both executors (:mod:`sim.run.engine`, :mod:`sim.run.vectorised` via :mod:`sim.run.executors`): scans, frailty,
 pathway bookkeeping, strategy rules, executor choice and agreement."""
 
 import math
@@ -11,7 +11,7 @@ from scipy import stats
 from conftest import Z, binom_z, compose_config, make_cohort
 from sim.config import build_model
 from sim.errors import UserError
-from sim.executors import resolve_engine, simulate
+from sim.run.executors import resolve_engine, simulate
 from sim.units import weeks
 
 SCAN = weeks(12)  # 12 weeks = 12 * 7 / (365.25 / 12) months

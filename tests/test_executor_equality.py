@@ -1,5 +1,5 @@
 """Exact agreement of the two executors: ``engine="simpy"`` and ``engine="vectorised"`` of
-:func:`sim.executors.simulate` give the same ``patients``, ``lines`` and ``events`` frames
+:func:`sim.run.executors.simulate` give the same ``patients``, ``lines`` and ``events`` frames
 (same rows in the same order, same dtypes; strings, booleans and integers equal, floats equal
 to ``rtol = atol = 1e-12``) for the shipped strategies and for hypothesis-generated valid
 configurations.
@@ -30,7 +30,7 @@ from omegaconf import OmegaConf
 from conftest import CONFIG_DIR, compose_config
 from sim.config import build_model, to_container
 from sim.distributions import FAMILIES
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.patients import validate_cohort
 from sim.patients.schema import FUNCTIONAL
 from sim.therapies.definition import CONSEQUENCES, COVARIATES

@@ -16,7 +16,7 @@ from conftest import Z, compose_config, make_cohort
 from sim.config import build_model
 from sim.distributions import from_median
 from sim.errors import UserError
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.fitting import Detection, Landmark, Median, fit_summary
 from sim.units import weeks
 

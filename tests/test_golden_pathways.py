@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import CONFIG_DIR, compose_config  # noqa: E402
 from sim.config import build_model  # noqa: E402
-from sim.executors import simulate  # noqa: E402
+from sim.run.executors import simulate  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 STRATEGIES = sorted(p.stem for p in (CONFIG_DIR / "strategy").glob("*.yaml"))

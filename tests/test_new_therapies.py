@@ -18,7 +18,7 @@ from conftest import Z, compose_config, make_cohort
 from sim.config import build_model, to_container
 from sim.errors import UserError
 from sim.evidence import lookup
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.fitting import Detection
 from sim.target_roles import IN_SAMPLE, OUT_OF_SAMPLE, target_roles
 from sim.therapies.definition import Therapy

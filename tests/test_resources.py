@@ -23,7 +23,7 @@ import pytest
 
 from conftest import Z, compose_config
 from sim.config import build_model
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.units import weeks
 from test_cli_errors import run_main
 from test_executor_equality import assert_same_frames

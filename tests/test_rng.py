@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from sim.executors import simulate as simulate_with
+from sim.run.executors import simulate as simulate_with
 from sim.rng import WIDTH, Draws, column, uniforms
 
 SEED = 20261122

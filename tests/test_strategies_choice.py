@@ -17,7 +17,7 @@ import pytest
 
 from conftest import compose_config
 from sim.config import build_model
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.strategies import Choice, Pathways, pick
 from sim.therapies.line import Patients
 

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from sim.config import build_model
-from sim.executors import simulate
+from sim.run.executors import simulate
 from tests.conftest import compose_config
 
 Z = 3.0

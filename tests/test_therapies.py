@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from conftest import Z, FixedU, binom_z, compose_config, make_cohort, make_rules, plan
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.rng import Draws
 from sim.therapies import Rechallenge, Therapy, build_therapies
 from sim.therapies.line import History, Patients, plan_lines

@@ -50,7 +50,7 @@ from sim.economics.records import RunArrays
 from sim.economics.spec import CONFIG_DIR, EconomicsSpec
 from sim.economics.voi_figures import psa_voi_figures
 from sim.errors import UserError, check, is_number, mapping, number_at_least
-from sim.executors import simulate
+from sim.run.executors import simulate
 from sim.outcomes import summarise
 from sim.overrides import Overrider
 from sim.pipeline import economics_tables, simulate_model

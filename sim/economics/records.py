@@ -18,7 +18,7 @@ import pandas as pd
 
 from sim.errors import UserError
 from sim.events import EVENT_CODE, VOCAB
-from sim.record import patient_bits
+from sim.run.record import patient_bits
 from sim.therapies.line import CAUSES
 
 KEYS = ["strategy", "patient_id"]
@@ -88,7 +88,7 @@ class RunArrays:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_records(cls, rec) -> "RunArrays":
-        """From an executor's :class:`~sim.record.RunRecord`: its coded columns while it has them
+        """From an executor's :class:`~sim.run.record.RunRecord`: its coded columns while it has them
         (no frames built), else its ``frames()`` (a record that travelled between processes)."""
         if rec.patients is not None:
             return cls.from_record(rec)
@@ -140,10 +140,10 @@ class RunArrays:
 
     @classmethod
     def from_record(cls, rec) -> "RunArrays":
-        """From the coded columns of a :class:`~sim.record.RunRecord` (:data:`sim.events.VOCAB` codes).
+        """From the coded columns of a :class:`~sim.run.record.RunRecord` (:data:`sim.events.VOCAB` codes).
 
         Patient rows are in output order (sorted ``key``); a line's or event's patient row is
-        found from the strategy and patient part of its key (:func:`sim.record.patient_bits`).
+        found from the strategy and patient part of its key (:func:`sim.run.record.patient_bits`).
         """
         patients, lines, events = rec.patients, rec.lines, rec.events
         po = np.argsort(patients["key"], kind="stable")

@@ -45,7 +45,7 @@ from omegaconf import OmegaConf
 from sim.comparisons import icer_wording
 from sim.economics.psa_analysis import ALL_GROUP
 from sim.errors import UserError, dotted
-from sim.executors import resolve_engine
+from sim.run.executors import resolve_engine
 from sim.report import econ_figures as ef
 from sim.report.labels import column_labels, dominance_text, param_label, short_label
 from sim.runio import MIN_PATIENTS, git_revision, versions

@@ -4,8 +4,8 @@
 into the line's dated events (start, grade 3/4 toxicities and their consequences, end of a
 fixed course, true progression, progression detected at a scan, death) and the line's
 summary columns, all as NumPy arrays with no Python loop over patients. Both executors call
-it: the vectorised executor (:mod:`sim.vectorised`) with every patient who reaches the line
-at once, the SimPy engine (:mod:`sim.engine`) with a batch of one patient when its process
+it: the vectorised executor (:mod:`sim.run.vectorised`) with every patient who reaches the line
+at once, the SimPy engine (:mod:`sim.run.engine`) with a batch of one patient when its process
 reaches the line. Nothing here knows about SimPy.
 
 Randomness, all by inverse transform of the patient's named streams. Streams are keyed by

@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.chunk import prepare_chunk
+from sim.run.chunk import prepare_chunk
 from sim.events import EVENT_CODE, VOCAB
 from sim.lifetable import LifeTable
-from sim.record import LINE_FIELDS, RunRecord, patient_ranks, row_key
+from sim.run.record import LINE_FIELDS, RunRecord, patient_ranks, row_key
 from sim.resources import Centre, QueueMonitor, Resource, arrival_times
 from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes, pick
 from sim.therapies.definition import Therapy
@@ -43,7 +43,7 @@ from sim.therapies.line import (CAUSES, DEATH, HORIZON, PROGRESSION, ModelRules,
 
 class _Log:
     """The rows one strategy's environment writes, as Python lists of codes, turned into
-    :class:`~sim.record.RunRecord` columns once the environment has run (:meth:`flush`)."""
+    :class:`~sim.run.record.RunRecord` columns once the environment has run (:meth:`flush`)."""
 
     def __init__(self):
         self.ev: list[tuple] = []        # (row, time, line, event code, detail code, value)
@@ -56,7 +56,7 @@ class _Log:
               horizon: float) -> None:
         """Append the environment's patients, lines and events (strategy ``rank``; ``order``: the
         chunk rows' patient ranks) to ``rec``. A patient's events keep the order they happened in:
-        the sequence number of :func:`~sim.record.row_key` is their position among the patient's."""
+        the sequence number of :func:`~sim.run.record.row_key` is their position among the patient's."""
         out = outcomes(st, horizon)
         rec.patients.add(patient_id=pat.patient_id, rank=np.full(pat.n, rank), key=row_key(rank, order, 0), **out)
         if self.lines:

@@ -1,6 +1,6 @@
-"""Vectorised executor: the model of :mod:`sim.engine` run over arrays of patients.
+"""Vectorised executor: the model of :mod:`sim.run.engine` run over arrays of patients.
 
-Same signature and same output frames as :func:`sim.engine.simulate`. For each chunk of the
+Same signature and same output frames as :func:`sim.run.engine.simulate`. For each chunk of the
 cohort and each strategy, one pass over the strategy's positions ``0 .. L-1`` processes at
 once every patient whose pathway is still running at that position (a patient's position
 only moves forward), calling the clinical functions shared with the SimPy engine
@@ -10,7 +10,7 @@ read the same named streams at the same slots, so for the same seed they give th
 pathways (floats to round-off).
 
 Valid because no patient affects another in the shipped model (no shared resources, no
-capacity queues); see :mod:`sim.executors`.
+capacity queues); see :mod:`sim.run.executors`.
 
 Row order of the frames: strategy (in the order given), patient id, line; a patient's events
 by position in the strategy, then (skip, holiday start, holiday end or death during it, the
@@ -25,10 +25,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from sim.chunk import prepare_chunk
+from sim.run.chunk import prepare_chunk
 from sim.events import EVENT_CODE, VOCAB
 from sim.lifetable import LifeTable
-from sim.record import RunRecord, patient_ranks, row_key
+from sim.run.record import RunRecord, patient_ranks, row_key
 from sim.strategies import Pathways, Strategy, after_line, gate, holiday, outcomes, pick
 from sim.therapies.definition import Therapy
 from sim.therapies.line import CAUSES, ModelRules, plan_lines
@@ -161,7 +161,7 @@ def simulate_vectorised(cohort: pd.DataFrame, strategies: Mapping[str, Strategy]
                         progress=None, sample: int = 0) -> RunRecord:
     """Simulate every patient of ``cohort`` under every strategy, vectorised over patients.
 
-    Same model, streams and output as :func:`sim.engine.simulate`. ``chunk_size`` patients
+    Same model, streams and output as :func:`sim.run.engine.simulate`. ``chunk_size`` patients
     are processed at once (default :data:`CHUNK`; results do not depend on it);
     ``progress`` is an optional callable receiving the number of patients just finished;
     ``sample`` selects the random streams of a PSA sample (0: base case).

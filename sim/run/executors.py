@@ -1,9 +1,9 @@
 """Choice of executor: the SimPy engine or the vectorised executor, same model, same output.
 
-* ``"simpy"`` (:func:`sim.engine.simulate`): one process per patient on a SimPy clock. The
+* ``"simpy"`` (:func:`sim.run.engine.simulate`): one process per patient on a SimPy clock. The
   reference; needed as soon as patients interact (shared resources such as PRRT slots,
   capacity queues), where a patient's dates depend on the others.
-* ``"vectorised"`` (:func:`sim.vectorised.simulate_vectorised`): all patients of a chunk at
+* ``"vectorised"`` (:func:`sim.run.vectorised.simulate_vectorised`): all patients of a chunk at
   once, valid when patients are independent given their own streams.
 * ``"auto"``: the SimPy engine when the model has shared resources (config group
   ``resources``, :mod:`sim.resources`), else the vectorised executor.
@@ -18,14 +18,14 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from sim.engine import simulate as run
+from sim.run.engine import simulate as run
 from sim.errors import UserError
 from sim.lifetable import LifeTable
 from sim.resources import Centre
 from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
 from sim.therapies.line import ModelRules
-from sim.vectorised import simulate_vectorised
+from sim.run.vectorised import simulate_vectorised
 
 ENGINES = ("auto", "simpy", "vectorised")
 #: default chunk size of the SimPy engine (small event heaps are faster)
@@ -56,7 +56,7 @@ def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies
         Executor (``auto``: vectorised, see the module docstring). Anything else raises
         :class:`~sim.errors.UserError` naming ``engine``.
     chunk_size : int, optional
-        Patients per chunk (default 500 for SimPy, :data:`sim.vectorised.CHUNK` for the
+        Patients per chunk (default 500 for SimPy, :data:`sim.run.vectorised.CHUNK` for the
         vectorised executor); results do not depend on it.
     sample : int, default 0
         PSA sample whose random streams are used (streams keyed by (seed, name, sample)).
@@ -66,7 +66,7 @@ def simulate(cohort: pd.DataFrame, strategies: Mapping[str, Strategy], therapies
     Returns
     -------
     RunRecord
-        The run record (:mod:`sim.record`): ``.frames() -> (patients, lines, events)`` with the
+        The run record (:mod:`sim.run.record`): ``.frames() -> (patients, lines, events)`` with the
         columns of ``docs/outputs.md``; ``.queues`` with shared resources.
     """
     kind = resolve_engine(engine, centre is not None)
