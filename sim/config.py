@@ -18,7 +18,8 @@ from sim.patients import CohortSpec, check_prior_therapies, generate_cohort, loa
 from sim.resources import Centre, build_centre
 from sim.runio import check_memory
 from sim.strategies import Strategy, build_strategies
-from sim.therapies import ModelRules, Therapy, build_therapies
+from sim.kernel.line import ModelRules
+from sim.therapies import Therapy, build_therapies
 from sim.therapies.definition import COVARIATES
 from sim.units import MONTHS_PER_YEAR, weeks
 

@@ -6,7 +6,7 @@
 ``k = experiment.max_active_lines`` active lines, followed by the terminal line
 (``experiment.terminal``, best supportive care), is a candidate, the empty one (BSC alone)
 included. An order is pruned when one of its lines can be received by no patient of the
-cohort, by the therapies' own eligibility rules (:func:`sim.therapies.line.eligibility`):
+cohort, by the therapies' own eligibility rules (:func:`sim.kernel.line.eligibility`):
 
 * ``requires_prior_progression_on: X`` (sunitinib rechallenge needs a prior sunitinib line): X
   must come earlier in the sequence, unless a patient of the cohort had X before the model

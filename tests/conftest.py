@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from sim.config import build_model
 from sim.patients import validate_cohort
 from sim.pipeline import simulate_model
-from sim.therapies import ModelRules
+from sim.kernel.line import ModelRules
 from sim.units import weeks
 from support.one_patient import plan_line
 

@@ -16,7 +16,7 @@ from sim.economics.qalys import effect_accruals
 from sim.economics.records import RunArrays
 from sim.rng import Draws
 from sim.therapies import Therapy
-from sim.therapies.line import (CONTROLLED, NO_SYNDROME, UNCONTROLLED, History, Patients, plan_lines,
+from sim.kernel.line import (CONTROLLED, NO_SYNDROME, UNCONTROLLED, History, Patients, plan_lines,
                                 progression_hr)
 from support.one_patient import LineHistory
 

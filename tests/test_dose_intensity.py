@@ -1,4 +1,4 @@
-"""The dose-intensity effect on progression (``model.dose_intensity_effect.beta``, sim/therapies/line.py):
+"""The dose-intensity effect on progression (``model.dose_intensity_effect.beta``, sim/kernel/line.py):
 after the dose level drops to ``L`` the progression hazard is multiplied by ``L^(-beta)``.
 
 The kernel checks are exact (one patient, fixed uniforms); the pathway checks compare two runs of the same

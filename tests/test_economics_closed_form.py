@@ -37,7 +37,8 @@ from sim.economics import EconomicsSpec, evaluate, load_spec, summarise
 from sim.run.engine import simulate
 from sim.patients import CohortSpec, generate_cohort
 from sim.strategies import Strategy
-from sim.therapies import ModelRules, Therapy
+from sim.kernel.line import ModelRules
+from sim.therapies import Therapy
 from sim.units import weeks
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Choice lines (policies as data) and the shipped ``guideline`` strategy.
 
-Each rule of the guideline is checked on a constructed patient: :func:`sim.strategies.pick`
+Each rule of the guideline is checked on a constructed patient: :func:`sim.kernel.pathway.pick`
 sends the patient to the therapy the rule's citation names (first line from the baseline,
 later lines from the treatment history, given here as prior therapy). Every rule's quote is
 found verbatim in its source document.
@@ -18,8 +18,9 @@ import pytest
 from conftest import compose_config
 from sim.config import build_model
 from sim.run.executors import simulate
-from sim.strategies import Choice, Pathways, pick
-from sim.therapies.line import Patients
+from sim.kernel.pathway import Pathways, pick
+from sim.strategies import Choice
+from sim.kernel.line import Patients
 
 SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 BASE = dict(patient_id=0, age=60.0, sex="male", ecog=0, grade="G2", ki67=5.0, functional_status="non_functioning",

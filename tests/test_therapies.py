@@ -12,7 +12,7 @@ from conftest import Z, FixedU, binom_z, compose_config, make_cohort, make_rules
 from sim.run.executors import simulate
 from sim.rng import Draws
 from sim.therapies import Rechallenge, Therapy, build_therapies
-from sim.therapies.line import History, Patients, plan_lines
+from sim.kernel.line import History, Patients, plan_lines
 from sim.units import weeks
 from support.one_patient import LineHistory, eligible
 

@@ -34,7 +34,7 @@ from sim.economics.discount import Accruals
 from sim.economics.records import RunArrays
 from sim.economics.spec import EconomicsSpec
 from sim.events import EVENT_CODE
-from sim.therapies.line import NO_SYNDROME, UNCONTROLLED
+from sim.kernel.line import NO_SYNDROME, UNCONTROLLED
 from sim.units import MONTHS_PER_YEAR, weeks
 
 _AE = EVENT_CODE["adverse_event"]

@@ -19,7 +19,7 @@ import pandas as pd
 from sim.errors import UserError
 from sim.events import EVENT_CODE, VOCAB
 from sim.run.record import patient_bits
-from sim.therapies.line import CAUSES
+from sim.kernel.line import CAUSES
 
 KEYS = ["strategy", "patient_id"]
 _LINE_COLUMNS = ["line", "therapy", "start", "end", "pfs_true", "progression_true", "progression_detected",
@@ -60,7 +60,7 @@ class RunArrays:
     n_scans: np.ndarray
     unscheduled_scans: np.ndarray
     progression_detected: np.ndarray
-    #: functional syndrome on each line (codes of :data:`sim.therapies.line.SYNDROME`; 0 when not recorded)
+    #: functional syndrome on each line (codes of :data:`sim.kernel.line.SYNDROME`; 0 when not recorded)
     syndrome: np.ndarray
     ev_patient: np.ndarray
     ev_line: np.ndarray

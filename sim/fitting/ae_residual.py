@@ -3,7 +3,7 @@
 Trials report the rate of *any* grade 3/4 AE next to the rates of the most common types; a
 therapy models only the types reported one by one, so the model's chance of at least one
 grade 3/4 AE falls short of the reported any-rate. Under the model's independence of AE
-types (each type occurs with its own probability, :func:`sim.therapies.line.plan_lines`)
+types (each type occurs with its own probability, :func:`sim.kernel.line.plan_lines`)
 
 .. math::
 

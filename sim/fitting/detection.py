@@ -2,7 +2,7 @@
 
 Trials report PFS as the time to progression *seen* at an assessment, or death; the model
 draws the true event time ``T`` and observes it by the rules of
-:func:`sim.therapies.line.plan_lines`:
+:func:`sim.kernel.line.plan_lines`:
 
 * a progression at ``T`` is seen at ``Y = min(ceil(T / dt) dt, T + D)``: the next scheduled
   scan (every ``dt`` months) or earlier when it becomes clinically apparent after

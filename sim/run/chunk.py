@@ -7,7 +7,7 @@ import pandas as pd
 
 from sim.lifetable import LifeTable
 from sim.rng import Draws
-from sim.therapies.line import ModelRules, Patients, frailty_z
+from sim.kernel.line import ModelRules, Patients, frailty_z
 
 
 def prepare_chunk(chunk: pd.DataFrame, rules: ModelRules, lifetable: LifeTable, seed: int, sample: int = 0):

@@ -2,9 +2,9 @@
 
 Each process walks its patient through a strategy and, whenever the patient reaches a
 decision (is the next line given? a holiday first? how does the line go?), calls the
-clinical functions shared with the vectorised executor (:func:`sim.strategies.gate`,
-:func:`sim.strategies.holiday`, :func:`sim.therapies.line.plan_lines`,
-:func:`sim.strategies.after_line`) on a batch of one patient, then yields ``env.timeout``
+clinical functions shared with the vectorised executor (:func:`sim.kernel.pathway.gate`,
+:func:`sim.kernel.pathway.holiday`, :func:`sim.kernel.line.plan_lines`,
+:func:`sim.kernel.pathway.after_line`) on a batch of one patient, then yields ``env.timeout``
 up to each of the resulting dated events. The engine holds no clinical numbers, and the
 clinical logic exists once, so both executors give identical pathways for the same seed.
 
@@ -35,9 +35,10 @@ from sim.events import EVENT_CODE, VOCAB
 from sim.lifetable import LifeTable
 from sim.run.record import LINE_FIELDS, RunRecord, patient_ranks, row_key
 from sim.resources import Centre, QueueMonitor, Resource, arrival_times
-from sim.strategies import END_REASONS, Pathways, Strategy, after_line, gate, holiday, outcomes, pick
+from sim.kernel.pathway import END_REASONS, Pathways, after_line, gate, holiday, outcomes, pick
+from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
-from sim.therapies.line import (CAUSES, DEATH, HORIZON, PROGRESSION, ModelRules, Patients, disease_rate_now,
+from sim.kernel.line import (CAUSES, DEATH, HORIZON, PROGRESSION, ModelRules, Patients, disease_rate_now,
                                 line_pfs_uniform, plan_lines, progression_hr)
 
 
@@ -78,7 +79,7 @@ class _Log:
                            rank=np.full(j.size, rank), key=row_key(rank, order[j], seq))
 
 
-#: columns of ``lines`` taken from the :class:`~sim.therapies.line.LineBatch` of the line
+#: columns of ``lines`` taken from the :class:`~sim.kernel.line.LineBatch` of the line
 _LINE_BATCH_FIELDS = tuple(c for c in LINE_FIELDS if c not in ("therapy", "wait_months", "patient_id", "rank", "key"))
 
 

@@ -24,7 +24,7 @@ from sim.lifetable import LifeTable
 from sim.resources import Centre
 from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
-from sim.therapies.line import ModelRules
+from sim.kernel.line import ModelRules
 from sim.run.vectorised import simulate_vectorised
 
 ENGINES = ("auto", "simpy", "vectorised")

@@ -3,11 +3,11 @@
 A :class:`RunRecord` has three tables, each a :class:`ColumnBuffer` of arrays appended chunk by
 chunk:
 
-* ``patients``: ``patient_id``, the outcome columns of :func:`sim.strategies.outcomes` (codes for
+* ``patients``: ``patient_id``, the outcome columns of :func:`sim.kernel.pathway.outcomes` (codes for
   ``death_cause`` and ``end_reason``), ``rank``, ``key``;
 * ``lines``: the columns of :data:`sim.events.LINE_COLUMNS` but ``strategy`` (``therapy`` and
   ``ae_types`` as :data:`sim.events.VOCAB` codes, ``reason`` as a code of
-  :data:`sim.therapies.line.REASONS`), ``rank``, ``key``;
+  :data:`sim.kernel.line.REASONS`), ``rank``, ``key``;
 * ``events``: ``pid``, ``time``, ``line``, ``code`` (:data:`sim.events.EVENT_CODE`), ``detail``
   (a :data:`~sim.events.VOCAB` code), ``value``, ``rank``, ``key``.
 
@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from sim.events import EVENT_DTYPES, EVENT_NAMES, LINE_COLUMNS, PATIENT_COLUMNS, VOCAB
-from sim.strategies import END_REASONS
-from sim.therapies.line import CAUSES, REASONS
+from sim.kernel.pathway import END_REASONS
+from sim.kernel.line import CAUSES, REASONS
 
 #: bit position of the strategy rank and of the patient rank in :func:`row_key`
 STRATEGY_SHIFT, PATIENT_SHIFT = 50, 20

@@ -4,8 +4,8 @@ Same signature and same output frames as :func:`sim.run.engine.simulate`. For ea
 cohort and each strategy, one pass over the strategy's positions ``0 .. L-1`` processes at
 once every patient whose pathway is still running at that position (a patient's position
 only moves forward), calling the clinical functions shared with the SimPy engine
-(:func:`sim.strategies.gate`, :func:`sim.strategies.holiday`,
-:func:`sim.therapies.line.plan_lines`, :func:`sim.strategies.after_line`). Both executors
+(:func:`sim.kernel.pathway.gate`, :func:`sim.kernel.pathway.holiday`,
+:func:`sim.kernel.line.plan_lines`, :func:`sim.kernel.pathway.after_line`). Both executors
 read the same named streams at the same slots, so for the same seed they give the same
 pathways (floats to round-off).
 
@@ -15,7 +15,7 @@ capacity queues); see :mod:`sim.run.executors`.
 Row order of the frames: strategy (in the order given), patient id, line; a patient's events
 by position in the strategy, then (skip, holiday start, holiday end or death during it, the
 line's events in time order with the fixed tie order of
-:class:`~sim.therapies.line.LineBatch`) -- the order in which the SimPy engine appends them.
+:class:`~sim.kernel.line.LineBatch`) -- the order in which the SimPy engine appends them.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from sim.run.chunk import prepare_chunk
 from sim.events import EVENT_CODE, VOCAB
 from sim.lifetable import LifeTable
 from sim.run.record import RunRecord, patient_ranks, row_key
-from sim.strategies import Pathways, Strategy, after_line, gate, holiday, outcomes, pick
+from sim.kernel.pathway import Pathways, after_line, gate, holiday, outcomes, pick
+from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
-from sim.therapies.line import CAUSES, ModelRules, plan_lines
+from sim.kernel.line import CAUSES, ModelRules, plan_lines
 
 #: default patients per chunk: bounds memory (~15 streams x 32 uniforms x 8 bytes per patient)
 CHUNK = 20_000
@@ -85,7 +86,7 @@ def _run_tree(members: list, i: int, st: Pathways, therapies, rules, pat, draws,
 def _step(grp: list, i: int, st: Pathways, terminal: int, therapies, rules, pat, draws, order, bufs) -> None:
     """Position ``i`` for every patient of the chunk still at it, under the equivalent
     strategies ``grp``; its records are added once per strategy of ``grp``. On a choice line
-    the patients are split by the therapy :func:`~sim.strategies.pick` offers them."""
+    the patients are split by the therapy :func:`~sim.kernel.pathway.pick` offers them."""
     strategy = grp[0][1]
     rows = np.flatnonzero((st.pos == i) & ~st.done)
     if rows.size == 0:

@@ -1,7 +1,6 @@
-"""Therapy definitions (efficacy, toxicity, schedule, eligibility) and the per-line rules."""
+"""Therapy definitions (efficacy, toxicity, schedule, eligibility); what happens on a line is in :mod:`sim.kernel.line`."""
 
 from sim.therapies.definition import AdverseEvent, Rechallenge, Therapy
-from sim.therapies.line import ModelRules
 from sim.therapies.registry import build_therapies
 
-__all__ = ["AdverseEvent", "ModelRules", "Rechallenge", "Therapy", "build_therapies"]
+__all__ = ["AdverseEvent", "Rechallenge", "Therapy", "build_therapies"]

@@ -23,7 +23,7 @@ from sim.units import DAYS_PER_MONTH, weeks
 KINDS = ("active", "observation", "terminal")
 _AE_STREAMS: dict[str, tuple[str, str]] = {}
 CONSEQUENCES = ("none", "dose_reduction", "interruption", "discontinuation")
-#: binary covariates that can modify PFS hazards (see :func:`sim.therapies.line.covariates`)
+#: binary covariates that can modify PFS hazards (see :func:`sim.kernel.line.covariates`)
 COVARIATES = ("rapid_tempo", "ki67_ge10", "hepatic_gt25", "hepatic_gt50", "grade_ge2", "grade_g3", "ecog_ge2",
               "mgmt_low")
 #: exposure classes (prior-exposure hazard ratios name them)

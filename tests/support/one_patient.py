@@ -1,8 +1,8 @@
 """The one-patient form of the line kernel, for tests: one patient as a mapping, the earlier lines as a
 list of :class:`LineHistory`, and the patient's uniforms as a callable ``U(stream, slot)``.
 
-:func:`plan_line` runs :func:`sim.therapies.line.plan_lines` on a batch of one patient and :func:`eligible`
-runs :func:`sim.therapies.line.eligibility` on it; both executors call the batch kernel directly, so
+:func:`plan_line` runs :func:`sim.kernel.line.plan_lines` on a batch of one patient and :func:`eligible`
+runs :func:`sim.kernel.line.eligibility` on it; both executors call the batch kernel directly, so
 nothing in ``sim/`` uses this module.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from sim.events import VOCAB
 from sim.therapies.definition import Therapy
-from sim.therapies.line import CAUSES, DEATH, REASONS, History, ModelRules, Patients, eligibility, plan_lines
+from sim.kernel.line import CAUSES, DEATH, REASONS, History, ModelRules, Patients, eligibility, plan_lines
 
 
 @dataclass
@@ -90,7 +90,7 @@ class _CallableDraws:
 
 def plan_line(therapy: Therapy, therapies: dict, patient, line: int, start: float, death_bg: float,
               history: list[LineHistory], U, u_pfs: float, rules: ModelRules) -> LineResult:
-    """One patient's line: :func:`~sim.therapies.line.plan_lines` on a batch of one.
+    """One patient's line: :func:`~sim.kernel.line.plan_lines` on a batch of one.
 
     ``patient`` is a mapping of baseline columns; ``U(stream, slot)`` returns the patient's
     uniform; ``u_pfs`` is the line's frailty-mixed PFS uniform; ``death_bg`` the absolute
