@@ -1,5 +1,5 @@
 """Therapies added from the seeds' numbers: STZ/5-FU, surufatinib, (chemo)embolisation, 90Y-DOTATOC,
-and PRRT late toxicity (myeloid neoplasms) as a pathway-level event of the line kernel.
+cabozantinib, everolimus + bevacizumab, everolimus + octreotide, and PRRT late toxicity (myeloid neoplasms) as a pathway-level event of the line kernel.
 
 Statistical checks use fixed seeds and tolerances of ``Z`` Monte Carlo standard errors (binomial
 for rates, order-statistic intervals for medians).
@@ -53,6 +53,10 @@ def _frames(model, cohort=None):
     ("surufatinib", "ssa", "sanetp_surufatinib_median_pfs", []),
     ("embolisation", "ssa", "guideline_embolisation_median_pfs", []),     # procedure deaths included
     ("y90_dotatoc", "ssa", "horsch2016_y90_dotatoc_median_pfs", []),
+    ("cabozantinib", "ssa", "cabozantinib_phase2_median_pfs", []),
+    ("everolimus_bevacizumab", "ssa", "calgb80701_everolimus_bevacizumab_median_pfs", []),
+    # RADIANT-1 stratum 2: after SSA and chemotherapy (reference 2 prior lines); SSTR-positive, no insulinoma
+    ("everolimus_octreotide", "ssa;captem", "yao2010_everolimus_octreotide_median_pfs", []),
 ])
 def test_new_therapy_reproduces_its_published_median_pfs_within_the_goal_tolerance(therapy, prior, evidence_id,
                                                                                    extra):
@@ -60,10 +64,12 @@ def test_new_therapy_reproduces_its_published_median_pfs_within_the_goal_toleran
     12 weeks, clinical detection, deaths), has a detected-PFS median within +-5 % of the published one
     (the order-statistic Z interval of the simulated median meets the +-5 % band)."""
     published = float(lookup(evidence_id)["value"])
-    model = _strategy_model([therapy, "bsc"], [*extra, *([f"cohort.prior_therapies={prior}"] if prior else [])])
+    model = _strategy_model([therapy, "bsc"], [*extra, *([f"cohort.prior_therapies='{prior}'"] if prior else [])])
     cohort = model.cohort
     if model.therapies[therapy].requires_sstr_positive:
         cohort = cohort[cohort["sstr_positive"].to_numpy(bool)]
+    if "insulinoma" in model.therapies[therapy].exclude_functional:
+        cohort = cohort[cohort["functional_status"].astype(str).to_numpy() != "insulinoma"]
     patients, _, _ = _frames(model, cohort)
     y = np.sort(patients["pfs1_months"].to_numpy())
     n = y.size
@@ -181,6 +187,12 @@ def validation_plain():
     ("horsch2016", {"horsch2016_y90_dotatoc_median_pfs": IN_SAMPLE}),
     ("y90_dotatoc_s002", {"guideline_y90_dotatoc_median_ttp": OUT_OF_SAMPLE, "guideline_y90_dotatoc_median_os": OUT_OF_SAMPLE,
                           "guideline_y90_dotatoc_orr": IN_SAMPLE}),
+    ("chan2017", {"cabozantinib_phase2_median_pfs": IN_SAMPLE, "cabozantinib_phase2_orr": IN_SAMPLE}),
+    ("calgb80701", {"calgb80701_everolimus_median_pfs": OUT_OF_SAMPLE,
+                    "calgb80701_everolimus_bevacizumab_median_pfs": IN_SAMPLE,
+                    "calgb80701_everolimus_bevacizumab_orr": IN_SAMPLE,
+                    "calgb80701_everolimus_bevacizumab_g3plus_hypertension": IN_SAMPLE}),
+    ("radiant1_octreotide", {"yao2010_everolimus_octreotide_median_pfs": IN_SAMPLE}),
 ])
 def test_new_trial_files_load_and_their_targets_resolve_with_their_roles(validation_plain, trial, roles):
     """Each new trial file is in the validation experiment, builds, names evidence rows, and its targets are in
@@ -192,3 +204,45 @@ def test_new_trial_files_load_and_their_targets_resolve_with_their_roles(validat
     got = target_roles(list(roles))
     assert dict(zip(roles, got["target_role"])) == roles
     assert pd.notna(targets["published"]).all()
+
+
+@pytest.mark.parametrize("therapy, klass, sstr, excluded", [
+    ("cabozantinib", "tki", False, ()),
+    ("everolimus_bevacizumab", "mtor", False, ()),
+    ("everolimus_octreotide", "mtor", True, ("insulinoma",)),
+])
+def test_combination_and_new_targeted_therapies_build_with_their_class_and_eligibility(therapy, klass, sstr, excluded):
+    """The default config has the therapy (config defaults), its exposure class, its SSA-like eligibility
+    (octreotide: SSTR-positive, no insulinoma), an economics drug entry, and a strategy through it builds."""
+    model = build_model(compose_config(["cohort.n=200", f"+strategies.x={{lines: [{therapy}, bsc]}}",
+                                        "experiment.strategies=[x]", "experiment.reference=x"]))
+    th = model.therapies[therapy]
+    assert th.exposure_class == klass
+    assert th.requires_sstr_positive is sstr
+    assert tuple(th.exclude_functional) == excluded
+    plain = to_container(compose_config([]))
+    assert plain["economics"]["therapy_drugs"][therapy] == therapy
+    patients, lines, _ = _frames(model)
+    first = lines[lines["line"] == 1]
+    if sstr:
+        ineligible = ~model.cohort["sstr_positive"].to_numpy(bool) | (model.cohort["functional_status"].astype(str) == "insulinoma").to_numpy()
+        got = first.set_index("patient_id")["therapy"].astype(str).reindex(model.cohort["patient_id"]).to_numpy()
+        assert (got[ineligible] != therapy).all() and (got[~ineligible] == therapy).all()
+    else:
+        assert (first["therapy"].astype(str) == therapy).all()
+
+
+def test_everolimus_bevacizumab_adverse_events_occur_at_calgb80701_rates_within_monte_carlo_error():
+    """Grade >= 3 diarrhoea, hyponatraemia and hypertension on everolimus + bevacizumab (line 1) occur at
+    CALGB 80701's rates among patients on the line past their onset (rates per patient ever treated)."""
+    model = _strategy_model(["everolimus_bevacizumab", "bsc"], ["cohort.prior_therapies=ssa"])
+    patients, lines, events = _frames(model)
+    ae = events[(events["event"] == "adverse_event") & (events["line"] == 1)]
+    for name, eid in (("diarrhoea", "calgb80701_everolimus_bevacizumab_g3plus_diarrhea"),
+                      ("hyponatraemia", "calgb80701_everolimus_bevacizumab_g3plus_hyponatremia"),
+                      ("hypertension", "calgb80701_everolimus_bevacizumab_g3plus_hypertension")):
+        p = float(lookup(eid)["value"])
+        rate = ae.loc[ae["detail"] == name, "patient_id"].nunique() / N
+        # an AE drawn after the line ended (progression or death first) is not recorded: the rate is at most p
+        assert rate <= p + Z * math.sqrt(p * (1 - p) / N), (name, rate, p)
+        assert rate >= 0.75 * p, (name, rate, p)
