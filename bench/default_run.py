@@ -1,0 +1,193 @@
+"""Benchmark: what a user waits for, the default ``pnetsim`` (no overrides but ``output.root``, a
+temporary folder), by phase, and cold starts.
+
+Each repeat runs, in fresh processes (``sys.executable``, the repository root as working folder):
+
+* ``pnetsim --help`` (``python -m experiments.run --help``): wall time;
+* the full default run ``python -m experiments.run output.root=<tmp>``: wall time;
+* the same run under a driver that times its phases: the import of ``experiments.run``, the import
+  of the experiment (``sim.pipeline``), Hydra (composing the config, checks: the time in ``main``
+  outside every timed function), and the exclusive time of each timed function below (a function
+  called inside another is counted once, in the innermost one). "interpreter start and exit" is the
+  wall time of the process minus everything measured inside it.
+
+Medians over the repeats are printed as Markdown tables (the machine is shared: repeat).
+
+Usage::
+
+    python bench/default_run.py              # 5 repeats
+    python bench/default_run.py --quick      # 1 repeat
+    python bench/default_run.py --repeats 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: (phase, label, module, attribute): the functions timed in the driver; each is replaced on its
+#: module and, when present there under the same name, on ``sim.pipeline``
+TIMED = [
+    ("build", "build model (config, cohort)", "sim.config", "build_model"),
+    ("simulate", "simulate", "sim.pipeline", "simulate_model"),
+    ("analyse", "summary", "sim.outcomes", "summarise"),
+    ("analyse", "paired differences (bootstrap)", "sim.outcomes", "paired_differences"),
+    ("analyse", "costs and QALYs", "sim.pipeline", "economics_tables"),
+    ("analyse", "treatment flow", "sim.flow", "treatment_flow"),
+    ("analyse", "treatment flow notes", "sim.flow", "never_given_notes"),
+    ("analyse", "subgroups", "sim.flow", "subgroup_table"),
+    ("analyse", "comparisons", "sim.comparisons", "comparison_table"),
+    ("analyse", "phases", "sim.comparisons", "phase_table"),
+    ("write", "parquet files", "pandas", "DataFrame.to_parquet"),
+    ("write", "parquet files", "pyarrow.parquet", "write_table"),
+    ("write", "csv files", "pandas", "DataFrame.to_csv"),
+    ("write", "figure: KM curves", "sim.report.figures", "km_figures"),
+    ("write", "figure: treatment flow", "sim.flow", "flow_figure"),
+    ("write", "figure: CE plane", "sim.report.figures", "ce_plane_paired"),
+    ("write", "figure: savefig (PNG encoding, inside the figures)", "matplotlib.figure", "Figure.savefig"),
+    ("write", "report (html, md)", "sim.report.html", "write_report"),
+    ("write", "report: cohort characteristics", "sim.report.html", "cohort_characteristics"),
+    ("write", "manifest", "sim.runio", "write_manifest"),
+]
+
+DRIVER = r"""
+import importlib, json, sys, time
+t_start = time.perf_counter()
+out_json, root, timed = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+acc = {}
+stack = []
+
+def clock(label, t):
+    acc[label] = acc.get(label, 0.0) + t
+
+def wrap(label, f):
+    def timed_call(*a, **k):
+        t0 = time.perf_counter()
+        stack.append(0.0)
+        try:
+            return f(*a, **k)
+        finally:
+            inner = stack.pop()
+            dt = time.perf_counter() - t0
+            clock(label, dt - inner)
+            if stack:
+                stack[-1] += dt
+    timed_call.__wrapped__ = f
+    return timed_call
+
+t0 = time.perf_counter()
+import experiments.run as er
+t1 = time.perf_counter()
+import sim.pipeline as pipeline
+t2 = time.perf_counter()
+for _phase, label, mod, attr in timed:
+    try:
+        m = importlib.import_module(mod)
+    except ImportError:
+        continue
+    owner, name = m, attr
+    if "." in attr:
+        cls, name = attr.split(".")
+        owner = getattr(m, cls)
+    f = getattr(owner, name, None)
+    if f is None:
+        continue
+    w = wrap(label, f)
+    setattr(owner, name, w)
+    if owner is m and getattr(pipeline, name, None) is f:
+        setattr(pipeline, name, w)
+t3 = time.perf_counter()
+er.main([f"output.root={root}"])
+t4 = time.perf_counter()
+measured = sum(acc.values())
+acc["imports: experiments.run (hydra, sim.config, ...)"] = t1 - t0
+acc["imports: the experiment (sim.pipeline and what it imports)"] = t2 - t1
+acc["Hydra: compose the config (twice), checks, printing"] = (t4 - t3) - measured
+acc["driver: other (patching the timers)"] = (t3 - t2) + (t0 - t_start)
+json.dump(acc, open(out_json, "w"))
+"""
+
+
+def wall(cmd: list[str], env: dict) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (f"{datetime.date.today()}, {platform.node()}, nproc {os.cpu_count()}, {cpu}, "
+            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one repeat")
+    args = ap.parse_args()
+    repeats = 1 if args.quick else args.repeats
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    py = sys.executable
+    help_t, run_t, phase_wall, phases = [], [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeats):
+            help_t.append(wall([py, "-m", "experiments.run", "--help"], env))
+            run_t.append(wall([py, "-m", "experiments.run", f"output.root={tmp}/run{i}"], env))
+            out = Path(tmp) / f"phases{i}.json"
+            phase_wall.append(wall([py, "-c", DRIVER, str(out), f"{tmp}/phased{i}",
+                                    json.dumps([list(t) for t in TIMED])], env))
+            phases.append(json.loads(out.read_text()))
+    print(f"Default `pnetsim` ({machine()}); medians of {repeats} repeat(s), seconds\n")
+    print("| cold start (fresh process) | median | min | max |")
+    print("|---|---:|---:|---:|")
+    for name, xs in (("`pnetsim --help`", help_t), ("`pnetsim` (default run, full)", run_t)):
+        print(f"| {name} | {statistics.median(xs):.2f} | {min(xs):.2f} | {max(xs):.2f} |")
+    labels = list(dict.fromkeys([lab for _, lab, _, _ in TIMED]))
+    phase_of = {lab: ph for ph, lab, _, _ in TIMED}
+    extra = [k for k in phases[0] if k not in labels]
+    inside = [sum(p.values()) for p in phases]
+    rows = [("start", "interpreter start and exit", [w - s for w, s in zip(phase_wall, inside)])]
+    for k in extra:
+        ph = "imports" if k.startswith("imports") else ("Hydra" if k.startswith("Hydra") else "other")
+        rows.append((ph, k, [p.get(k, 0.0) for p in phases]))
+    for lab in labels:
+        rows.append((phase_of[lab], lab, [p.get(lab, 0.0) for p in phases]))
+    order = ["start", "imports", "Hydra", "build", "simulate", "analyse", "write", "other"]
+    rows.sort(key=lambda r: order.index(r[0]))
+    print("\n| phase | step | median s |")
+    print("|---|---|---:|")
+    for ph, lab, xs in rows:
+        print(f"| {ph} | {lab} | {statistics.median(xs):.3f} |")
+    totals: dict[str, list[float]] = {}
+    for ph, _lab, xs in rows:
+        totals.setdefault(ph, [0.0] * len(xs))
+        totals[ph] = [a + b for a, b in zip(totals[ph], xs)]
+    print("\n| phase | median s |")
+    print("|---|---:|")
+    for ph in order:
+        if ph in totals:
+            print(f"| {ph} | {statistics.median(totals[ph]):.2f} |")
+    print(f"| **total (wall of the timed process)** | **{statistics.median(phase_wall):.2f}** |")
+
+
+if __name__ == "__main__":
+    main()
