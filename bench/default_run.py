@@ -27,6 +27,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ TIMED = [
     ("write", "parquet files", "pyarrow.parquet", "write_table"),
     ("write", "csv files", "pandas", "DataFrame.to_csv"),
     ("write", "figure: KM curves", "sim.report.figures", "km_figures"),
+    ("write", "figure: KM curves, waiting for the child process drawing them", "sim.background", "Task.result"),
     ("write", "figure: treatment flow", "sim.flow", "flow_figure"),
     ("write", "figure: CE plane", "sim.report.figures", "ce_plane_paired"),
     ("write", "figure: savefig (PNG encoding, inside the figures)", "matplotlib.figure", "Figure.savefig"),
@@ -119,13 +121,19 @@ json.dump(acc, open(out_json, "w"))
 """
 
 
-def wall(cmd: list[str], env: dict) -> float:
+def wall(cmd: list[str], env: dict, cpu: list | None = None) -> float:
+    """Wall time of ``cmd``; appends its CPU time (user + system, with its children) to ``cpu``."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime))
+    return dt
 
 
-def machine() -> str:
+def machine(load_before: float) -> str:
     cpu = "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -135,7 +143,8 @@ def machine() -> str:
     except OSError:
         pass
     return (f"{datetime.date.today()}, {platform.node()}, nproc {os.cpu_count()}, {cpu}, "
-            f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}")
+            f"Python {platform.python_version()}, 1-min load average {load_before:.2f} before, "
+            f"{os.getloadavg()[0]:.2f} after")
 
 
 def main() -> None:
@@ -147,20 +156,21 @@ def main() -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     py = sys.executable
-    help_t, run_t, phase_wall, phases = [], [], [], []
+    load_before = os.getloadavg()[0]
+    help_t, run_t, phase_wall, phases, help_cpu, run_cpu = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(repeats):
-            help_t.append(wall([py, "-m", "experiments.run", "--help"], env))
-            run_t.append(wall([py, "-m", "experiments.run", f"output.root={tmp}/run{i}"], env))
+            help_t.append(wall([py, "-m", "experiments.run", "--help"], env, help_cpu))
+            run_t.append(wall([py, "-m", "experiments.run", f"output.root={tmp}/run{i}"], env, run_cpu))
             out = Path(tmp) / f"phases{i}.json"
             phase_wall.append(wall([py, "-c", DRIVER, str(out), f"{tmp}/phased{i}",
                                     json.dumps([list(t) for t in TIMED])], env))
             phases.append(json.loads(out.read_text()))
-    print(f"Default `pnetsim` ({machine()}); medians of {repeats} repeat(s), seconds\n")
-    print("| cold start (fresh process) | median | min | max |")
-    print("|---|---:|---:|---:|")
-    for name, xs in (("`pnetsim --help`", help_t), ("`pnetsim` (default run, full)", run_t)):
-        print(f"| {name} | {statistics.median(xs):.2f} | {min(xs):.2f} | {max(xs):.2f} |")
+    print(f"Default `pnetsim` ({machine(load_before)}); medians of {repeats} repeat(s), seconds\n")
+    print("| cold start (fresh process) | wall, median | min | max | CPU (user + system), median |")
+    print("|---|---:|---:|---:|---:|")
+    for name, xs, cs in (("`pnetsim --help`", help_t, help_cpu), ("`pnetsim` (default run, full)", run_t, run_cpu)):
+        print(f"| {name} | {statistics.median(xs):.2f} | {min(xs):.2f} | {max(xs):.2f} | {statistics.median(cs):.2f} |")
     labels = list(dict.fromkeys([lab for _, lab, _, _ in TIMED]))
     phase_of = {lab: ph for ph, lab, _, _ in TIMED}
     extra = [k for k in phases[0] if k not in labels]
