@@ -65,34 +65,38 @@ TIMED = [
 
 DRIVER = r"""
 import importlib, json, sys, time
-t_start = time.perf_counter()
+W, C = time.perf_counter, time.process_time
+w_start, c_start = W(), C()
 out_json, root, timed = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-acc = {}
+acc = {}          # label -> [wall, cpu], exclusive of the timed calls inside
 stack = []
 
-def clock(label, t):
-    acc[label] = acc.get(label, 0.0) + t
+def clock(label, w, c):
+    a = acc.setdefault(label, [0.0, 0.0])
+    a[0] += w
+    a[1] += c
 
 def wrap(label, f):
     def timed_call(*a, **k):
-        t0 = time.perf_counter()
-        stack.append(0.0)
+        w0, c0 = W(), C()
+        stack.append([0.0, 0.0])
         try:
             return f(*a, **k)
         finally:
-            inner = stack.pop()
-            dt = time.perf_counter() - t0
-            clock(label, dt - inner)
+            iw, ic = stack.pop()
+            dw, dc = W() - w0, C() - c0
+            clock(label, dw - iw, dc - ic)
             if stack:
-                stack[-1] += dt
+                stack[-1][0] += dw
+                stack[-1][1] += dc
     timed_call.__wrapped__ = f
     return timed_call
 
-t0 = time.perf_counter()
+w0, c0 = W(), C()
 import experiments.run as er
-t1 = time.perf_counter()
+w1, c1 = W(), C()
 import sim.pipeline as pipeline
-t2 = time.perf_counter()
+w2, c2 = W(), C()
 for _phase, label, mod, attr in timed:
     try:
         m = importlib.import_module(mod)
@@ -109,14 +113,14 @@ for _phase, label, mod, attr in timed:
     setattr(owner, name, w)
     if owner is m and getattr(pipeline, name, None) is f:
         setattr(pipeline, name, w)
-t3 = time.perf_counter()
+w3, c3 = W(), C()
 er.main([f"output.root={root}"])
-t4 = time.perf_counter()
-measured = sum(acc.values())
-acc["imports: experiments.run (hydra, sim.config, ...)"] = t1 - t0
-acc["imports: the experiment (sim.pipeline and what it imports)"] = t2 - t1
-acc["Hydra: compose the config (twice), checks, printing"] = (t4 - t3) - measured
-acc["driver: other (patching the timers)"] = (t3 - t2) + (t0 - t_start)
+w4, c4 = W(), C()
+mw, mc = sum(v[0] for v in acc.values()), sum(v[1] for v in acc.values())
+acc["imports: experiments.run (hydra, sim.config, ...)"] = [w1 - w0, c1 - c0]
+acc["imports: the experiment (sim.pipeline and what it imports)"] = [w2 - w1, c2 - c1]
+acc["Hydra: compose the config (twice), checks, printing"] = [(w4 - w3) - mw, (c4 - c3) - mc]
+acc["driver: other (patching the timers)"] = [(w3 - w2) + (w0 - w_start), (c3 - c2) + (c0 - c_start)]
 json.dump(acc, open(out_json, "w"))
 """
 
@@ -174,29 +178,32 @@ def main() -> None:
     labels = list(dict.fromkeys([lab for _, lab, _, _ in TIMED]))
     phase_of = {lab: ph for ph, lab, _, _ in TIMED}
     extra = [k for k in phases[0] if k not in labels]
-    inside = [sum(p.values()) for p in phases]
-    rows = [("start", "interpreter start and exit", [w - s for w, s in zip(phase_wall, inside)])]
+    inside = [sum(v[0] for v in p.values()) for p in phases]
+    rows = [("start", "interpreter start and exit (wall of the process minus all below)",
+             [w - s for w, s in zip(phase_wall, inside)], None)]
     for k in extra:
         ph = "imports" if k.startswith("imports") else ("Hydra" if k.startswith("Hydra") else "other")
-        rows.append((ph, k, [p.get(k, 0.0) for p in phases]))
+        rows.append((ph, k, [p.get(k, [0.0, 0.0])[0] for p in phases], [p.get(k, [0.0, 0.0])[1] for p in phases]))
     for lab in labels:
-        rows.append((phase_of[lab], lab, [p.get(lab, 0.0) for p in phases]))
+        rows.append((phase_of[lab], lab, [p.get(lab, [0.0, 0.0])[0] for p in phases],
+                     [p.get(lab, [0.0, 0.0])[1] for p in phases]))
     order = ["start", "imports", "Hydra", "build", "simulate", "analyse", "write", "other"]
     rows.sort(key=lambda r: order.index(r[0]))
-    print("\n| phase | step | median s |")
-    print("|---|---|---:|")
-    for ph, lab, xs in rows:
-        print(f"| {ph} | {lab} | {statistics.median(xs):.3f} |")
+    med = statistics.median
+    print("\n| phase | step | wall s | CPU s (this process) |")
+    print("|---|---|---:|---:|")
+    for ph, lab, ws, cs in rows:
+        print(f"| {ph} | {lab} | {med(ws):.3f} | {'' if cs is None else f'{med(cs):.3f}'} |")
     totals: dict[str, list[float]] = {}
-    for ph, _lab, xs in rows:
-        totals.setdefault(ph, [0.0] * len(xs))
-        totals[ph] = [a + b for a, b in zip(totals[ph], xs)]
-    print("\n| phase | median s |")
+    for ph, _lab, ws, _cs in rows:
+        totals.setdefault(ph, [0.0] * len(ws))
+        totals[ph] = [a + b for a, b in zip(totals[ph], ws)]
+    print("\n| phase | wall s |")
     print("|---|---:|")
     for ph in order:
         if ph in totals:
-            print(f"| {ph} | {statistics.median(totals[ph]):.2f} |")
-    print(f"| **total (wall of the timed process)** | **{statistics.median(phase_wall):.2f}** |")
+            print(f"| {ph} | {med(totals[ph]):.2f} |")
+    print(f"| **total (wall of the timed process)** | **{med(phase_wall):.2f}** |")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from sim.config import Model, build_model, to_container
 from sim.executors import simulate
 from sim.flow import flow_figure, flow_labels, never_given_notes, subgroup_table, treatment_flow
 from sim.outcomes import paired_differences, summarise
-from sim.report.figures import ce_plane_paired, km_figures
+from sim.report.figures import ce_plane_paired, km_overview, km_strategy_figures
 from sim.report.html import cohort_characteristics
 from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
 
@@ -153,9 +153,10 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     final = run_folder_name(plain, job)
     with Steps(progress, ["analysing outcomes", "costs and QALYs", "writing tables", "figures", "report"]) as step, \
             atomic_run_dir(final) as tmp:
-        # the KM figures (the longest drawing) are drawn in a child process while the tables are
+        # the KM figures (the longest drawing) are drawn in two child processes while the tables are
         # analysed and written (sim/background.py); the other figures need the analysis
-        km = background.start(km_figures, patients, lines, tmp, labels) if figures_on else None
+        km = [background.start(km_overview, patients, tmp, labels),
+              background.start(km_strategy_figures, patients, lines, tmp, labels)] if figures_on else []
         try:
             tables, econ, flow = analyse(patients, lines, events, model, spec, comparisons, labels, step)
             t3 = time.perf_counter()
@@ -171,10 +172,11 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                     others["ce_plane_paired"] = ce_plane_paired(
                         econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,
                         spec.wtp, currency=str(econ["economics_summary"]["currency"].iloc[0]), seed=model.seed)
-                figures = {Path(path).stem: Path(path) for path in km.result()} | others
+                paths = [km[0].result(), *km[1].result()]
+                figures = {Path(path).stem: Path(path) for path in paths} | others
         finally:
-            if km is not None:
-                km.cancel()
+            for task in km:
+                task.cancel()
         step.start("report")
         tables["cohort_characteristics"] = cohort_characteristics(model.cohort, plain["cohort"])
         report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
