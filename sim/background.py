@@ -29,7 +29,7 @@ def _child(conn, fn: Callable, args: tuple, kwargs: dict) -> None:
     except BaseException as exc:            # noqa: BLE001 - everything goes back to the parent
         text = "".join(traceback.format_exception(exc))
         try:
-            pickle.dumps(exc)
+            pickle.loads(pickle.dumps(exc))     # it must also be rebuilt in the parent
             out = ("error", (exc, text))
         except Exception:
             out = ("error", (BackgroundError(text), text))
