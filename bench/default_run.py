@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 #: (phase, label, module, attribute): the functions timed in the driver; each is replaced on its
 #: module and, when present there under the same name, on ``sim.pipeline``
 TIMED = [
+    ("Hydra", "config checks (known keys, memory, writable root)", "experiments.run", "check_before_work"),
     ("build", "build model (config, cohort)", "sim.config", "build_model"),
     ("simulate", "simulate", "sim.pipeline", "simulate_model"),
     ("analyse", "summary", "sim.outcomes", "summarise"),
@@ -119,7 +120,7 @@ w4, c4 = W(), C()
 mw, mc = sum(v[0] for v in acc.values()), sum(v[1] for v in acc.values())
 acc["imports: experiments.run (hydra, sim.config, ...)"] = [w1 - w0, c1 - c0]
 acc["imports: the experiment (sim.pipeline and what it imports)"] = [w2 - w1, c2 - c1]
-acc["Hydra: compose the config (twice), checks, printing"] = [(w4 - w3) - mw, (c4 - c3) - mc]
+acc["Hydra: compose the config (twice), and the rest of the run not timed here"] = [(w4 - w3) - mw, (c4 - c3) - mc]
 acc["driver: other (patching the timers)"] = [(w3 - w2) + (w0 - w_start), (c3 - c2) + (c0 - c_start)]
 json.dump(acc, open(out_json, "w"))
 """

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.economics.psa_analysis import ALL_GROUP
+from sim.economics.voi_groups import ALL_GROUP
 from sim.errors import UserError, dotted
 from sim.report.labels import column_labels, dominance_text, param_label, short_label
 from sim.runio import MIN_PATIENTS
