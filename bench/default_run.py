@@ -115,14 +115,16 @@ for _phase, label, mod, attr in timed:
     if owner is m and getattr(pipeline, name, None) is f:
         setattr(pipeline, name, w)
 w3, c3 = W(), C()
-er.main([f"output.root={root}"])
+sys.argv = ["pnetsim", f"output.root={root}"]       # as the command line does (main() reads sys.argv)
+er.main()
 w4, c4 = W(), C()
 mw, mc = sum(v[0] for v in acc.values()), sum(v[1] for v in acc.values())
 acc["imports: experiments.run (hydra, sim.config, ...)"] = [w1 - w0, c1 - c0]
 acc["imports: the experiment (sim.pipeline and what it imports)"] = [w2 - w1, c2 - c1]
 acc["Hydra: compose the config (twice), and the rest of the run not timed here"] = [(w4 - w3) - mw, (c4 - c3) - mc]
 acc["driver: other (patching the timers)"] = [(w3 - w2) + (w0 - w_start), (c3 - c2) + (c0 - c_start)]
-json.dump(acc, open(out_json, "w"))
+with open(out_json, "w") as f:
+    json.dump(acc, f)
 """
 
 
