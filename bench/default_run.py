@@ -3,15 +3,19 @@ temporary folder), by phase, and cold starts.
 
 Each repeat runs, in fresh processes (``sys.executable``, the repository root as working folder):
 
-* ``pnetsim --help`` (``python -m experiments.run --help``): wall time;
-* the full default run ``python -m experiments.run output.root=<tmp>``: wall time;
-* the same run under a driver that times its phases: the import of ``experiments.run``, the import
-  of the experiment (``sim.pipeline``), Hydra (composing the config, checks: the time in ``main``
-  outside every timed function), and the exclusive time of each timed function below (a function
-  called inside another is counted once, in the innermost one). "interpreter start and exit" is the
-  wall time of the process minus everything measured inside it.
+* ``pnetsim --help`` (``python -m experiments.run --help``): wall time and CPU time (user + system,
+  with its child processes);
+* the full default run ``python -m experiments.run output.root=<tmp>``: the same;
+* the same run under a driver (``main()`` from ``sys.argv``, as the command line) that times its
+  phases, wall and CPU time of the main process: the import of ``experiments.run``, the import of
+  the experiment (``sim.pipeline``), Hydra (composing the config twice, the time in ``main`` outside
+  every timed function), and the exclusive time of each function of :data:`TIMED` (a function called
+  inside another is counted once, in the innermost one). Work done in the forked figure processes
+  (``sim/background.py``) shows as the main process waiting for them. "interpreter start and exit"
+  is the wall time of the process minus everything measured inside it.
 
-Medians over the repeats are printed as Markdown tables (the machine is shared: repeat).
+Medians over the repeats are printed as Markdown tables (the machine is shared: repeat, and read
+the load averages printed with the figures).
 
 Usage::
 
