@@ -144,7 +144,10 @@ def app(cfg: DictConfig) -> None:
         if skip_if_complete(sweep_job):     # before importing the experiment: a skip is fast
             return
         run = experiment_runner(cfg.experiment.get("kind", "compare"))
-        gc.freeze()                         # the experiment's modules too (see main)
+        # one run in this process: freeze the experiment's modules too (see main); not in a multirun
+        # job, whose process may run more jobs (their garbage must stay collectable)
+        if _job_number() is None:
+            gc.freeze()
         with activate(sweep_job):
             folder, text = run(cfg, _job_number())
     except UserError as exc:
