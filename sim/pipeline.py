@@ -11,19 +11,20 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim import background
 from sim.comparisons import build_comparisons, comparison_table, format_comparisons, phase_table
 from sim.config import Model, build_model, to_container
 from sim.economics import EconomicsSpec, economics_summary, evaluate, incremental_with_se
 from sim.economics import paired_differences as econ_differences
 from sim.economics.inputs import inputs_table
-from sim.run.executors import simulate
 from sim.flow import flow_figure, flow_labels, never_given_notes, subgroup_table, treatment_flow
 from sim.outcomes import paired_differences, summarise
-from sim.report.figures import ce_plane_paired, km_figures
+from sim.report.figures import ce_plane_paired, km_overview, km_strategy_figures
 from sim.report.html import cohort_characteristics, write_report
 from sim.report.labels import dominance_text, short_label
 from sim.report.resource_figures import queue_figure
 from sim.resources import format_resources, queue_trace, resource_table
+from sim.run.executors import simulate
 from sim.runio import Steps, atomic_run_dir, progress_bar, run_folder_name, warn_small_cohort, write_manifest
 
 SUMMARY_COLUMNS = ["strategy", "n_patients", "median_pfs1_months", "median_pfs2_months", "median_os_months",
@@ -44,7 +45,7 @@ def simulate_run(model: Model, progress="auto"):
         rec = simulate(model.cohort, model.strategies, model.therapies, model.rules, model.lifetable,
                        model.seed, engine=model.engine, chunk_size=model.chunk_size, progress=bar.update,
                        centre=model.centre)
-    queues = list(getattr(rec, "queues", []))
+    queues = list(rec.queues)
     patients, lines, events = rec.frames()
     patients = patients.merge(model.cohort, on="patient_id", how="left")
     order = {s: i for i, s in enumerate(model.strategies)}
@@ -87,6 +88,54 @@ def write_report_if_available(folder: Path, kind: str, plain: dict, tables: dict
     return True
 
 
+def analyse(patients, lines, events, model: Model, spec, comparisons, labels: dict, step,
+            queues=()) -> tuple[dict, dict, pd.DataFrame]:
+    """The tables of a comparison run: (tables, economics tables, treatment flow); ``step`` is the
+    :class:`~sim.runio.Steps` progress (``analysing outcomes``, ``costs and QALYs``); ``queues``: the
+    monitors of the shared resources (table ``resources``)."""
+    step.start("analysing outcomes")
+    tables = {"summary": summarise(patients, lines, labels),
+              "differences": paired_differences(patients, model.reference, model.seed)}
+    step.start("costs and QALYs")
+    econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
+    flow = treatment_flow(lines, events, patients.groupby("strategy", observed=True).size().to_dict(),
+                          list(model.strategies))
+    tables["treatment_flow"] = flow
+    for text in never_given_notes(flow, events, model.strategies):
+        print(f"pnetsim: note: {text}", file=sys.stderr)
+    tables["subgroups"] = subgroup_table(patients, econ.get("economics_patients"),
+                                         spec.wtp[0] if spec is not None else None, list(model.strategies))
+    if comparisons:
+        tables["comparisons"] = comparison_table(comparisons, patients, econ.get("economics_patients"),
+                                                 spec.wtp if spec is not None else ())
+        if spec is not None:
+            tables["phases"] = phase_table(comparisons, patients, lines, events, spec,
+                                           model.rules.horizon_months, model.strategies)
+    if queues:
+        tables["resources"] = resource_table(queues)
+    return tables, econ, flow
+
+
+def write_tables(folder: Path, patients, lines, events, tables: dict, econ: dict, queues=()) -> None:
+    """The record and table files of a comparison run (``docs/outputs.md``); the economics tables are
+    added to ``tables``."""
+    patients.to_parquet(folder / "patients.parquet", index=False)
+    lines.to_parquet(folder / "lines.parquet", index=False)
+    events.to_parquet(folder / "events.parquet", index=False)
+    if queues:
+        queue_trace(queues).to_parquet(folder / "resource_queue.parquet", index=False)
+    for name in ("summary", "differences", "comparisons", "phases", "treatment_flow", "subgroups", "resources"):
+        if name in tables:
+            tables[name].to_csv(folder / f"{name}.csv", index=False, float_format="%.6g")
+            tables[name].to_parquet(folder / f"{name}.parquet", index=False)
+    if econ:
+        econ["economics_patients"].to_parquet(folder / "economics_patients.parquet", index=False)
+        for name in ("economics_summary", "incremental", "economics_differences", "economics_inputs"):
+            econ[name].to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")   # costs > 1e5
+            econ[name].to_parquet(folder / f"{name}.parquet", index=False)
+            tables[name] = econ[name]
+
+
 def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]:
     """The default experiment: compare strategies on one cohort.
 
@@ -112,71 +161,45 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
     t2 = time.perf_counter()
     labels = {s: st.label for s, st in model.strategies.items()}
     figures_on = plain["output"].get("figures", True)
-    with Steps(progress, ["analysing outcomes", "costs and QALYs", "writing tables", "figures", "report"]) as step:
-        step.start("analysing outcomes")
-        tables = {"summary": summarise(patients, lines, labels),
-                  "differences": paired_differences(patients, model.reference, model.seed)}
-        step.start("costs and QALYs")
-        econ = economics_tables(patients, lines, events, spec, model, labels) if spec is not None else {}
-        flow = treatment_flow(lines, events, patients.groupby("strategy", observed=True).size().to_dict(),
-                              list(model.strategies))
-        tables["treatment_flow"] = flow
-        for text in never_given_notes(flow, events, model.strategies):
-            print(f"pnetsim: note: {text}", file=sys.stderr)
-        tables["subgroups"] = subgroup_table(patients, econ.get("economics_patients"),
-                                             spec.wtp[0] if spec is not None else None, list(model.strategies))
-        if comparisons:
-            tables["comparisons"] = comparison_table(comparisons, patients, econ.get("economics_patients"),
-                                                     spec.wtp if spec is not None else ())
-            if spec is not None:
-                tables["phases"] = phase_table(comparisons, patients, lines, events, spec,
-                                               model.rules.horizon_months, model.strategies)
-        if queues:
-            tables["resources"] = resource_table(queues)
-        t3 = time.perf_counter()
-        final = run_folder_name(plain, job)
-        with atomic_run_dir(final) as tmp:
+    final = run_folder_name(plain, job)
+    with Steps(progress, ["analysing outcomes", "costs and QALYs", "writing tables", "figures", "report"]) as step, \
+            atomic_run_dir(final) as tmp:
+        # the KM figures (the longest drawing) are drawn in two child processes while the tables are
+        # analysed and written (sim/background.py); the other figures need the analysis
+        km = [background.start(km_overview, patients, tmp, labels),
+              background.start(km_strategy_figures, patients, lines, tmp, labels)] if figures_on else []
+        try:
+            tables, econ, flow = analyse(patients, lines, events, model, spec, comparisons, labels, step, queues)
+            t3 = time.perf_counter()
             step.start("writing tables")
-            patients.to_parquet(tmp / "patients.parquet", index=False)
-            lines.to_parquet(tmp / "lines.parquet", index=False)
-            events.to_parquet(tmp / "events.parquet", index=False)
-            if queues:
-                queue_trace(queues).to_parquet(tmp / "resource_queue.parquet", index=False)
-            for name in ("summary", "differences", "comparisons", "phases", "treatment_flow", "subgroups",
-                         "resources"):
-                if name in tables:
-                    tables[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.6g")
-                    tables[name].to_parquet(tmp / f"{name}.parquet", index=False)
-            if econ:
-                econ["economics_patients"].to_parquet(tmp / "economics_patients.parquet", index=False)
-                for name in ("economics_summary", "incremental", "economics_differences", "economics_inputs"):
-                    econ[name].to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")   # costs > 1e5
-                    econ[name].to_parquet(tmp / f"{name}.parquet", index=False)
-                    tables[name] = econ[name]
+            write_tables(tmp, patients, lines, events, tables, econ, queues)
             step.start("figures")
             figures = {}
             if figures_on:
-                for path in km_figures(patients, lines, tmp, labels):
-                    figures[Path(path).stem] = Path(path)
-                figures["treatment_flow"] = flow_figure(
+                others = {"treatment_flow": flow_figure(
                     flow, tmp / "treatment_flow.png",
-                    {s: textwrap.fill(f"{s}: {t}", 140) for s, t in flow_labels(flow, 1).items()})
+                    {s: textwrap.fill(f"{s}: {t}", 140) for s, t in flow_labels(flow, 1).items()})}
                 if queues:
-                    figures["resource_queue"] = queue_figure(queues, tmp / "resource_queue.png", labels)
+                    others["resource_queue"] = queue_figure(queues, tmp / "resource_queue.png", labels)
                 if econ and len(model.strategies) > 1:
-                    figures["ce_plane_paired"] = ce_plane_paired(
+                    others["ce_plane_paired"] = ce_plane_paired(
                         econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,
                         spec.wtp, currency=str(econ["economics_summary"]["currency"].iloc[0]), seed=model.seed)
-            step.start("report")
-            tables["cohort_characteristics"] = cohort_characteristics(model.cohort, plain["cohort"])
-            report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
-            t4 = time.perf_counter()
-            write_manifest(tmp, plain, model.seed,
-                           {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": t4 - t3,
-                            "total": t4 - t0},
-                           {"n_patients": len(model.cohort), "strategies": list(model.strategies),
-                            "patients_per_second": len(model.cohort) * len(model.strategies) / max(t2 - t1, 1e-9),
-                            "report": report})
+                paths = [km[0].result(), *km[1].result()]
+                figures = {Path(path).stem: Path(path) for path in paths} | others
+        finally:
+            for task in km:
+                task.cancel()
+        step.start("report")
+        tables["cohort_characteristics"] = cohort_characteristics(model.cohort, plain["cohort"])
+        report = write_report_if_available(tmp, "compare", plain, tables, figures, labels)
+        t4 = time.perf_counter()
+        write_manifest(tmp, plain, model.seed,
+                       {"build": t1 - t0, "simulate": t2 - t1, "analyse": t3 - t2, "write": t4 - t3,
+                        "total": t4 - t0},
+                       {"n_patients": len(model.cohort), "strategies": list(model.strategies),
+                        "patients_per_second": len(model.cohort) * len(model.strategies) / max(t2 - t1, 1e-9),
+                        "report": report})
     return final, tables
 
 
@@ -189,11 +212,11 @@ def run(cfg, job: int | None = None) -> tuple[Path, str]:
         text += "\n\n" + format_economics(tables["economics_summary"], tables["incremental"],
                                            tables.get("economics_differences"))
     text += "\n\n" + format_flow(tables["treatment_flow"]) + "\n\n" + format_subgroups(tables["subgroups"])
-    if "resources" in tables:
-        text += "\n\n" + format_resources(tables["resources"])
     if "phases" in tables:
         cur = tables["economics_summary"]["currency"].iloc[0] if "currency" in tables["economics_summary"] else ""
         text += "\n\n" + format_comparisons(tables["comparisons"], tables["phases"], cur)
+    if "resources" in tables:
+        text += "\n\n" + format_resources(tables["resources"])
     return folder, text
 
 

@@ -40,8 +40,12 @@ ENTRY_FOLDERS = {"therapies": "therapy", "strategies": "strategy", "trials": "tr
 OPTIONAL_RULES = ("uptake",)
 
 
+#: LibYAML's parser where PyYAML has it (the same safe constructor and resolver, parsed in C)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path: Path) -> dict:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER) or {}
     return data if isinstance(data, dict) else {}
 
 

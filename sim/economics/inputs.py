@@ -18,7 +18,7 @@ import pandas as pd
 
 from sim.economics.spec import DrugCost
 from sim.errors import is_number
-from sim.evidence import lookup
+from sim.evidence import load_evidence, lookup
 from sim.units import DAYS_PER_MONTH
 
 COLUMNS = ["parameter", "value", "unit", "source", "low", "high", "rationale"]
@@ -74,12 +74,17 @@ def _source(sources: Mapping, path: str) -> str:
     return ""
 
 
-def _cite(src: str) -> str:
-    """``evidence:<id>`` with its citation appended (when the evidence table has it)."""
+def _cite(src: str, evidence: dict | None = None) -> str:
+    """``evidence:<id>`` with its citation appended (when the evidence table has it). ``evidence``
+    (a dict, filled on first use) keeps the parsed evidence table for the next calls."""
     if not src.startswith("evidence:"):
         return src
     try:
-        row = lookup(src.split(":", 1)[1])
+        if evidence is None:
+            evidence = {}
+        if "table" not in evidence:
+            evidence["table"] = load_evidence()
+        row = lookup(src.split(":", 1)[1], evidence["table"])
     except (KeyError, ImportError, OSError):
         return src
     cit = row.get("citation")
@@ -89,11 +94,11 @@ def _cite(src: str) -> str:
 def inputs_table(econ: Mapping) -> pd.DataFrame:
     """One row per numeric economics input (see the module docstring)."""
     sources, ranges = dict(econ.get("sources") or {}), dict(econ.get("ranges") or {})
-    rows = []
+    rows, evidence = [], {}              # the evidence table is parsed once (at the first citation)
     for path, value in _leaves({k: v for k, v in econ.items() if k not in _SKIP}):
         r = ranges.get(path) or {}
         rows.append({"parameter": path, "value": value, "unit": unit_of(path, econ),
-                     "source": _cite(_source(sources, path)), "low": float(r.get("low", math.nan)),
+                     "source": _cite(_source(sources, path), evidence), "low": float(r.get("low", math.nan)),
                      "high": float(r.get("high", math.nan)), "rationale": str(r.get("why", ""))})
         if path.startswith("drugs.") and path.endswith(".administration_cost"):
             name = path.split(".")[1]

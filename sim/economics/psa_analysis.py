@@ -19,6 +19,8 @@ import pandas as pd
 
 from sim.economics import mc_variance, voi
 from sim.economics.evaluate import incremental_with_se
+# labels of the EVPI row and of the EVPPI of all parameters jointly in the ``evppi`` table (re-exported here)
+from sim.economics.voi_groups import ALL_GROUP, EVPI_GROUP  # noqa: F401
 from sim.errors import UserError
 
 Z95 = 1.959963984540054
@@ -26,8 +28,6 @@ Z95 = 1.959963984540054
 #: outcomes summarised per strategy (``cost_<category>`` are discounted costs by category)
 SUMMARY_MEASURES = ("cost", "qaly", "ly", "cost_undiscounted", "qaly_undiscounted", "ly_undiscounted",
                     "cost_drug", "cost_administration", "cost_monitoring", "cost_ae", "cost_bsc", "cost_end_of_life")
-#: label of the EVPI row and of the EVPPI of all parameters jointly in the ``evppi`` table
-EVPI_GROUP, ALL_GROUP = "ALL (EVPI)", "all parameters (EVPPI)"
 
 
 def matrices(samples: pd.DataFrame, strategies: list[str], col: str) -> np.ndarray:

@@ -53,10 +53,14 @@ def _therapy_mix(g: pd.DataFrame) -> str:
 def km_figures(patients: pd.DataFrame, lines: pd.DataFrame, out_dir: Path, labels: dict | None = None) -> list[Path]:
     """Write ``km_overview.png`` (OS, PFS1, PFS2 by strategy) and one ``km_<strategy>.png`` per
     strategy (OS, and PFS of each line from its start), each curve with its 95 % confidence band and
-    the numbers at risk below the axes. Returns the paths written."""
-    out_dir = Path(out_dir)
+    the numbers at risk below the axes. Returns the paths written (:func:`km_overview`, then
+    :func:`km_strategy_figures`)."""
+    return [km_overview(patients, out_dir, labels)] + km_strategy_figures(patients, lines, out_dir, labels)
+
+
+def km_overview(patients: pd.DataFrame, out_dir: Path, labels: dict | None = None) -> Path:
+    """Write ``km_overview.png``: OS, PFS1 and PFS2 of every strategy (see :func:`km_figures`)."""
     labels = labels or {}
-    paths = []
     panels = [("os_months", "death", "Overall survival"),
               ("pfs1_months", "pfs1_event", "PFS1 (first progression or death)"),
               ("pfs2_months", "pfs2_event", "PFS2 (second progression or death)")]
@@ -70,11 +74,20 @@ def km_figures(patients: pd.DataFrame, lines: pd.DataFrame, out_dir: Path, label
         _at_risk(ax, fitters, float(patients[col].quantile(0.95)))
     axes[0].set_ylabel("probability (95 % confidence band)")
     fig.tight_layout()
-    paths.append(out_dir / "km_overview.png")
-    fig.savefig(paths[-1], dpi=110)
+    path = Path(out_dir) / "km_overview.png"
+    fig.savefig(path, dpi=110)
     plt.close(fig)
+    return path
 
-    for s, p in groups:
+
+def km_strategy_figures(patients: pd.DataFrame, lines: pd.DataFrame, out_dir: Path,
+                        labels: dict | None = None) -> list[Path]:
+    """Write one ``km_<strategy>.png`` per strategy: OS, and PFS of each line from its start (see
+    :func:`km_figures`). Returns the paths, in the strategies' order."""
+    out_dir = Path(out_dir)
+    labels = labels or {}
+    paths = []
+    for s, p in patients.groupby("strategy", sort=False, observed=True):
         ln = lines[(lines["strategy"] == s) & lines["pfs_true"].notna()]
         per_line = list(ln.groupby("line"))
         fig, axes = plt.subplots(1, 2, figsize=(13, 5.6 + 0.25 * len(per_line)))

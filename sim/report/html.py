@@ -43,7 +43,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sim.comparisons import icer_wording
-from sim.economics.psa_analysis import ALL_GROUP
+from sim.economics.voi_groups import ALL_GROUP
 from sim.errors import UserError, dotted
 from sim.run.executors import resolve_engine
 from sim.report import econ_figures as ef
