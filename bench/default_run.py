@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 TIMED = [
     ("Hydra", "config checks (known keys, memory, writable root)", "experiments.run", "check_before_work"),
     ("build", "build model (config, cohort)", "sim.config", "build_model"),
-    ("simulate", "simulate", "sim.pipeline", "simulate_model"),
+    ("simulate", "simulate", "sim.pipeline", "simulate_run"),
     ("analyse", "summary", "sim.outcomes", "summarise"),
     ("analyse", "paired differences (bootstrap)", "sim.outcomes", "paired_differences"),
     ("analyse", "costs and QALYs", "sim.pipeline", "economics_tables"),
