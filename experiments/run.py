@@ -250,10 +250,10 @@ def main(argv: list[str] | None = None) -> None:
             prune_empty(hydra_dir)
         if not full:
             os.environ.pop("HYDRA_FULL_ERROR", None)
-        if argv is None:
-            gc.freeze()     # the process exits next: its final collections need not traverse what is left
-        else:
+        if argv is not None:
             gc.unfreeze()   # called from Python (tests, notebooks): the collector as it was
+        # not frozen at exit: objects of the run (e.g. pyarrow readers) must be finalised before the
+        # interpreter's teardown (a frozen reader left its C++ thread pool running: std::terminate)
 
 
 if __name__ == "__main__":
