@@ -1,12 +1,12 @@
 """Benchmark: wall time and peak memory of a PSA as the number of samples S grows.
 
-:func:`sim.economics.psa.run_samples` keeps only the per-sample, per-strategy means (each
+:func:`sim.uncertainty.psa.run_samples` keeps only the per-sample, per-strategy means (each
 sample's patient, line and event tables are dropped once evaluated), so its memory should be
 flat in S while its time grows linearly. Each S runs in a fresh child process (peak RSS,
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, is a per-process high-water mark); the child
 reports:
 
-* ``baseline``: peak RSS after imports, :func:`sim.economics.psa.prepare` (config, base
+* ``baseline``: peak RSS after imports, :func:`sim.uncertainty.psa.prepare` (config, base
   model, parameter set) and one warm-up sample (lazy imports, caches), before the S samples;
 * ``peak``: peak RSS at the end of ``run_samples``; ``growth = peak - baseline``;
 * optionally (``--tracemalloc``) the peak of Python/NumPy allocations traced during
@@ -16,7 +16,7 @@ reports:
 The PSA is the project's (``experiment=psa``: parameter distributions of
 ``configs/psa/default.yaml``, economics ``configs/economics/uk_nhs.yaml``), on N patients x 2
 strategies (switch, rechallenge), one worker; the simulation uses whatever executor
-:func:`sim.economics.psa.simulate_sample` calls.
+:func:`sim.uncertainty.psa.simulate_sample` calls.
 
 Usage::
 
@@ -54,7 +54,7 @@ def child(samples: int, n: int, trace: bool, workers: int = 1) -> dict:
 
     from hydra import compose, initialize_config_dir
 
-    from sim.economics.psa import prepare, run_samples
+    from sim.uncertainty.psa import prepare, run_samples
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[

@@ -74,11 +74,11 @@ def _job_number():
 # (run folder, text to print). Imported lazily so that a run only loads what it uses.
 KINDS = {
     "compare": "sim.pipeline:run",
-    "psa": "sim.economics.psa:run",
-    "dsa": "sim.economics.dsa:run",
+    "psa": "sim.uncertainty.psa:run",
+    "dsa": "sim.uncertainty.dsa:run",
     "validation": "sim.validation:run",
     "emulation": "sim.emulation:run",
-    "evsi": "sim.economics.evsi:run",
+    "evsi": "sim.uncertainty.evsi:run",
     "optimise": "sim.optimise:run",
 }
 

@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 from scipy import stats
 
 from sim.config import build_cohort, build_lifetable, build_rules, check_run_settings, to_container
-from sim.economics.params import make_param
+from sim.uncertainty.params import make_param
 from sim.errors import UserError, check, is_number, mapping, sequence_of_str, whole
 from sim.rng import uniforms
 from sim.runio import atomic_run_dir, run_folder_name, write_manifest
@@ -100,7 +100,7 @@ def landmark_events(lines: pd.DataFrame, patients: pd.DataFrame, therapy: str, l
 
 
 def parameter_distributions(paths, psa_file: Path, plain: Mapping) -> list:
-    """The PSA distributions (:class:`sim.economics.params.Param`, centred on the base case of
+    """The PSA distributions (:class:`sim.uncertainty.params.Param`, centred on the base case of
     ``plain``) of ``paths`` from the PSA parameter file."""
     check(psa_file.exists(), "experiment.uncertainty.ranges_from", str(psa_file), "must be an existing file")
     try:

@@ -34,7 +34,7 @@ Per patient ``i`` and sequence ``d`` at willingness to pay ``lambda``::
 re-simulated on a fresh, larger cohort (``confirm.patients``), which removes the selection bias
 of the screen (the winner's curse); (3) *P(optimal)*: the ``psa_top.top`` best confirmed
 sequences over ``psa_top.samples`` samples of the probabilistic sensitivity analysis
-(:func:`sim.economics.psa.run_samples`, distributions of ``psa.parameters``),
+(:func:`sim.uncertainty.psa.run_samples`, distributions of ``psa.parameters``),
 ``P(optimal)(d) = mean_s 1[d = argmax_e NB_s(e)]`` with binomial SE ``sqrt(p (1 - p) / S)``;
 with ``psa_top.patients`` patients per sample the Monte Carlo noise inside each sample is
 included, which pulls P(optimal) towards equal shares (O'Hagan, Stevenson & Madan, Health Econ
@@ -83,8 +83,8 @@ from threadpoolctl import threadpool_limits
 
 from sim.config import build_model, to_container
 from sim.economics.evaluate import evaluate_arrays
-from sim.economics.params import build_paramset
-from sim.economics.psa import economics_spec, run_samples, simulate_sample, with_economics
+from sim.uncertainty.params import build_paramset
+from sim.uncertainty.psa import economics_spec, run_samples, simulate_sample, with_economics
 from sim.errors import check, is_number, mapping, sequence_of_str, whole
 from sim.patients.schema import COLUMNS
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
@@ -343,7 +343,7 @@ def subgroup_best(res: StageResult, columns: Sequence[str], terminal: str, stage
 
 def p_optimal(cfg, plain: Mapping, seqs: Sequence[tuple[str, ...]], st: OptimiseSettings, seed: int, bar=None
               ) -> pd.DataFrame:
-    """P(optimal) of ``seqs`` over ``st.psa_samples`` PSA samples (:func:`sim.economics.psa.run_samples`
+    """P(optimal) of ``seqs`` over ``st.psa_samples`` PSA samples (:func:`sim.uncertainty.psa.run_samples`
     with the ``psa.parameters`` distributions; ``st.psa_patients`` patients per sample): columns
     ``sequence, p_optimal, p_optimal_se, psa_nmb_mean, psa_nmb_sd``."""
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from omegaconf import DictConfig, OmegaConf
 
 from sim.config import to_container
-from sim.economics.params import apply_overrides, get_path
+from sim.uncertainty.params import apply_overrides, get_path
 
 _PURE = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
 _ANY = re.compile(r"\$\{([^${}]*)\}")

@@ -107,7 +107,7 @@ MODEL_KINDS = ("compare", "psa", "dsa")
 @pytest.mark.parametrize("name", options("psa"))
 def test_psa_option_composes_and_validates_parameters(name):
     """``psa=<name>`` (with the PSA experiment) gives valid settings and parameter distributions."""
-    from sim.economics.psa import prepare
+    from sim.uncertainty.psa import prepare
 
     _, _, _, st, paramset, groups = prepare(compose_config(["experiment=psa", f"psa={name}", SMALL]))
     assert st.samples >= 2 and len(paramset.paths) > 0

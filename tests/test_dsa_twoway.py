@@ -1,4 +1,4 @@
-"""Two-way and threshold analyses of the DSA (sim/economics/dsa_twoway.py): closed forms where INB is
+"""Two-way and threshold analyses of the DSA (sim/uncertainty/dsa_twoway.py): closed forms where INB is
 linear in a price, reuse of the base-case simulation, the grid, and bad input."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import pytest
 from omegaconf import open_dict
 
 from sim.config import to_container
-from sim.economics.dsa import ArmRunner, contrast, dsa_settings
-from sim.economics.dsa_twoway import threshold, two_way_table, twoway_settings
-from sim.economics.psa import economics_spec, with_economics
+from sim.uncertainty.dsa import ArmRunner, contrast, dsa_settings
+from sim.uncertainty.dsa_twoway import threshold, two_way_table, twoway_settings
+from sim.uncertainty.psa import economics_spec, with_economics
 from sim.errors import UserError
 from tests.conftest import compose_config
 
@@ -72,7 +72,7 @@ def test_two_way_grid_corner_equals_the_one_way_arm_and_simulates_each_model_val
 
 
 def test_dsa_run_writes_two_way_and_threshold_tables(tmp_path):
-    from sim.economics.dsa import run_dsa
+    from sim.uncertainty.dsa import run_dsa
 
     cfg, plain, st = _setup(f"output.root={tmp_path}", f"experiment.two_way={{x: {TR}, y: {SUN}, n: 2}}",
                             f"experiment.thresholds=[{CAPTEM}]")

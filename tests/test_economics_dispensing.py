@@ -12,8 +12,8 @@ import pytest
 from sim.config import build_model, to_container
 from sim.economics.dispensing import parse_dispensing, simulate_dispensing
 from sim.economics.evaluate import evaluate
-from sim.economics.params import apply_overrides
-from sim.economics.psa import economics_spec
+from sim.uncertainty.params import apply_overrides
+from sim.uncertainty.psa import economics_spec
 from sim.economics.spec import load_spec
 from sim.errors import UserError
 from sim.pipeline import simulate_model

@@ -1,12 +1,12 @@
 """``experiment=evsi`` end to end (smoke size) and its bad input; the PSA's new settings checked before work
-starts (sim.economics.evsi, sim.economics.psa)."""
+starts (sim.uncertainty.evsi, sim.uncertainty.psa)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from experiments.run import experiment_runner
-from sim.economics.psa_analysis import decision_thresholds, population_factor
+from sim.uncertainty.psa_analysis import decision_thresholds, population_factor
 from sim.errors import UserError
 
 from conftest import compose_config
@@ -54,7 +54,7 @@ def test_evsi_experiment_writes_evsi_csv_with_both_methods_and_every_size(tmp_pa
 ])
 def test_bad_evsi_and_psa_settings_stop_before_any_simulation(kind, override, key, shown, tmp_path, monkeypatch):
     """A bad key raises one-line UserError naming key and value before the first simulation; no run folder."""
-    from sim.economics import psa
+    from sim.uncertainty import psa
 
     def no_simulation(*a, **k):
         raise AssertionError("simulated before validating")
@@ -94,7 +94,7 @@ def test_trial_endpoint_from_run_arrays_matches_the_emulation_definition():
     """The trial endpoint computed from a PSA sample's arrays is, patient for patient, the 6-month event of
     sim.emulation.landmark_events on the same simulation's tables."""
     from sim.config import build_model
-    from sim.economics.evsi import trial_endpoint
+    from sim.uncertainty.evsi import trial_endpoint
     from sim.economics.records import RunArrays
     from sim.emulation import landmark_events
     from sim.pipeline import simulate_model

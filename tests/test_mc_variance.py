@@ -1,5 +1,5 @@
 """Monte Carlo share of the PSA variance by the ANOVA method (O'Hagan, Stevenson & Madan 2007) and the
-within-sample moments it needs (sim.economics.mc_variance, sim.economics.psa.within_sample_moments)."""
+within-sample moments it needs (sim.uncertainty.mc_variance, sim.uncertainty.psa.within_sample_moments)."""
 
 import math
 
@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.economics import mc_variance
-from sim.economics.psa import within_sample_moments
+from sim.uncertainty import mc_variance
+from sim.uncertainty.psa import within_sample_moments
 from sim.errors import UserError
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from sim.config import build_model, to_container
 from sim.economics.evaluate import evaluate
-from sim.economics.psa import economics_spec, with_economics
+from sim.uncertainty.psa import economics_spec, with_economics
 from sim.errors import UserError
 from sim.optimise import (eligible_sequences, evaluate_sequences, fit_metamodel, optimise_settings, p_optimal,
                           run_optimise, sequence_features, with_sequences)

@@ -1,4 +1,4 @@
-"""Probabilistic sensitivity analysis (sim.economics.psa, sim.economics.params): distributions,
+"""Probabilistic sensitivity analysis (sim.uncertainty.psa, sim.uncertainty.params): distributions,
 reproducibility of samples across workers and blocks, analysis tables, bad input."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 
 from sim.config import to_container
-from sim.economics import psa
-from sim.economics.params import build_paramset, expand_groups, make_param
+from sim.uncertainty import psa
+from sim.uncertainty.params import build_paramset, expand_groups, make_param
 from sim.errors import UserError
 from tests.conftest import compose_config
 
@@ -96,7 +96,7 @@ def test_fit_draws_have_the_fitted_covariance_around_the_configured_curve(tmp_pa
     """``dist: fit``: at u = 0.5 the configured curve comes back; recovered (log scale, log shape)
     of 2,000 draws have the fit's covariance (each entry within Z SEs, SE(s_ij)^2 =
     (s_ii s_jj + s_ij^2) / n)."""
-    from sim.economics.params import make_weibull_fit
+    from sim.uncertainty.params import make_weibull_fit
     from tests.conftest import Z
     cov = np.array([[0.01, 0.002], [0.002, 0.04]])
     cfg = {"therapies": {"t": {"pfs": {"family": "weibull", "median": 10.0, "shape": 1.2}}}}
@@ -114,7 +114,7 @@ def test_fit_draws_have_the_fitted_covariance_around_the_configured_curve(tmp_pa
 def test_fit_draws_through_median_and_landmark_stay_valid_curves(tmp_path):
     """A median + landmark node drawn from a fit keeps the configured curve at u = 0.5 and every
     draw builds a valid PFS distribution (median and landmark from one Weibull)."""
-    from sim.economics.params import make_weibull_fit
+    from sim.uncertainty.params import make_weibull_fit
     from sim.therapies.pfs import build_pfs
     node = {"family": "weibull", "median": 18.0, "landmark_months": 24, "landmark_survival": 0.33}
     f = make_weibull_fit("p", {"fit": "x", "file": _fit_file(tmp_path, [[0.07, -0.09], [-0.09, 0.16]])}, {"p": node})
@@ -127,7 +127,7 @@ def test_fit_draws_through_median_and_landmark_stay_valid_curves(tmp_path):
 
 def test_fit_without_covariance_is_a_user_error(tmp_path):
     """A fit whose covariance is missing (median without CI) cannot be drawn: UserError naming the entry."""
-    from sim.economics.params import make_weibull_fit
+    from sim.uncertainty.params import make_weibull_fit
     cfg = {"p": {"family": "weibull", "median": 10.0, "shape": 1.0}}
     with pytest.raises(UserError, match=r"psa\.parameters\.p\.fit"):
         make_weibull_fit("p", {"fit": "x", "file": _fit_file(tmp_path, [[None, 0.0], [0.0, 0.0]])}, cfg)
@@ -155,7 +155,7 @@ def test_sample_rows_identical_whatever_workers_and_block_split(tiny):
 def test_parameter_change_reaches_interpolated_configs(tiny):
     """A drawn sunitinib median also sets the rechallenge PFS (interpolated before resolution)."""
     cfg, _ = tiny
-    from sim.economics.params import apply_overrides
+    from sim.uncertainty.params import apply_overrides
     c = to_container(apply_overrides(cfg, {"therapies.sunitinib.pfs.median": 20.0}))
     assert c["therapies"]["sunitinib_rechallenge"]["pfs"]["median"] == 20.0
 
@@ -183,7 +183,7 @@ def test_incremental_ceac_and_evpi_on_hand_made_samples():
     assert inc["p_ce_100"] == 0.75 and inc["p_ce_0"] == 0.0
     assert inc["inmb_100"] == pytest.approx(np.mean([50, 150, 10, -90]))
     C, Q = psa.matrices(df, ["A", "B"], "cost"), psa.matrices(df, ["A", "B"], "qaly")
-    from sim.economics import voi
+    from sim.uncertainty import voi
     ce = voi.ceac(C, Q, [0, 100], ["A", "B"]).set_index(["wtp", "strategy"])["probability"]
     assert ce[(0.0, "A")] == 1.0 and ce[(100.0, "B")] == 0.75
     f = voi.ce_frontier(C, Q, [0, 100], ["A", "B"]).set_index("wtp")

@@ -1,5 +1,5 @@
 """PSA distribution machinery: centring on the base case, two-piece ranges, Dirichlet shares, the Sobol
-outer loop (sim.economics.params)."""
+outer loop (sim.uncertainty.params)."""
 
 import math
 
@@ -9,8 +9,8 @@ from scipy import stats
 from scipy.stats import qmc
 
 from sim.config import to_container
-from sim.economics import psa
-from sim.economics.params import Dirichlet, build_paramset, make_dirichlet, make_param
+from sim.uncertainty import psa
+from sim.uncertainty.params import Dirichlet, build_paramset, make_dirichlet, make_param
 from sim.errors import UserError
 
 from conftest import compose_config

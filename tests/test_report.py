@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.economics import psa
+from sim.uncertainty import psa
 from sim.errors import UserError
 from sim.report import econ_figures as ef
 from sim.report.html import pretty, write_report

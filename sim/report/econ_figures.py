@@ -133,7 +133,7 @@ def tornado(table: pd.DataFrame, path, wtp: float | None = None, top: int = 20, 
     """Tornado of a one-way DSA: incremental net benefit with the parameter at its low (blue)
     and high (orange) value, as bars from the base-case INB, widest swing on top.
 
-    Columns (``sim/economics/dsa.py``): ``parameter``, ``low`` / ``high`` (or ``low_value`` /
+    Columns (``sim/uncertainty/dsa.py``): ``parameter``, ``low`` / ``high`` (or ``low_value`` /
     ``high_value``), ``inb_low``, ``inb_high``, ``inb_base`` (or ``base_inb``), optional
     ``base_value``; ``wtp`` (in the axis label) is read from a ``wtp`` column when not given."""
     t = table.copy()

@@ -43,7 +43,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from sim.comparisons import icer_wording
-from sim.economics.voi_groups import ALL_GROUP
+from sim.uncertainty.voi_groups import ALL_GROUP
 from sim.errors import UserError, dotted
 from sim.run.executors import resolve_engine
 from sim.report import econ_figures as ef
@@ -920,7 +920,7 @@ def psa_figures(tables: Mapping[str, pd.DataFrame], folder, labels: Mapping | No
                 currency: str = "") -> dict[str, Path]:
     """CE plane, CEAC with CEAF, EVPPI bars and convergence of a PSA (``ce_plane.png``,
     ``ceac.png``, ``evppi.png``, ``convergence.png`` in ``folder``). ``settings`` (a
-    :class:`~sim.economics.psa.PsaSettings`) gives the report WTPs and the comparator."""
+    :class:`~sim.uncertainty.psa.PsaSettings`) gives the report WTPs and the comparator."""
     folder = Path(folder)
     wtp = tuple(getattr(settings, "report_wtp", (20000, 30000)))
     out = {}

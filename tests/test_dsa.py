@@ -1,4 +1,4 @@
-"""Deterministic sensitivity analysis: a small run through :func:`sim.economics.dsa.run_dsa`
+"""Deterministic sensitivity analysis: a small run through :func:`sim.uncertainty.dsa.run_dsa`
 (the smoke overrides of ``configs/experiment/dsa.yaml`` plus a few parameters) and the
 identities that common random numbers make exact."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.economics.dsa import ArmRunner, contrast, dsa_settings, quadrant, run_dsa
+from sim.uncertainty.dsa import ArmRunner, contrast, dsa_settings, quadrant, run_dsa
 from sim.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -5,7 +5,7 @@ The trial (:mod:`sim.emulation`): ``n`` patients whose disease progressed on sun
 given sunitinib again; primary endpoint the share free of a progression event (detected
 progression or death) at 6 months, ``p6``. Its data are ``X ~ Binomial(n, p6)``.
 
-For PSA sample ``s`` (parameters ``theta_s``; :mod:`sim.economics.psa`) the model gives the net
+For PSA sample ``s`` (parameters ``theta_s``; :mod:`sim.uncertainty.psa`) the model gives the net
 benefit ``NB[s, d]`` of every compared strategy and -- from the same simulation, the patients
 of ``experiment.trial.strategy`` who reach ``experiment.trial.therapy`` -- the trial endpoint
 ``p6_s`` (:func:`trial_endpoint`, the definition of :func:`sim.emulation.landmark_events`).
@@ -16,7 +16,7 @@ of ``experiment.trial.strategy`` who reach ``experiment.trial.therapy`` -- the t
   one data set per sample, ``X_s = F^-1_Binom(u_s; n, p6_s)`` (``u_s`` from the named stream
   ``evsi/trial`` at sample ``s``: the same uniform for every ``n``, so the curve over ``n`` is
   smooth), regress each incremental net benefit on the summary statistic ``T_s = X_s / n``
-  (P-spline, :func:`sim.economics.voi.gam_regression`), and apply the EVPPI formula to the
+  (P-spline, :func:`sim.uncertainty.voi.gam_regression`), and apply the EVPPI formula to the
   fitted values;
 * **importance** (importance sampling, Menzies, Med Decis Making 2016;36:308-320): the posterior
   mean of NB given data ``x`` is the likelihood-weighted mean of the PSA samples,
@@ -31,7 +31,7 @@ of their difference (:func:`evsi`) comes from the same bootstrap resamples of th
 is judged against the Monte Carlo error of their difference.
 
 Population values multiply by ``P = sum_{t<H} I / (1 + r)^t`` (incidence ``I`` a year, decision
-horizon ``H`` years, discount rate ``r``: :func:`sim.economics.psa_analysis.population_factor`),
+horizon ``H`` years, discount rate ``r``: :func:`sim.uncertainty.psa_analysis.population_factor`),
 and ``ENBS(n) = P EVSI(n) - (c_fixed + c_patient n)`` (a single-arm trial: no patient is
 allocated to a comparator). The optimal size maximises ENBS over the sizes evaluated.
 """
@@ -49,11 +49,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.economics import voi
-from sim.economics.params import load_assumptions
-from sim.economics.psa import default_evaluator, economics_spec, population_settings, prepare, run_samples, write_tables
-from sim.economics.psa_analysis import matrices, param_matrix, population_factor
-from sim.economics.voi_figures import evsi_figure
+from sim.uncertainty import voi
+from sim.uncertainty.params import load_assumptions
+from sim.uncertainty.psa import default_evaluator, economics_spec, population_settings, prepare, run_samples, write_tables
+from sim.uncertainty.psa_analysis import matrices, param_matrix, population_factor
+from sim.report.voi_figures import evsi_figure
 from sim.errors import UserError, check, mapping, number_at_least
 from sim.rng import column
 from sim.runio import atomic_run_dir, progress_bar, run_folder_name, write_manifest
@@ -90,7 +90,7 @@ def trial_endpoint(ra, strategy: str, therapy: str, landmark: float, dt: float) 
 
 @dataclass(frozen=True)
 class TrialEvaluator:
-    """PSA evaluator (:data:`sim.economics.psa.Evaluator`) that adds the trial endpoint of the
+    """PSA evaluator (:data:`sim.uncertainty.psa.Evaluator`) that adds the trial endpoint of the
     sample to the per-strategy means: ``trial_p6`` (share of the patients reaching the trial's
     therapy without an event at the landmark) and ``trial_m`` (their number), the same in every
     strategy row of the sample."""
@@ -249,7 +249,7 @@ class EvsiSettings:
     at_threshold_price : bool
         Scenario: value the trial with the trial strategy priced at the price at which the
         decision changes (its expected NB shifted to tie with the best alternative at each WTP,
-        ``sim.economics.psa_analysis.decision_thresholds``), where the decision is most uncertain.
+        ``sim.uncertainty.psa_analysis.decision_thresholds``), where the decision is most uncertain.
     """
 
     strategy: str

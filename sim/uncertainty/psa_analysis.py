@@ -1,6 +1,6 @@
 """Analysis of probabilistic sensitivity analysis samples: the result tables of a PSA run.
 
-Input: the per-(sample, strategy) rows of :func:`sim.economics.psa.run_samples`
+Input: the per-(sample, strategy) rows of :func:`sim.uncertainty.psa.run_samples`
 (``psa_samples.parquet``; columns in ``docs/outputs_psa.md``). Every function here works on
 those rows only, so a PSA split into blocks can be re-analysed from the concatenated files.
 
@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from sim.economics import mc_variance, voi
+from sim.uncertainty import mc_variance, voi
 from sim.economics.evaluate import incremental_with_se
 # labels of the EVPI row and of the EVPPI of all parameters jointly in the ``evppi`` table (re-exported here)
-from sim.economics.voi_groups import ALL_GROUP, EVPI_GROUP  # noqa: F401
+from sim.uncertainty.voi_groups import ALL_GROUP, EVPI_GROUP  # noqa: F401
 from sim.errors import UserError
 
 Z95 = 1.959963984540054
@@ -251,7 +251,7 @@ def analyse(samples: pd.DataFrame, strategies: list[str], st, groups: Mapping[st
             ) -> dict[str, pd.DataFrame]:
     """All PSA result tables from the per-(sample, strategy) rows (schemas: ``docs/outputs_psa.md``).
 
-    ``st`` is a :class:`sim.economics.psa.PsaSettings`. Tables: ``psa_summary``,
+    ``st`` is a :class:`sim.uncertainty.psa.PsaSettings`. Tables: ``psa_summary``,
     ``psa_full_incremental`` (full incremental analysis of the expected costs and QALYs),
     ``psa_incremental`` (vs ``st.comparator``), ``ce_plane``, ``ceac`` and ``ceaf`` (on the WTP
     grid plus the report WTPs, with the population EVPI), ``evppi`` (EVPI, EVPPI per group and,
@@ -259,7 +259,7 @@ def analyse(samples: pd.DataFrame, strategies: list[str], st, groups: Mapping[st
     checks), ``convergence`` (running mean INB of ``st.intervention`` vs ``st.comparator`` at
     ``st.primary_wtp``), ``convergence_voi`` (CEAC and EVPI against the number of samples),
     ``decision_thresholds`` and, when the samples carry their within-sample moments,
-    ``psa_mc_variance`` (:func:`sim.economics.mc_variance.mc_variance_table`).
+    ``psa_mc_variance`` (:func:`sim.uncertainty.mc_variance.mc_variance_table`).
     """
     C, Q = matrices(samples, strategies, "cost"), matrices(samples, strategies, "qaly")
     i, j = strategies.index(st.intervention), strategies.index(st.comparator)

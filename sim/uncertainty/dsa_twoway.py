@@ -3,7 +3,7 @@
 Both work on the incremental net monetary benefit of ``experiment.intervention`` (``I``) over
 ``experiment.comparator`` (``C``) at the primary willingness to pay ``lambda``, estimated with
 common random numbers (every arm is simulated with the master seed; arms changing only
-``economics.*`` reuse the base-case simulation, :class:`sim.economics.dsa.ArmRunner`)::
+``economics.*`` reuse the base-case simulation, :class:`sim.uncertainty.dsa.ArmRunner`)::
 
     INB(v) = lambda * mean_i [Q_i(I; v) - Q_i(C; v)] - mean_i [C_i(I; v) - C_i(C; v)]
 
@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 
-from sim.economics.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast, dsa_settings
+from sim.uncertainty.dsa import KEY, ArmRunner, DsaSettings, OneWay, contrast, dsa_settings
 from sim.economics.spec import EconomicsSpec
 from sim.errors import check, is_number, mapping, sequence_of_str, whole
 

@@ -1,7 +1,7 @@
 """Probabilistic sensitivity analysis (PSA): parameter uncertainty propagated through the
 simulation, one PSA sample at a time (experiment kind ``psa``, ``pnetsim experiment=psa``).
 
-For sample ``s``: draw the parameter overrides (:mod:`sim.economics.params`, named streams
+For sample ``s``: draw the parameter overrides (:mod:`sim.uncertainty.params`, named streams
 ``"psa/<path>"`` at sample ``s``), set them in the composed config *before* interpolations
 are resolved, build the model, simulate every strategy with the sample's own random streams
 (``simulate(..., sample=s)``: common random numbers across strategies within the sample),
@@ -18,7 +18,7 @@ Net monetary benefit of strategy ``d`` in sample ``s`` at willingness to pay ``l
 (schemas: ``docs/outputs_psa.md``): per-strategy summary with 95 % percentile intervals,
 incremental results against the comparator, CE-plane points, CEAC, CEAF with EVPI by WTP,
 EVPPI by parameter group at the report WTPs (Strong, Oakley & Brennan, Med Decis Making
-2014;34:311-326; :mod:`sim.economics.voi`), convergence of the mean incremental net benefit.
+2014;34:311-326; :mod:`sim.uncertainty.voi`), convergence of the mean incremental net benefit.
 """
 
 from __future__ import annotations
@@ -38,17 +38,17 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from sim.config import build_model, to_container
-from sim.economics import voi  # noqa: F401  (re-exported for callers of sim.economics.psa)
+from sim.uncertainty import voi  # noqa: F401  (re-exported for callers of sim.uncertainty.psa)
 from sim.economics.evaluate import evaluate_arrays
 from sim.economics.inputs import inputs_table
-from sim.economics.mc_variance import mc_variance_table
-from sim.economics.params import ParamSet, build_paramset, expand_groups
-from sim.economics.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
+from sim.uncertainty.mc_variance import mc_variance_table
+from sim.uncertainty.params import ParamSet, build_paramset, expand_groups
+from sim.uncertainty.psa_analysis import (ALL_GROUP, EVPI_GROUP, analyse, ce_plane, evppi_table,  # noqa: F401
                                         format_psa, full_incremental, incremental_table, matrices, param_matrix,
                                         population_factor, summary_table)
 from sim.economics.records import RunArrays
 from sim.economics.spec import CONFIG_DIR, EconomicsSpec
-from sim.economics.voi_figures import psa_voi_figures
+from sim.report.voi_figures import psa_voi_figures
 from sim.errors import UserError, check, is_number, mapping, number_at_least
 from sim.run.executors import simulate
 from sim.outcomes import summarise
@@ -285,7 +285,7 @@ def within_sample_moments(strategy: np.ndarray, patient_id: np.ndarray, cost: np
     ``cov_cost_qaly__<e> = cov(c_d, q_e)``. The within-sample variance of the per-patient
     incremental net benefit of ``d`` vs ``e`` at any WTP ``w`` follows exactly:
     ``w^2 (Vq_dd + Vq_ee - 2 Vq_de) + (Vc_dd + Vc_ee - 2 Vc_de) - 2 w (Vcq_dd + Vcq_ee - Vcq_de - Vcq_ed)``
-    (:func:`sim.economics.mc_variance.inb_within_variance`). When the strategies do not hold the
+    (:func:`sim.uncertainty.mc_variance.inb_within_variance`). When the strategies do not hold the
     same patients the cross-strategy covariances are NaN."""
     D = len(names)
     counts = np.bincount(strategy, minlength=D)
@@ -530,10 +530,10 @@ def choose_patients(cfg, plain: Mapping, st: PsaSettings, paramset: ParamSet, st
 
     A pilot of ``psa.patients.pilot_samples`` samples at ``cohort.n`` patients estimates the
     within- and between-sample variance of the INB of ``psa.intervention`` vs ``psa.comparator``
-    at ``psa.primary_wtp`` (:func:`sim.economics.mc_variance.anova`); the run then uses
+    at ``psa.primary_wtp`` (:func:`sim.uncertainty.mc_variance.anova`); the run then uses
     ``n = min(max(cohort.n, n_target), psa.patients.max_patients)`` patients, ``n_target`` the
     size at which the Monte Carlo share of the variance is below ``psa.patients.target_share``
-    with 90 % confidence (``n_for_target_upper`` of :func:`sim.economics.mc_variance.anova`:
+    with 90 % confidence (``n_for_target_upper`` of :func:`sim.uncertainty.mc_variance.anova`:
     the pilot's between-sample variance at its lower confidence bound). Returns
     the config with ``cohort.n`` set and the pilot's figures (recorded in the manifest)."""
     check(not (plain.get("cohort") or {}).get("source"), "psa.patients.rule", "anova",

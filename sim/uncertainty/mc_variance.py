@@ -9,7 +9,7 @@ output (here the incremental net benefit, INB, of a strategy vs the comparator) 
 
 with ``tau^2`` the within-sample (patient-level) variance of the per-patient INB. Estimates:
 ``tau^2_hat = mean_s s_s^2`` (the within-sample variances stored with every sample,
-:func:`sim.economics.psa.within_sample_moments`), ``V = Var_s(y_s)`` (between samples) and
+:func:`sim.uncertainty.psa.within_sample_moments`), ``V = Var_s(y_s)`` (between samples) and
 ``sigma_theta^2_hat = V - tau^2_hat / n``. The Monte Carlo share of the variance of INB across
 samples is ``(tau^2_hat / n) / V``; it shrinks the contrast between samples toward noise, pulls
 CEACs toward 0.5 and raises the EVPI. The number of patients per sample that brings the share
@@ -19,11 +19,11 @@ to a target ``p`` solves ``tau^2 / n = p (sigma_theta^2 + tau^2 / n)``:
 
 A pilot of ``S`` samples estimates ``V`` with a relative SE of about ``sqrt(2 / (S - 1))``, so
 the point estimate ``n_p`` misses the target about half the time. The adaptive rule of
-:func:`sim.economics.psa.choose_patients` uses ``n_p^+``, the same formula with ``V`` at its
+:func:`sim.uncertainty.psa.choose_patients` uses ``n_p^+``, the same formula with ``V`` at its
 one-sided lower ``confidence`` bound ``V (S - 1) / chi2_{confidence, S - 1}`` (normal per-sample
 means): the share is then below the target with that confidence.
 
-With the same cohort in every sample (``sim.economics.psa``: PSA varies parameters and event
+With the same cohort in every sample (``sim.uncertainty.psa``: PSA varies parameters and event
 streams, not who the patients are) part of ``tau^2`` is between-patient variation that does not
 change between samples, so the share is an upper bound and ``n_p`` a conservative size.
 """
@@ -43,7 +43,7 @@ from sim.errors import UserError
 def inb_within_variance(samples: pd.DataFrame, strategies: list[str], d: str, e: str, wtp: float) -> np.ndarray:
     """Within-sample variance over patients of the per-patient INB ``NB_d - NB_e`` at ``wtp``,
     per sample (ordered by sample), from the stored covariances (columns of
-    :func:`sim.economics.psa.within_sample_moments`)."""
+    :func:`sim.uncertainty.psa.within_sample_moments`)."""
     need = [f"cov_cost__{e}", f"cov_qaly__{e}", f"cov_cost_qaly__{e}", f"cov_cost__{d}", f"cov_qaly__{d}",
             f"cov_cost_qaly__{d}"]
     missing = [c for c in need if c not in samples.columns]

@@ -1,11 +1,11 @@
-"""EVPPI checks: noise floor, group >= member, and both on the shipped PSA (sim.economics.voi,
-sim.economics.psa_analysis.evppi_table)."""
+"""EVPPI checks: noise floor, group >= member, and both on the shipped PSA (sim.uncertainty.voi,
+sim.uncertainty.psa_analysis.evppi_table)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim.economics import psa, voi
+from sim.uncertainty import psa, voi
 
 from conftest import compose_config
 

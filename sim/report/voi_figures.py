@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after the non-interactive backen
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sim.economics import voi  # noqa: E402
-from sim.economics.psa_analysis import matrices, param_matrix  # noqa: E402
+from sim.uncertainty import voi  # noqa: E402
+from sim.uncertainty.psa_analysis import matrices, param_matrix  # noqa: E402
 
 
 def convergence_figure(conv: pd.DataFrame, conv_voi: pd.DataFrame, path: Path, currency: str = "") -> Path:

@@ -1,11 +1,11 @@
 """Expected value of sample information of a binomial trial: closed forms and properties
-(sim.economics.evsi)."""
+(sim.uncertainty.evsi)."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from sim.economics import evsi, voi
+from sim.uncertainty import evsi, voi
 from sim.errors import UserError
 
 A, B, K, P_STAR = 6.0, 4.0, 10_000.0, 0.55

@@ -1,7 +1,7 @@
 """Deterministic sensitivity analysis (DSA): one-way ranges (tornado) and scenario analyses.
 
 ``pnetsim experiment=dsa`` (``configs/experiment/dsa.yaml``). Every *arm* is the base-case
-configuration with some config paths overridden (:func:`sim.economics.params.apply_overrides`,
+configuration with some config paths overridden (:func:`sim.uncertainty.params.apply_overrides`,
 set before interpolations are resolved, so a value other keys interpolate changes everywhere).
 Each arm is simulated with the master seed (common random numbers: the same patients meet
 the same random numbers in every arm and every strategy), evaluated with
@@ -18,7 +18,7 @@ depend on costs or utilities), so their differences from the base case carry no 
 noise at all; arms that change the model are re-simulated with the same seed.
 
 One-way ranges come from (``experiment.parameters``, each entry in the syntax of
-``psa.parameters``, :func:`sim.economics.params.make_param`, default ``dist: uniform``):
+``psa.parameters``, :func:`sim.uncertainty.params.make_param`, default ``dist: uniform``):
 ``range: "assumption:<id>"`` (low / high of ``data/evidence/assumptions.csv``),
 ``range: economics`` (``economics.ranges``), ``dist: lognormal, ci: "evidence:<id>"`` (the
 95 % interval of a published CI, centred on the base value), ``se_log`` (2.5 / 97.5 %
@@ -53,8 +53,8 @@ from sim.config import build_model, to_container
 from sim.economics.evaluate import economics_summary, evaluate, incremental_with_se
 from sim.economics.incremental import incremental
 from sim.economics.inputs import inputs_table
-from sim.economics.params import apply_overrides, get_path, load_assumptions, make_param
-from sim.economics.psa import with_economics
+from sim.uncertainty.params import apply_overrides, get_path, load_assumptions, make_param
+from sim.uncertainty.psa import with_economics
 from sim.economics.spec import EconomicsSpec
 from sim.errors import UserError, check, is_number, mapping
 from sim.outcomes import summarise
@@ -309,9 +309,9 @@ def run_dsa(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFrame]]
     spec0 = EconomicsSpec.from_config(plain["economics"])
     st = dsa_settings(plain, spec0)
     check_arms(cfg, st)                              # every arm validated before the first simulation
-    # imported here: sim.economics.dsa_twoway imports this module (its analyses build on the one-way ones)
-    from sim.economics.dsa_twoway import run_extra, two_way_figure, twoway_settings
-    tw = twoway_settings(plain, st)                  # two-way grid and thresholds (sim/economics/dsa_twoway.py)
+    # imported here: sim.uncertainty.dsa_twoway imports this module (its analyses build on the one-way ones)
+    from sim.uncertainty.dsa_twoway import run_extra, two_way_figure, twoway_settings
+    tw = twoway_settings(plain, st)                  # two-way grid and thresholds (sim/uncertainty/dsa_twoway.py)
     labels = {s: v.label for s, v in model.strategies.items()}
     runner = ArmRunner(cfg, keep=16 if (tw.x is not None or tw.thresholds) else 1)
     n_arms = 1 + 2 * len(st.parameters) + len(st.scenarios)           # base case, low / high, scenarios
@@ -416,7 +416,7 @@ def format_dsa(tables: Mapping[str, pd.DataFrame], top: int = 15) -> str:
 
 def run(cfg, job: int | None = None) -> tuple[Path, str]:
     """Entry of ``experiment.kind=dsa`` (``experiments/run.py``): run folder and printed text."""
-    from sim.economics.dsa_twoway import format_extra  # imported here: sim.economics.dsa_twoway imports this module
+    from sim.uncertainty.dsa_twoway import format_extra  # imported here: sim.uncertainty.dsa_twoway imports this module
 
     folder, tables = run_dsa(cfg, job)
     return folder, format_dsa(tables) + format_extra(tables)

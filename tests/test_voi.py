@@ -1,4 +1,4 @@
-"""Value of information and acceptability: known answers and properties (sim.economics.voi)."""
+"""Value of information and acceptability: known answers and properties (sim.uncertainty.voi)."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.economics import voi
+from sim.uncertainty import voi
 from sim.errors import UserError
 
 
