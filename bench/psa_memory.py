@@ -59,6 +59,7 @@ def child(samples: int, n: int, trace: bool, workers: int = 1) -> dict:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[
             "experiment=psa", f"cohort.n={n}", "experiment.strategies=[switch,rechallenge]",
+            "experiment.reference=switch",
             "psa.intervention=rechallenge", "psa.comparator=switch", "psa.workers=1", "output.figures=false"])
     cfg, plain, model, st, paramset, groups = prepare(cfg)
     run_samples(cfg, paramset, [samples], workers=1)   # warm-up: lazy imports, caches
