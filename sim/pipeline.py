@@ -180,7 +180,7 @@ def run_compare(cfg, job: int | None = None) -> tuple[Path, dict[str, pd.DataFra
                     flow, tmp / "treatment_flow.png",
                     {s: textwrap.fill(f"{s}: {t}", 140) for s, t in flow_labels(flow, 1).items()})}
                 if queues:
-                    others["resource_queue"] = queue_figure(queues, tmp / "resource_queue.png", labels)
+                    others["resource_queue"] = queue_figure(queues, tmp / "resource_queue.png")
                 if econ and len(model.strategies) > 1:
                     others["ce_plane_paired"] = ce_plane_paired(
                         econ["economics_patients"], model.reference, tmp / "ce_plane_paired.png", labels,

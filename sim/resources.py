@@ -133,8 +133,10 @@ def build_centre(cfg, therapies: Mapping) -> Centre | None:
         max_wait = math.inf if mw is None else weeks(number(f"{key}.max_wait_weeks", mw, 0, lo_open=True,
                                                              nonfinite=None))
         un = r.get("untreated")
-        check(isinstance(un, str) and un in therapies, f"{key}.untreated", un, f"must name a therapy of {sorted(therapies)}")
-        check(therapies[un].kind != "terminal", f"{key}.untreated", un, "must be a non-terminal therapy (its PFS is used)")
+        check(isinstance(un, str) and un in therapies, f"{key}.untreated", un,
+              f"must name a therapy of {sorted(therapies)}")
+        check(therapies[un].kind != "terminal", f"{key}.untreated", un,
+              "must be a non-terminal therapy (its PFS is used)")
         label = r.get("label", name)
         check(isinstance(label, str), f"{key}.label", label, "must be text")
         out.append(Resource(name, label, tuple(names), int(slots), weeks(slot_w), max_wait, un))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import matplotlib
 
@@ -15,10 +14,11 @@ from sim.resources import WEEKS_PER_MONTH, QueueMonitor  # noqa: E402
 from sim.units import MONTHS_PER_YEAR  # noqa: E402
 
 
-def queue_figure(monitors: list[QueueMonitor], path, labels: Mapping | None = None):
+def queue_figure(monitors: list[QueueMonitor], path):
     """Figure of the number of patients waiting for a first administration over time (its mean
-    over each month, :func:`monthly_mean`; years since the first arrival), one line per strategy that uses the resource, one panel per
-    resource; the legend gives the mean and 95th-percentile wait. Returns ``path``."""
+    over each month, :func:`monthly_mean`; years since the first arrival): one line per strategy
+    that uses the resource, one panel per resource; the legend gives the mean and 95th-percentile
+    wait. Returns ``path``."""
     used = [m for m in monitors if m.waits]
     names = list(dict.fromkeys(m.resource.name for m in used)) or [monitors[0].resource.name]
     fig, axes = plt.subplots(len(names), 1, figsize=(8, 3.2 * len(names)), squeeze=False)
