@@ -13,7 +13,7 @@ output tables stays measured from the patient's own arrival (the start of the fi
 
 Queue (first come, first served among first administrations; the later administrations of a
 started course are booked ahead and go first). While a patient waits for the first administration
-of a line, the disease goes on. Progression runs on one clock with the line's own threshold
+of a line, the disease goes on (:mod:`sim.kernel.waiting`). Progression runs on one clock with the line's own threshold
 ``E = -log u`` (``u`` the line's frailty-mixed progression uniform, stream ``pfs@<therapy>``):
 while waiting it accrues the ``untreated`` therapy's cumulative hazard ``hr_q H_q(t)`` (the patient's
 covariates; progression in the queue when it reaches ``E``, detected at a scan or clinically,

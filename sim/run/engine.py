@@ -30,16 +30,16 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.run.chunk import prepare_chunk
 from sim.events import EVENT_CODE, VOCAB
+from sim.kernel.line import CAUSES, ModelRules, Patients, plan_lines
+from sim.kernel.pathway import Pathways, after_line, gate, holiday, outcomes, pick
+from sim.kernel.waiting import begin_wait, leave_wait, start_after_wait
 from sim.lifetable import LifeTable
-from sim.run.record import LINE_FIELDS, RunRecord, patient_ranks, row_key
 from sim.resources import Centre, QueueMonitor, Resource, arrival_times
-from sim.kernel.pathway import END_REASONS, Pathways, after_line, gate, holiday, outcomes, pick
+from sim.run.chunk import prepare_chunk
+from sim.run.record import LINE_FIELDS, RunRecord, patient_ranks, row_key
 from sim.strategies import Strategy
 from sim.therapies.definition import Therapy
-from sim.kernel.line import (CAUSES, DEATH, HORIZON, PROGRESSION, ModelRules, Patients, disease_rate_now,
-                                line_pfs_uniform, plan_lines, progression_hr)
 
 
 class _Log:
@@ -171,78 +171,41 @@ def _until(env: simpy.Environment, t0: float, t: float) -> simpy.Timeout:
 
 def _wait_for_slot(env, t0, j, th, res, shared, therapies, rules, pat, st, draws, log):
     """Queue chunk row ``j`` for a first administration of ``th`` (a sub-generator of
-    :func:`patient_process`; :mod:`sim.resources` gives the rules). Returns ``(wait, request,
-    u_pfs)`` when the slot comes first: the line starts ``wait`` months after the request
-    (``st.now`` moved on) with the progression uniform ``u_pfs = u exp(hr_q H_q(wait))`` (the
-    untreated cumulative hazard used while waiting is taken off the line's threshold ``-log u``;
-    None when nobody waited), or None when the patient left the queue (``st`` updated: next position, or the
-    pathway's end)."""
-    rows = np.array([j], dtype=np.int64)
-    start = float(st.now[j])
+    :func:`patient_process`; the rules: :mod:`sim.resources`, what the wait does to the patient:
+    :mod:`sim.kernel.waiting`). Returns ``(wait, request, u_pfs)`` when the slot comes first (the
+    line starts ``wait`` months after the request with the progression uniform ``u_pfs``, None when
+    nobody waited), or None when the patient left the queue (next position, or the pathway's end)."""
+    w = begin_wait(th, shared.untreated(th.name, res), therapies, pat, j, st, draws, rules)
     line_no = int(st.line[j])
-    hist = st.history
-    q = shared.untreated(th.name, res)
-    # the untreated course while waiting, on the line's own progression uniform (one progression
-    # clock: hazard used while waiting is hazard the line no longer has); detected progression or death
-    u = line_pfs_uniform(draws, th.name, rows, hist.get("count", th.name, rows), pat.z[rows], rules.frailty_rho)
-    ql = plan_lines(q, therapies, pat, rows, np.array([line_no + 1]), st.now[rows], hist, draws, u, rules)
-    hist.get("count", q.name, rows)
-    hist.count[q.name][j] += 1                  # next wait for this therapy reads the next slot
-    rate = float(disease_rate_now(pat, rows, hist, rules)[0])
     mon, slots = shared.monitors[res.name], shared.slots[res.name]
     req = slots.request(priority=1)
     asked = env.now
     mon.change(env.now, +1)
-    limit = min(start + res.max_wait_months, float(ql.end[0]))
+    limit = min(w.start + res.max_wait_months, w.course_end)
     got = yield req | _until(env, t0, limit)
     mon.change(env.now, -1)
     if req in got:
         wait = env.now - asked
         mon.waits.append(wait)
         mon.outcomes.append("started")
-        if wait <= 0:
-            return wait, req, None
-        hist.disease_used[j] += rate * wait
-        st.now[j] = start + wait
-        log.event(j, start, line_no, "queue_start", VOCAB.code(th.name), math.nan)
-        log.event(j, start + wait, line_no, "queue_end", VOCAB.code(f"{th.name}:started"), wait)
-        used = progression_hr(q, therapies, pat, rows, hist, rules) * q.pfs.cumhazard(wait)
-        return wait, req, np.minimum(u * np.exp(used), 1.0 - 1e-16)
+        u_pfs = start_after_wait(w, wait, therapies, pat, st, rules)
+        if u_pfs is not None:
+            log.event(j, w.start, line_no, "queue_start", VOCAB.code(th.name), math.nan)
+            log.event(j, w.start + wait, line_no, "queue_end", VOCAB.code(f"{th.name}:started"), wait)
+        return wait, req, u_pfs
     if req.triggered:                           # granted at the same instant: give the slot back
         slots.release(req)
     else:
         req.cancel()
-    wait = limit - start
-    mon.waits.append(wait)
-    log.event(j, start, line_no, "queue_start", VOCAB.code(th.name), math.nan)
-    reason = int(ql.reason[0]) if limit == float(ql.end[0]) else -1
-    if reason == DEATH:
-        mon.outcomes.append("death")
-        log.event(j, limit, line_no, "death", VOCAB.code(CAUSES[ql.cause[0]]), math.nan)
-        _end(st, j, limit, END_REASONS.index("death"), float(ql.death[0]), int(ql.cause[0]))
-        return None
-    if reason == HORIZON:
-        mon.outcomes.append("horizon")
-        _end(st, j, limit, END_REASONS.index("horizon"), math.inf, 0)
-        return None
-    outcome = "progression" if reason == PROGRESSION else "max_wait"
+    mon.waits.append(limit - w.start)
+    log.event(j, w.start, line_no, "queue_start", VOCAB.code(th.name), math.nan)
+    outcome = leave_wait(w, limit, st)
     mon.outcomes.append(outcome)
-    log.event(j, limit, line_no, "queue_end", VOCAB.code(f"{th.name}:{outcome}"), wait)
-    hist.disease_used[j] += rate * wait
-    if reason == PROGRESSION:                    # a detected progression, counted like one on a line
-        k = st.n_prog[j]
-        if k == 0:
-            st.prog1[j] = limit
-        elif k == 1:
-            st.prog2[j] = limit
-        st.n_prog[j] = k + 1
-    st.now[j] = limit
-    st.pos[j] += 1
+    if outcome == "death":
+        log.event(j, limit, line_no, "death", VOCAB.code(CAUSES[w.course.cause[0]]), math.nan)
+    elif outcome != "horizon":
+        log.event(j, limit, line_no, "queue_end", VOCAB.code(f"{th.name}:{outcome}"), limit - w.start)
     return None
-
-
-def _end(st: Pathways, j: int, now: float, reason: int, death: float, cause: int) -> None:
-    st.now[j], st.done[j], st.end[j], st.death_time[j], st.cause[j] = now, True, reason, death, cause
 
 
 def _administrations(env, t0, shared, res, first, th, start, on_treatment):
