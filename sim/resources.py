@@ -109,20 +109,20 @@ def build_centre(cfg, therapies: Mapping) -> Centre | None:
     if cfg is None:
         return None
     c = mapping("resources", cfg)
-    known = set(c) - {"arrivals_per_year", "sources"}
+    names = set(c) - {"arrivals_per_year", "sources"}           # every other key is a resource
     check("arrivals_per_year" in c, "resources.arrivals_per_year", None, "is required")
     rate = number("resources.arrivals_per_year", c["arrivals_per_year"], 0, lo_open=True) / MONTHS_PER_YEAR
     out, seen = [], {}
-    for name in sorted(known):
+    for name in sorted(names):
         key = f"resources.{name}"
         r = mapping(key, c[name])
         extra = set(r) - {"label", "therapies", "slots_per_week", "slot_weeks", "max_wait_weeks", "untreated",
                           "sources"}
         check(not extra, f"{key}.{sorted(extra)[0]}" if extra else key, r.get(sorted(extra)[0]) if extra else None,
               "is not a resource key (label, therapies, slots_per_week, slot_weeks, max_wait_weeks, untreated)")
-        names = sequence_of_str(f"{key}.therapies", r.get("therapies"))
-        check(len(names) > 0, f"{key}.therapies", names, "must name at least one therapy")
-        for t in names:
+        listed = sequence_of_str(f"{key}.therapies", r.get("therapies"))
+        check(len(listed) > 0, f"{key}.therapies", listed, "must name at least one therapy")
+        for t in listed:
             check(t in therapies, f"{key}.therapies", t, f"must name a therapy of {sorted(therapies)}")
             check(therapies[t].kind != "terminal", f"{key}.therapies", t, "must not be a terminal therapy")
             check(t not in seen, f"{key}.therapies", t, f"is already a therapy of resources.{seen.get(t)}")
@@ -139,7 +139,7 @@ def build_centre(cfg, therapies: Mapping) -> Centre | None:
               "must be a non-terminal therapy (its PFS is used)")
         label = r.get("label", name)
         check(isinstance(label, str), f"{key}.label", label, "must be text")
-        out.append(Resource(name, label, tuple(names), int(slots), weeks(slot_w), max_wait, un))
+        out.append(Resource(name, label, tuple(listed), int(slots), weeks(slot_w), max_wait, un))
     if not out:
         raise UserError("resources must define at least one resource (a mapping with therapies and slots_per_week), "
                         f"got {sorted(c)!r}")

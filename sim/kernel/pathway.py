@@ -153,6 +153,15 @@ def holiday(strategy: Strategy, therapy: Therapy, terminal: Therapy, pat: Patien
     return Holiday(now, hol, stop, ends, died, cause)
 
 
+def count_pfs_events(st: Pathways, rows: np.ndarray, event: np.ndarray, at: np.ndarray) -> None:
+    """Count a detected progression (or death) at ``at`` for the patients ``rows`` where ``event``:
+    the first two give PFS1 and PFS2 (:func:`outcomes`)."""
+    n = st.n_prog[rows]
+    st.prog1[rows] = np.where(event & (n == 0), at, st.prog1[rows])
+    st.prog2[rows] = np.where(event & (n == 1), at, st.prog2[rows])
+    st.n_prog[rows] = n + event
+
+
 def after_line(strategy: Strategy, therapy: Therapy, rows: np.ndarray, st: Pathways, lb: LineBatch,
                terminal_pos: int | None = None) -> None:
     """Book the resolved line ``lb`` of the patients ``rows``: progressions, the end of the
@@ -163,11 +172,7 @@ def after_line(strategy: Strategy, therapy: Therapy, rows: np.ndarray, st: Pathw
     st.line[rows] = lb.line
     st.now[rows] = lb.end
     if not terminal:
-        prog = (lb.reason == PROGRESSION) | (lb.reason == DEATH)
-        n = st.n_prog[rows]
-        st.prog1[rows] = np.where(prog & (n == 0), lb.end, st.prog1[rows])
-        st.prog2[rows] = np.where(prog & (n == 1), lb.end, st.prog2[rows])
-        st.n_prog[rows] = n + prog
+        count_pfs_events(st, rows, (lb.reason == PROGRESSION) | (lb.reason == DEATH), lb.end)
     ends = (lb.reason == DEATH) | (lb.reason == HORIZON) | terminal
     r_end = rows[ends]
     st.done[r_end] = True

@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.kernel.line import (DEATH, HORIZON, PROGRESSION, LineBatch, ModelRules, Patients, disease_rate_now,
                              line_pfs_uniform, plan_lines, progression_hr)
-from sim.kernel.pathway import END_REASONS, Pathways
+from sim.kernel.pathway import END_REASONS, Pathways, count_pfs_events
 from sim.therapies.definition import Therapy
 
 
@@ -95,11 +95,6 @@ def leave_wait(w: Wait, at: float, st: Pathways) -> str:
         return "horizon"
     st.history.disease_used[j] += w.rate * (at - w.start)
     if reason == PROGRESSION:
-        k = st.n_prog[j]
-        if k == 0:
-            st.prog1[j] = at
-        elif k == 1:
-            st.prog2[j] = at
-        st.n_prog[j] = k + 1
+        count_pfs_events(st, np.array([j]), np.array([True]), np.array([at]))
     st.pos[j] += 1
     return "progression" if reason == PROGRESSION else "max_wait"
